@@ -1,0 +1,164 @@
+"""brain.toml: what to load, how long to run, and how to choose the backend.
+
+Every key is declared once in SCHEMA with its type and default; anything else is an error that
+names the key. Paths are resolved relative to the config file's folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from feagi_burst.errors import InputError
+from feagi_burst.files import atomic_write, read_toml
+
+# section -> key -> (types, default). None as default: optional, absent unless given.
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "genome": {
+        "path": ((str,), None),
+        "honour_snooze_i": ((bool,), False),
+    },
+    "genome.synthetic": {
+        "neurons": ((int,), 100_000),
+        "synapses_per_neuron": ((int,), 100),
+        "firing_rate": ((float, int), 0.01),
+        "seed": ((int,), 0),
+    },
+    "run": {
+        "bursts": ((int,), 100),
+        "seed": ((int,), 0),
+        "stimulus": ((str,), None),
+        "record": ((str,), None),
+    },
+    "backend": {
+        "gpu_neuron_threshold": ((int,), 500_000),
+        "gpu_synapse_threshold": ((int,), 50_000_000),
+        "gpu_min_firing_rate": ((float, int), 0.005),
+        "min_speedup": ((float, int), 1.5),
+        "force_cpu": ((bool,), False),
+        "force_gpu": ((bool,), False),
+        # the speedup model's constants (feagi-burst bench --calibrate fits them)
+        "bus_bandwidth_gbps": ((float, int), 25.0),
+        "cpu_gflops": ((float, int), 100.0),
+        "gpu_tflops": ((float, int), 10.0),
+        "gpu_overhead_us": ((float, int), 200.0),
+        "cpu_overhead_us": ((float, int), 0.0),
+    },
+}
+POSITIVE = {"gpu_neuron_threshold", "gpu_synapse_threshold", "min_speedup", "bus_bandwidth_gbps", "cpu_gflops",
+            "gpu_tflops", "neurons"}
+NON_NEGATIVE = {"gpu_min_firing_rate", "gpu_overhead_us", "cpu_overhead_us", "bursts", "synapses_per_neuron", "seed"}
+
+
+@dataclass
+class SyntheticSpec:
+    neurons: int = 100_000
+    synapses_per_neuron: int = 100
+    firing_rate: float = 0.01
+    seed: int = 0
+
+
+@dataclass
+class BackendConfig:
+    gpu_neuron_threshold: int = 500_000
+    gpu_synapse_threshold: int = 50_000_000
+    gpu_min_firing_rate: float = 0.005
+    min_speedup: float = 1.5
+    force_cpu: bool = False
+    force_gpu: bool = False
+    bus_bandwidth_gbps: float = 25.0
+    cpu_gflops: float = 100.0
+    gpu_tflops: float = 10.0
+    gpu_overhead_us: float = 200.0
+    cpu_overhead_us: float = 0.0
+
+
+@dataclass
+class Config:
+    """A validated brain.toml."""
+
+    path: Path | None = None
+    genome: Path | None = None
+    honour_snooze_i: bool = False
+    synthetic: SyntheticSpec | None = None
+    bursts: int = 100
+    seed: int = 0
+    stimulus: Path | None = None
+    record: Path | None = None
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _check(section: str, table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise InputError(f"{where}: [{section}] must be a table")
+    schema = SCHEMA[section]
+    out = {}
+    for key, value in table.items():
+        full = f"{section}.{key}"
+        if section == "genome" and key == "synthetic":
+            continue
+        if key not in schema:
+            raise InputError(f"{where}: unknown key {full!r}; known keys in [{section}]: {', '.join(schema)}")
+        types, _ = schema[key]
+        if isinstance(value, bool) != (bool in types) or not isinstance(value, types):
+            want = " or ".join(t.__name__ for t in types)
+            raise InputError(f"{where}: {full} must be {want}, got {type(value).__name__} {value!r:.40}")
+        if key in POSITIVE and value <= 0:
+            raise InputError(f"{where}: {full} must be greater than 0, got {value}")
+        if key in NON_NEGATIVE and value < 0:
+            raise InputError(f"{where}: {full} must be 0 or more, got {value}")
+        out[key] = value
+    return out
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate a parsed brain.toml; relative paths are taken from `path`'s folder."""
+    where = str(path) if path else "config"
+    base = path.parent if path else Path.cwd()
+    unknown = set(data) - {"genome", "run", "backend"}
+    if unknown:
+        raise InputError(f"{where}: unknown section [{sorted(unknown)[0]}]; known: [genome], [run], [backend]")
+    cfg = Config(path=path, raw=data)
+    genome = data.get("genome", {})
+    g = _check("genome", genome, where)
+    if "path" in g:
+        cfg.genome = base / g["path"]
+    cfg.honour_snooze_i = g.get("honour_snooze_i", False)
+    if isinstance(genome, dict) and "synthetic" in genome:
+        cfg.synthetic = SyntheticSpec(**_check("genome.synthetic", genome["synthetic"], where))
+        if not 0 <= cfg.synthetic.firing_rate <= 1:
+            raise InputError(f"{where}: genome.synthetic.firing_rate must be between 0 and 1")
+    if cfg.genome and cfg.synthetic:
+        raise InputError(f"{where}: give either genome.path or [genome.synthetic], not both")
+    r = _check("run", data.get("run", {}), where)
+    cfg.bursts, cfg.seed = r.get("bursts", 100), r.get("seed", 0)
+    cfg.stimulus = base / r["stimulus"] if "stimulus" in r else None
+    cfg.record = base / r["record"] if "record" in r else None
+    cfg.backend = BackendConfig(**_check("backend", data.get("backend", {}), where))
+    if cfg.backend.force_cpu and cfg.backend.force_gpu:
+        raise InputError(f"{where}: backend.force_cpu and backend.force_gpu are both true; set at most one")
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a brain.toml."""
+    p = Path(path)
+    return parse_config(read_toml(p), p)
+
+
+def default_config_text(genome: str = "genome.json") -> dict[str, Any]:
+    """The content `feagi-burst init` writes."""
+    return {
+        "genome": {"path": genome},
+        "run": {"bursts": 100, "seed": 0},
+        "backend": {k: d for k, (_, d) in SCHEMA["backend"].items()},
+    }
+
+
+def write_config(path: str | Path, data: dict[str, Any]) -> None:
+    """Write a brain.toml atomically."""
+    with atomic_write(path, "wb") as f:
+        tomli_w.dump(data, f)

@@ -1,0 +1,232 @@
+"""The engine loop: a brain, a backend, stimulation in; burst results out, in order.
+
+The engine never asks which backend runs. If a backend fails mid-run (a GPU lost, out of memory,
+a validation error), the engine says so once and continues on the CPU from the last synced state,
+replaying the bursts since then, so the results are identical.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from feagi_burst.backends import make_backend
+from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
+from feagi_burst.backends.cpu import CPUBackend
+from feagi_burst.brain import Brain, NeuronState
+from feagi_burst.config import BackendConfig, Config, load_config
+from feagi_burst.errors import InputError
+from feagi_burst.fixed_point import SynapseTables, compile_tables
+from feagi_burst.stimulus import StimulusPlan, read_schedule, resolve
+
+SYNC_EVERY = 256  # bursts between host-side copies of GPU state (what a fault rolls back to)
+
+
+def notice(message: str) -> None:
+    """Tell the user something they must know (a fallback, an ignored feature) on stderr."""
+    print(f"feagi-burst: {message}", file=sys.stderr, flush=True)
+
+
+def load_brain(genome: str | Path, honour_snooze_i: bool = False, warn: Callable[[str], None] | None = notice) -> Brain:
+    """Load and expand a FEAGI genome file, reporting each warning once."""
+    from feagi_burst.genome import expand_genome, load_genome
+
+    brain = expand_genome(load_genome(genome), honour_snooze_i=honour_snooze_i)
+    if warn:
+        for w in brain.warnings:
+            warn(w)
+    return brain
+
+
+class Engine:
+    """Runs bursts of one brain on one backend (chosen automatically unless named)."""
+
+    def __init__(self, brain: Brain, backend: str | Backend = "auto", seed: int = 0,
+                 backend_config: BackendConfig | None = None, fallback: bool = True,
+                 warn: Callable[[str], None] | None = notice) -> None:
+        self.brain = brain
+        self.seed = seed
+        self.fallback = fallback
+        self.warn = warn or (lambda _m: None)
+        self.tables: SynapseTables = compile_tables(brain)
+        self.selection = None
+        if isinstance(backend, Backend):
+            self.backend = backend
+        else:
+            self.backend, self.selection = make_backend(backend, brain, backend_config or BackendConfig())
+        self.backend.load(brain, self.tables, seed)
+        self.plan = StimulusPlan()
+        self.submitted = 0  # last burst submitted
+        self.delivered = 0  # last burst whose result was handed out
+        self._since_sync: list[BurstInput] = []
+        self._sync = (NeuronState.zeros(brain.neuron_count), np.zeros(0, np.uint32), np.zeros(0, np.float32))
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_genome(cls, path: str | Path, honour_snooze_i: bool = False, **kw: Any) -> Engine:
+        """An engine for a FEAGI genome file."""
+        return cls(load_brain(path, honour_snooze_i, kw.get("warn", notice)), **kw)
+
+    @classmethod
+    def synthetic(cls, neurons: int, synapses_per_neuron: int = 100, firing_rate: float = 0.01,
+                  brain_seed: int = 0, **kw: Any) -> Engine:
+        """An engine for a synthetic benchmark brain (see feagi_burst.synthetic)."""
+        from feagi_burst.synthetic import synthetic_brain
+
+        return cls(synthetic_brain(neurons, synapses_per_neuron, firing_rate, brain_seed), **kw)
+
+    @classmethod
+    def from_config(cls, config: str | Path | Config, backend: str | None = None, **kw: Any) -> Engine:
+        """An engine as brain.toml describes it, its stimulus schedule staged."""
+        cfg = config if isinstance(config, Config) else load_config(config)
+        kw.setdefault("seed", cfg.seed)
+        kw.setdefault("backend_config", cfg.backend)
+        if cfg.synthetic is not None:
+            s = cfg.synthetic
+            engine = cls.synthetic(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed,
+                                   backend=backend or "auto", **kw)
+        elif cfg.genome is not None:
+            engine = cls.from_genome(cfg.genome, cfg.honour_snooze_i, backend=backend or "auto", **kw)
+        else:
+            raise InputError(f"{cfg.path or 'config'}: no brain given; set [genome] path or [genome.synthetic]")
+        if cfg.stimulus is not None:
+            engine.add_schedule(cfg.stimulus)
+        return engine
+
+    # -- stimulation ----------------------------------------------------------------------
+    def add_schedule(self, schedule: str | Path | list[dict[str, Any]]) -> None:
+        """Stage a stimulus schedule (a TOML/JSON file or its list of entries)."""
+        where = str(schedule) if isinstance(schedule, (str, Path)) else "stimulus"
+        entries = read_schedule(schedule) if isinstance(schedule, (str, Path)) else schedule
+        for s in resolve(entries, self.brain, where):
+            for b in s.bursts.tolist():
+                if b <= self.submitted:
+                    raise InputError(f"{where}: burst {b} has already run (now at burst {self.submitted})")
+                self.plan.add(b, s.mode, s.neurons, s.potential)
+
+    def stimulate(self, area: str, voxels: Iterable[Iterable[int]], mode: str = "fire",
+                  potential: float = 100.0, burst: int | None = None) -> None:
+        """Stimulate voxels of an area at `burst` (default: the next burst)."""
+        b = self.submitted + 1 if burst is None else burst
+        self.add_schedule([{"area": area, "voxels": [list(v) for v in voxels], "bursts": [b],
+                            "mode": mode, "potential": potential}])
+
+    def stage_potential(self, neuron_ids: Any, potentials: Any, burst: int | None = None) -> None:
+        """Add potential to neurons at `burst` (default: the next burst)."""
+        ids = self._check_ids(neuron_ids)
+        self.plan.add(self.submitted + 1 if burst is None else burst, "potential", ids,
+                      np.broadcast_to(np.asarray(potentials, np.float64), ids.shape))
+
+    def force_fire(self, neuron_ids: Any, potential: float = 100.0, burst: int | None = None) -> None:
+        """Force neurons into the fire set of `burst` (default: the next burst)."""
+        ids = self._check_ids(neuron_ids)
+        self.plan.add(self.submitted + 1 if burst is None else burst, "fire", ids, potential)
+
+    def _check_ids(self, neuron_ids: Any) -> np.ndarray:
+        ids = np.atleast_1d(np.asarray(neuron_ids, np.int64))
+        if ids.size and (ids.min() < 0 or ids.max() >= self.brain.neuron_count):
+            raise InputError(f"neuron id out of range 0..{self.brain.neuron_count - 1}")
+        return ids
+
+    # -- running ---------------------------------------------------------------------------
+    def process_burst(self) -> BurstResult:
+        """Run the next burst and return its result (blocking: for closed-loop use)."""
+        results = self._guarded(lambda: self.backend.process_burst(self._next_input()))
+        if isinstance(results, BurstResult):
+            results = [results]
+        results = self._deliver(results)
+        return results[-1]
+
+    def run(self, bursts: int, on_result: Callable[[BurstResult], None] | None = None,
+            stop: Callable[[], bool] | None = None) -> int:
+        """Run `bursts` bursts (0: until `stop()` is true), pipelined; returns the bursts run.
+
+        `on_result` receives every BurstResult in burst order, as soon as it is ready.
+        """
+        target = self.submitted + bursts if bursts else None
+        start = self.submitted
+        while target is None or self.submitted < target:
+            if stop is not None and stop():
+                break
+            inp = self._next_input()
+            done = self._guarded(lambda: (self.backend.submit(inp), self.backend.collect(wait=False))[1])
+            for r in self._deliver(done):
+                if on_result:
+                    on_result(r)
+        for r in self._deliver(self._guarded(lambda: self.backend.collect(wait=True))):
+            if on_result:
+                on_result(r)
+        return self.submitted - start
+
+    def _next_input(self) -> BurstInput:
+        self.submitted += 1
+        inp = self.plan.pop(self.submitted)
+        self._since_sync.append(inp)
+        return inp
+
+    def _deliver(self, results: list[BurstResult]) -> list[BurstResult]:
+        fresh = [r for r in results if r.burst > self.delivered]
+        if fresh:
+            self.delivered = fresh[-1].burst
+        if not isinstance(self.backend, CPUBackend) and self.submitted - self._sync_burst() >= SYNC_EVERY \
+                and self.delivered == self.submitted:
+            self._take_sync()
+        return fresh
+
+    def _sync_burst(self) -> int:
+        return self._sync[0].burst
+
+    def _take_sync(self) -> None:
+        st = self.backend.state()
+        fired, mp = self.backend.last_fire_set()
+        self._sync = (st, fired.copy(), mp.copy())
+        self._since_sync = [i for i in self._since_sync if i.burst > st.burst]
+
+    def _guarded(self, step: Callable[[], Any]) -> Any:
+        """Run a backend step; on a backend fault, move to the CPU and replay since the last sync."""
+        try:
+            return step()
+        except BackendError as e:
+            if not self.fallback or isinstance(self.backend, CPUBackend):
+                raise
+            state, fired, mp = self._sync
+            self.warn(f"{self.backend.backend_name()} failed at burst {self.submitted}: {e}; "
+                      f"continuing on the CPU from burst {state.burst} with identical results")
+            try:
+                self.backend.close()
+            except Exception:  # the device is already gone; nothing more to release
+                pass
+            cpu = CPUBackend()
+            cpu.load(self.brain, self.tables, self.seed)
+            cpu.set_state(state, fired, mp)
+            self.backend = cpu
+            replay = [i for i in self._since_sync if i.burst > state.burst]
+            for inp in replay:
+                cpu.submit(inp)
+            return cpu.collect()
+
+    # -- inspection ------------------------------------------------------------------------
+    def backend_name(self) -> str:
+        """The backend that runs the bursts, e.g. 'CPU (numpy)' or 'WGPU (Vulkan): NVIDIA H100'."""
+        return self.backend.backend_name()
+
+    def state(self) -> NeuronState:
+        """The neurons' current dynamic state (mp, consecutive-fire counts, refractory blocks)."""
+        return self.backend.state()
+
+    def describe(self, neuron_ids: Any) -> list[tuple[str, int, int, int]]:
+        """(cortical id, x, y, z) of each neuron id."""
+        return self.brain.describe(self._check_ids(neuron_ids))
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+        self.backend.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,121 @@
+"""Deterministic synaptic accumulation: every contribution becomes a fixed-point integer.
+
+FEAGI sums f32 contributions in hash-map order, which no two runs (or backends) reproduce. We
+quantise each contribution to an integer number of 2**-scale_exp units (the same rounding on every
+backend), sum integers (order-free, exact), and convert the sum back to f32 once. `scale_exp` is
+chosen per brain from the worst-case per-neuron input so that no sum can leave +-2**24: the i32
+atomics on the GPU cannot overflow and the i32 -> f32 conversion is exact on every backend.
+The resolution, 2**-scale_exp, is reported by `feagi-burst genome info` and in the run summary.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from feagi_burst.brain import Brain
+
+SUM_LIMIT = 2**24  # |sum| stays below this: exact as f32
+MIN_SCALE_EXP, MAX_SCALE_EXP = -16, 24
+
+
+CHUNK = 1 << 24  # synapses per vectorised step: bounds the temporaries at a few hundred MB
+
+
+@dataclass
+class SynapseTables:
+    """Synapses as a source-indexed CSR with quantised contributions, shared by all backends.
+
+    `pairs` interleaves (target, contribution) as one int64 per synapse so that a burst gathers
+    each synapse with one load; `target` and `contribution` are views of it.
+    """
+
+    scale_exp: int
+    offsets: np.ndarray  # int64 [N+1]: synapses of neuron i are [offsets[i], offsets[i+1])
+    pairs: np.ndarray  # int64 [S]: low 32 bits target (u32), high 32 bits contribution (i32)
+    mp_driven_area: np.ndarray  # bool [areas]
+    mp_cap: np.ndarray  # f32 [areas]: a firing mp is clamped to +-cap before it scales a contribution
+
+    @property
+    def target(self) -> np.ndarray:
+        """u32 [S] (a strided view)."""
+        return self.pairs.view(np.uint32)[0::2]
+
+    @property
+    def contribution(self) -> np.ndarray:
+        """i32 [S]: quantised contribution, or the f32 bits of the factor for mp-driven sources."""
+        return self.pairs.view(np.int32)[1::2]
+
+    @property
+    def resolution(self) -> float:
+        return 2.0 ** -self.scale_exp
+
+
+def mp_caps(brain: Brain) -> np.ndarray:
+    """Bound on the firing mp an mp-driven area passes on (larger values saturate; documented)."""
+    caps = np.zeros(len(brain.areas), np.float32)
+    n = brain.neurons
+    for a in brain.areas:
+        if not a.mp_driven_psp or a.neuron_count == 0:
+            continue
+        sl = slice(a.first_neuron, a.neuron_stop)
+        caps[a.index] = max(100.0, float(n.threshold_limit[sl].max()), 4.0 * float(n.threshold[sl].max()))
+    return caps
+
+
+def compile_tables(brain: Brain) -> SynapseTables:
+    """Quantise every synapse of `brain` into the shared fixed-point CSR."""
+    syn, n_neurons = brain.synapses, brain.neuron_count
+    count = np.bincount(syn.source, minlength=n_neurons).astype(np.int64)
+    offsets = np.zeros(n_neurons + 1, np.int64)
+    np.cumsum(count, out=offsets[1:])
+
+    # Per source neuron: what one unit of weight contributes (psp, or the mp cap for mp-driven
+    # areas), divided by the fan-out where FEAGI divides (psp_uniform false, fan-out > 1).
+    area = brain.neurons.cortical_area
+    psp = np.array([a.psp for a in brain.areas], np.float64)
+    uniform = np.array([a.psp_uniform for a in brain.areas], bool)
+    mp_driven = np.array([a.mp_driven_psp for a in brain.areas], bool)
+    caps = mp_caps(brain)
+    divisor = np.where(~uniform[area] & (count > 1), count, 1).astype(np.float64)
+    driven = mp_driven[area]
+    unit = np.where(driven, 1.0, psp[area]) / divisor  # per weight unit (times mp when driven)
+    bound_unit = np.abs(np.where(driven, caps[area].astype(np.float64), psp[area])) / divisor
+
+    bound = np.zeros(n_neurons)
+    for lo in range(0, len(syn), CHUNK):
+        hi = min(lo + CHUNK, len(syn))
+        src = syn.source[lo:hi]
+        bound += np.bincount(syn.target[lo:hi], weights=syn.weight[lo:hi] * bound_unit[src], minlength=n_neurons)
+    fan_in = np.bincount(syn.target, minlength=n_neurons) if len(syn) else np.zeros(1)
+    worst = float(bound.max()) if bound.size else 0.0
+    worst_fan_in = float(fan_in.max()) if fan_in.size else 0.0
+    scale_exp = MAX_SCALE_EXP
+    # each quantised term can round up by half a unit, hence the fan-in term
+    while scale_exp > MIN_SCALE_EXP and worst * 2.0**scale_exp + 0.5 * worst_fan_in + 1 >= SUM_LIMIT:
+        scale_exp -= 1
+    if worst * 2.0**scale_exp + 0.5 * worst_fan_in + 1 >= SUM_LIMIT:
+        raise ValueError(f"synaptic input bound {worst:.3g} is too large for fixed-point accumulation")
+
+    scale = 2.0**scale_exp
+    pairs = np.empty(len(syn), np.int64)
+    words = pairs.view(np.int32).reshape(-1, 2)
+    for lo in range(0, len(syn), CHUNK):
+        hi = min(lo + CHUNK, len(syn))
+        src = syn.source[lo:hi]
+        c = syn.weight[lo:hi] * np.where(syn.inhibitory[lo:hi], -scale, scale) * unit[src]
+        d = driven[src]
+        words[lo:hi, 0] = syn.target[lo:hi].view(np.int32)
+        words[lo:hi, 1] = np.where(d, c.astype(np.float32).view(np.int32), np.rint(c).astype(np.int32))
+    return SynapseTables(scale_exp=scale_exp, offsets=offsets, pairs=pairs, mp_driven_area=mp_driven, mp_cap=caps)
+
+
+def quantise_mp_driven(mp: np.ndarray, factor_bits: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """Quantised contribution of mp-driven synapses: rint(clamp(mp) * factor) in f32, as i32.
+
+    The GPU shader does exactly these f32 operations (one correctly rounded multiply, round half
+    to even), so both backends agree bit for bit.
+    """
+    m = np.clip(np.nan_to_num(mp.astype(np.float32), nan=0.0), -cap, cap).astype(np.float32)
+    prod = m * factor_bits.view(np.float32)
+    return np.rint(prod).astype(np.int32)

@@ -1,0 +1,56 @@
+"""A synthetic brain of any size, for benchmarks: N neurons, K random outgoing synapses each.
+
+The firing rate is held by a documented drive, not by tuning: each burst a fixed slice of a random
+permutation gets a potential of 1.0, which crosses the threshold of 1.0 (refractory 0, no
+accumulation), so `firing_rate * N` neurons fire per burst. Recurrent synapses carry real input
+(weight 1, psp 1 divided by the fan-out K, 20% inhibitory), so every burst propagates
+N * rate * K synaptic events and touches about N * (1 - (1 - rate)**K) candidates, but they add at
+most a few hundredths to a membrane potential, so they rarely tip a neuron over on their own.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from feagi_burst.brain import Brain, CorticalArea, Drive, SynapseArray, neuron_array
+from feagi_burst.errors import InputError
+
+INHIBITORY_FRACTION = 0.2
+DRIVE_POTENTIAL = 1.5  # above the threshold of 1.0 even after the strongest inhibition
+BYTES_PER_NEURON = 31 + 10 + 8  # parameters, state, CSR offset
+BYTES_PER_SYNAPSE = 10 + 8  # SynapseArray + fixed-point table
+
+
+def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
+    """Host memory a synthetic brain of this size needs, loaded on the CPU backend."""
+    return neurons * BYTES_PER_NEURON + neurons * synapses_per_neuron * BYTES_PER_SYNAPSE
+
+
+def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: float = 0.01,
+                    seed: int = 0) -> Brain:
+    """Build the synthetic benchmark brain described in this module's docstring."""
+    if neurons < 1 or neurons > 2**31:
+        raise InputError(f"synthetic brain: neurons = {neurons} is out of range; use 1 .. 2147483648")
+    if synapses_per_neuron < 0 or neurons * synapses_per_neuron >= 2**32:
+        raise InputError(f"synthetic brain: synapses_per_neuron = {synapses_per_neuron} is out of range; "
+                         "use 0 or more, with neurons * synapses_per_neuron below 2**32")
+    if not 0.0 <= firing_rate <= 1.0:
+        raise InputError(f"synthetic brain: firing_rate = {firing_rate} must be between 0 and 1")
+    rng = np.random.default_rng(seed)
+    n, k = neurons, synapses_per_neuron
+    s = n * k
+    area = CorticalArea(index=0, cortical_id="synth", name="synthetic", dimensions=(n, 1, 1),
+                        neurons_per_voxel=1, first_neuron=0, psp=1.0)
+    na = neuron_array(n)
+    na.x[:] = np.arange(n) % 65536  # coordinates are u16: the x axis wraps, the area stays one row
+    source = np.repeat(np.arange(n, dtype=np.uint32), k)
+    target = rng.integers(0, n, size=s, dtype=np.uint32)
+    weight = np.ones(s, np.uint8)
+    inhibitory = rng.random(s, dtype=np.float32) < INHIBITORY_FRACTION
+    per_burst = int(round(firing_rate * n))
+    drive = Drive(order=rng.permutation(n).astype(np.uint32), per_burst=per_burst, potential=DRIVE_POTENTIAL)
+    tag = f"synthetic:{n}:{k}:{firing_rate}:{seed}"
+    return Brain(name=f"synthetic {n:,} neurons x {k} synapses", areas=[area], neurons=na,
+                 synapses=SynapseArray(source, target, weight, inhibitory), power_neuron=None, drive=drive,
+                 fingerprint=hashlib.sha256(tag.encode()).hexdigest())
