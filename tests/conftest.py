@@ -1,0 +1,93 @@
+"""Shared fixtures: small real genomes, FEAGI's recordings, and a way to replay them."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from feagi_burst.brain import Brain
+from feagi_burst.engine import Engine
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = DATA / "feagi-reference"
+GENOMES = DATA / "genomes"
+PROBES = sorted(p.name.split(".")[0] for p in REFERENCE.glob("*.feagi.json"))
+
+
+def load_recording(name: str) -> dict[int, dict[tuple[str, int, int, int], float]]:
+    """FEAGI's fire queue: burst -> {(cortical id, x, y, z): firing mp}."""
+    rec = json.loads((REFERENCE / f"{name}.feagi.json").read_text())
+    return {int(b): {(a, x, y, z): mp for a, x, y, z, mp, _nid in entries} for b, entries in rec["bursts"].items()}
+
+
+def feagi_ids(name: str) -> dict[str, int]:
+    """The first FEAGI neuron id seen for each area (what excitability draws hash)."""
+    rec = json.loads((REFERENCE / f"{name}.feagi.json").read_text())
+    first: dict[str, int] = {}
+    for entries in rec["bursts"].values():
+        for a, x, y, z, _mp, nid in entries:
+            first[a] = min(first.get(a, nid), nid)
+    return first
+
+
+def stimulus(name: str) -> list[dict[str, Any]]:
+    path = REFERENCE / f"{name}.stimulus.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def replay(engine: Engine, bursts: int) -> dict[int, dict[tuple[str, int, int, int], float]]:
+    """Run `bursts` bursts and return the fire sets in the recording's shape."""
+    out: dict[int, dict[tuple[str, int, int, int], float]] = {}
+
+    def keep(r: Any) -> None:
+        out[r.burst] = dict(zip(engine.brain.describe(r.fired), r.mp.astype(float).tolist()))
+    engine.run(bursts, on_result=keep)
+    return out
+
+
+def gpu_required() -> bool:
+    return os.environ.get("FEAGI_BURST_REQUIRE_GPU") == "1"
+
+
+@pytest.fixture(scope="session")
+def gpu_available() -> bool:
+    """Whether wgpu finds an adapter; in CI (FEAGI_BURST_REQUIRE_GPU=1) a missing one fails."""
+    from feagi_burst.backends import probe_adapters
+
+    ok = bool(probe_adapters())
+    if not ok and gpu_required():
+        pytest.fail("no GPU adapter found, and FEAGI_BURST_REQUIRE_GPU=1 (CI needs the software adapter)")
+    return ok
+
+
+def assert_same_bursts(a: list[Any], b: list[Any]) -> None:
+    """Two lists of BurstResult are identical: fire sets and firing mp bit for bit."""
+    assert [r.burst for r in a] == [r.burst for r in b]
+    for ra, rb in zip(a, b):
+        np.testing.assert_array_equal(ra.fired, rb.fired, err_msg=f"burst {ra.burst}")
+        np.testing.assert_array_equal(ra.mp.view(np.uint32), rb.mp.view(np.uint32), err_msg=f"burst {ra.burst}")
+
+
+def brain_of(engine: Engine) -> Brain:
+    return engine.brain
+
+
+def tiny_brain(n: int, synapses: list[tuple[int, int, int, bool]] = (), power: int | None = None,
+               psp: float = 1.0, psp_uniform: bool = False, mp_driven_psp: bool = False, **params: Any) -> Brain:
+    """A one-area brain of n neurons for rule tests; params override NeuronArray fields (scalar or list)."""
+    from feagi_burst.brain import CorticalArea, neuron_array, sort_synapses
+
+    na = neuron_array(n)
+    na.x[:] = np.arange(n)
+    for key, value in params.items():
+        getattr(na, key)[:] = value
+    s = np.array(synapses, dtype=np.int64).reshape(-1, 4)
+    syn = sort_synapses(s[:, 0].astype(np.uint32), s[:, 1].astype(np.uint32), s[:, 2].astype(np.uint8),
+                        s[:, 3].astype(bool))
+    area = CorticalArea(0, "test01", "test", (n, 1, 1), 1, 0, psp=psp, psp_uniform=psp_uniform,
+                        mp_driven_psp=mp_driven_psp)
+    return Brain("tiny", [area], na, syn, power_neuron=power)

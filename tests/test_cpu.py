@@ -1,0 +1,162 @@
+"""The CPU backend, one rule of SPEC.md section 2 at a time (FEAGI conformance: test_conformance.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from conftest import tiny_brain
+from feagi_burst.backends.cpu import excitability_draw, expand_ranges
+from feagi_burst.engine import Engine
+
+
+def spikes(engine: Engine, bursts: int) -> dict[int, list[tuple[int, float]]]:
+    out: dict[int, list[tuple[int, float]]] = {}
+    engine.run(bursts, on_result=lambda r: out.__setitem__(r.burst, list(zip(r.fired.tolist(), r.mp.tolist()))))
+    return out
+
+
+def fire_bursts(engine: Engine, bursts: int, neuron: int) -> list[int]:
+    return [b for b, f in spikes(engine, bursts).items() if any(i == neuron for i, _ in f)]
+
+
+def reference_rand(i: int, b: int) -> float:
+    """SPEC.md's rand(id, b) in plain Python integers."""
+    m = 0xFFFFFFFF
+    x = (i * 2654435761 + b * 1597334677) & m
+    s = (x * 747796405 + 2891336453) & m
+    w = (((s >> ((s >> 28) + 4)) ^ s) * 277803737) & m
+    return float(np.float32(((w >> 22) ^ w) & m) / np.float32(4294967296.0))
+
+
+def test_rand_matches_spec_formula() -> None:
+    ids = np.array([0, 1, 7, 14, 29, 123456, 2**32 - 1], np.uint32)
+    for b in (1, 2, 55, 10**6):
+        got = excitability_draw(ids, b)
+        assert got.tolist() == [reference_rand(int(i), b) for i in ids]
+
+
+def test_expand_ranges() -> None:
+    got = expand_ranges(np.array([5, 0, 9]), np.array([2, 0, 3]))
+    assert got.tolist() == [5, 6, 9, 10, 11]
+
+
+def test_power_neuron_fires_every_burst_and_drives_targets() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, threshold=[1.0, 2.0], mp_accumulate=[False, True])
+    s = spikes(Engine(brain, backend="cpu", warn=None), 6)
+    assert [b for b in s if (0, 1.0) in s[b]] == [1, 2, 3, 4, 5, 6]
+    # neuron 1 gets +1 from burst 2 on, accumulates, fires every second burst at mp 2
+    assert [b for b in s if any(i == 1 for i, _ in s[b])] == [3, 5]
+    assert all(m == 2.0 for b in (3, 5) for i, m in s[b] if i == 1)
+
+
+def test_psp_divided_by_fanout_unless_uniform() -> None:
+    syn = [(0, 1, 1, False), (0, 2, 1, False)]
+    for uniform, want in ((False, 0.5 * 3), (True, 3.0)):
+        brain = tiny_brain(3, syn, power=0, psp=3.0, psp_uniform=uniform, threshold=[1.0, 0.1, 0.1])
+        s = spikes(Engine(brain, backend="cpu", warn=None), 2)
+        assert (1, want) in s[2] and (2, want) in s[2]
+
+
+def test_mp_driven_psp_passes_the_firing_mp() -> None:
+    # neuron 0 is driven by power (weight 5) and fires with mp 5; its target gets 5 * weight 2
+    brain = tiny_brain(3, [(1, 0, 5, False), (0, 2, 2, False)], power=1, mp_driven_psp=True,
+                       psp_uniform=True, threshold=[1.0, 1.0, 100.0], mp_accumulate=True)
+    s = spikes(Engine(brain, backend="cpu", warn=None), 12)
+    fired0 = [m for b in s for i, m in s[b] if i == 0]
+    assert fired0[:3] == [5.0, 5.0, 5.0]  # weight 5 times the power neuron's firing mp 1
+    # neuron 2 gets weight 2 * firing mp 5 = 10 per burst from burst 3, so it reaches 100 at 12
+    assert [(b, m) for b in s for i, m in s[b] if i == 2] == [(12, 100.0)]
+
+
+def test_mp_accumulate_false_resets_every_burst() -> None:
+    brain = tiny_brain(3, [(0, 1, 1, False), (0, 2, 1, False)], power=0, psp_uniform=True,
+                       threshold=[1.0, 3.0, 3.0], mp_accumulate=[False, False, True])
+    e = Engine(brain, backend="cpu", warn=None)
+    s = spikes(e, 7)
+    assert [b for b in s if any(i == 2 for i, _ in s[b])] == [4, 7]
+    assert not any(i == 1 for b in s for i, _ in s[b])
+    assert e.state().mp[1] == 0.0  # reset at the end of each burst it was a candidate
+
+
+def test_refractory_is_counted_in_wall_clock_bursts() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, refractory_period=[0, 2])
+    assert fire_bursts(Engine(brain, backend="cpu", warn=None), 12, 1) == [2, 5, 8, 11]
+
+
+def test_consecutive_fire_limit_and_snooze() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, cfc_limit=[0, 2], snooze=[0, 3])
+    # fires 2, 3 (limit reached), blocked 4..6 by snooze, count resets when the block ends
+    assert fire_bursts(Engine(brain, backend="cpu", warn=None), 14, 1) == [2, 3, 7, 8, 12, 13]
+
+
+def test_consecutive_fire_limit_without_snooze_skips_one_burst() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, cfc_limit=[0, 2], mp_accumulate=[False, True])
+    got = fire_bursts(Engine(brain, backend="cpu", warn=None), 10, 1)
+    assert got == [2, 3, 5, 6, 8, 9]
+
+
+def test_threshold_limit_stops_firing_above_it() -> None:
+    brain = tiny_brain(3, [(0, 1, 3, False), (0, 2, 1, False)], power=0, psp_uniform=True,
+                       threshold=[1.0, 1.0, 1.0], threshold_limit=[0.0, 2.0, 2.0])
+    s = spikes(Engine(brain, backend="cpu", warn=None), 4)
+    assert not any(i == 1 for b in s for i, _ in s[b])  # input 3 > limit 2
+    assert fire_bursts(Engine(brain, backend="cpu", warn=None), 4, 2) == [2, 3, 4]
+
+
+def test_leak_above_one_flips_the_sign() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, threshold=[1.0, 5.0], leak=[0.0, 3.0],
+                       mp_accumulate=[False, True])
+    e = Engine(brain, backend="cpu", warn=None)
+    e.run(2)
+    assert e.state().mp[1] == np.float32(1.0) * np.float32(1 - 3.0)
+
+
+def test_net_negative_input_adds_nothing_but_still_leaks() -> None:
+    brain = tiny_brain(3, [(0, 2, 1, False), (1, 2, 2, True)], power=0, psp_uniform=True,
+                       threshold=[1.0, 100.0, 100.0], leak=[0.0, 0.0, 0.5], mp_accumulate=True)
+    e = Engine(brain, backend="cpu", warn=None)
+    e.stage_potential([2], [4.0], burst=1)
+    e.force_fire([1], burst=2)
+    # burst 1: 4, leaks to 2; burst 2: power +1 -> 3, leaks to 1.5;
+    # burst 3: power +1 and inhibition -2 sum to -1, which adds nothing, and it still leaks to 0.75
+    e.run(3)
+    assert e.state().mp[2] == np.float32(0.75)
+
+
+def test_excitability_draws_are_deterministic_and_at_the_rate() -> None:
+    n = 4000
+    brain = tiny_brain(n + 1, [(0, i, 1, False) for i in range(1, n + 1)], power=0, psp_uniform=True,
+                       excitability=[100.0] + [0.3] * n)
+    e = Engine(brain, backend="cpu", warn=None)
+    r = [e.process_burst() for _ in range(3)][-1]
+    rate = (r.fired.size - 1) / n
+    assert 0.27 < rate < 0.33
+    expected = np.flatnonzero(excitability_draw(np.arange(1, n + 1), 3) < np.float32(0.3)) + 1
+    np.testing.assert_array_equal(r.fired[1:], expected)
+
+
+def test_excitability_zero_never_fires() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, excitability=[100.0, 0.0])
+    assert fire_bursts(Engine(brain, backend="cpu", warn=None), 5, 1) == []
+
+
+def test_forced_fire_in_a_block_lengthens_it() -> None:
+    brain = tiny_brain(2, [(0, 1, 1, False)], power=0, refractory_period=[0, 3])
+    e = Engine(brain, backend="cpu", warn=None)
+    e.force_fire([1], burst=4)
+    # fires 2, blocked 3..5; forced at 4 (mp 100) makes the block 3..6
+    s = spikes(e, 12)
+    assert [(b, m) for b in s for i, m in s[b] if i == 1] == [(2, 1.0), (4, 100.0), (7, 1.0), (11, 1.0)]
+
+
+def test_potential_input_and_forced_fire_through_the_api() -> None:
+    brain = tiny_brain(3, threshold=[2.0, 2.0, 2.0], mp_accumulate=True)
+    e = Engine(brain, backend="cpu", warn=None)
+    e.stimulate("test01", [[0, 0, 0]], mode="potential", potential=1.5)
+    r1 = e.process_burst()
+    e.stimulate("test01", [[0, 0, 0]], mode="potential", potential=1.0)
+    e.stimulate("test01", [[2, 0, 0]], mode="fire", potential=42.0)
+    r2 = e.process_burst()
+    assert r1.fired.tolist() == []
+    assert list(zip(r2.fired.tolist(), r2.mp.tolist())) == [(0, 2.5), (2, 42.0)]
+    assert e.describe([2]) == [("test01", 2, 0, 0)]
+    assert e.backend_name() == "CPU (numpy)"
