@@ -1,0 +1,224 @@
+"""Morphologies -> voxel pairs, vectorised with numpy (SPEC.md section 3).
+
+Every generator returns an int64 array of shape (n, 2): column 0 the source voxel index, column 1
+the destination voxel index, with voxel index = (x * dim_y + y) * dim_z + z (the order of
+`CorticalArea.voxel_receiver`). Pairs come out in FEAGI's creation order where it matters: grouped
+by vector / pattern, source voxels ascending inside a group. Expansion later sorts synapses stably by
+source, so inside one source the order is the order of the vectors or patterns.
+
+Python loops run over vectors, patterns and the three axes, never over voxels or synapses.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Dims = tuple[int, int, int]
+
+# Pattern tokens per axis (SPEC.md section 3). An int is an absolute coordinate.
+ANY = "*"  # source: every coordinate; destination: every coordinate
+SAME = "?"  # source: every coordinate; destination: the source's coordinate
+OTHER = "!"  # source: every coordinate; destination: every coordinate but the source's
+PATTERN_TOKENS = (ANY, SAME, OTHER)
+
+PatternAxis = int | str
+PatternSide = tuple[PatternAxis, PatternAxis, PatternAxis]
+Pattern = tuple[PatternSide, PatternSide]
+
+
+@dataclass(frozen=True)
+class Morphology:
+    """One neuron morphology, as loaded from `neuron_morphologies` (or FEAGI's core set).
+
+    kind: "vectors", "patterns", "functions" or "composite". `supported` is False for kinds or
+    functions this engine does not build (they create no synapses; the loader warns once each).
+    """
+
+    morphology_id: str
+    kind: str
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    patterns: tuple[Pattern, ...] = ()
+    core: bool = False
+    supported: bool = True
+    why_unsupported: str = ""
+
+
+def voxel_count(dims: Dims) -> int:
+    """Number of voxels of an area of these dimensions."""
+    return int(dims[0]) * int(dims[1]) * int(dims[2])
+
+
+def voxel_index(x: np.ndarray, y: np.ndarray, z: np.ndarray, dims: Dims) -> np.ndarray:
+    """Linear voxel index, x-major (the neuron order `for x, for y, for z`)."""
+    return (x.astype(np.int64) * dims[1] + y) * dims[2] + z
+
+
+def voxel_coords(dims: Dims) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y, z of every voxel in index order."""
+    x, y, z = np.indices(dims, dtype=np.int64).reshape(3, -1)
+    return x, y, z
+
+
+def _scaled_vectors(vectors: np.ndarray, scalar: Sequence[int]) -> np.ndarray:
+    # Legacy FEAGI scales each vector component by the rule's scalar on that axis
+    # (`[v * s for v, s in zip(vector, scalar)]`); every real genome uses [1, 1, 1].
+    return np.asarray(vectors, np.int64).reshape(-1, 3) * np.asarray(scalar, np.int64).reshape(1, 3)
+
+
+def vector_pairs(src: Dims, dst: Dims, vectors: np.ndarray, scalar: Sequence[int] = (1, 1, 1)) -> np.ndarray:
+    """Voxel pairs (src, src + v) for each vector v; destinations outside `dst` are dropped.
+
+    Duplicates inside this result are NOT removed here: `dedupe_pairs` does it, together with the
+    pairs earlier mappings already made (SPEC: a vector pair already connected is skipped).
+    """
+    sx, sy, sz = voxel_coords(src)
+    s_idx = np.arange(sx.shape[0], dtype=np.int64)
+    parts: list[np.ndarray] = []
+    for v in _scaled_vectors(vectors, scalar):  # one pass per vector, vectorised over voxels
+        dx, dy, dz = sx + v[0], sy + v[1], sz + v[2]
+        ok = (dx >= 0) & (dx < dst[0]) & (dy >= 0) & (dy < dst[1]) & (dz >= 0) & (dz < dst[2])
+        parts.append(np.stack([s_idx[ok], voxel_index(dx[ok], dy[ok], dz[ok], dst)], axis=1))
+    return np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
+
+
+def _axis_source(token: PatternAxis, size: int) -> np.ndarray:
+    """Source coordinates allowed on one axis: an int selects one, any token means all."""
+    if isinstance(token, (int, np.integer)):
+        return np.array([token], np.int64) if 0 <= token < size else np.zeros(0, np.int64)
+    return np.arange(size, dtype=np.int64)
+
+
+def _axis_pairs(src_token: PatternAxis, dst_token: PatternAxis, src_size: int, dst_size: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(source coordinate, destination coordinate) pairs allowed on one axis."""
+    s = _axis_source(src_token, src_size)
+    if isinstance(dst_token, (int, np.integer)):
+        if 0 <= dst_token < dst_size:
+            return s, np.full(s.shape[0], dst_token, np.int64)
+        return s[:0], s[:0]
+    if dst_token == SAME:
+        keep = s < dst_size
+        return s[keep], s[keep]
+    d_all = np.arange(dst_size, dtype=np.int64)
+    ss = np.repeat(s, dst_size)
+    dd = np.tile(d_all, s.shape[0])
+    if dst_token == OTHER:
+        keep = ss != dd
+        return ss[keep], dd[keep]
+    return ss, dd  # ANY
+
+
+def pattern_pairs(src: Dims, dst: Dims, patterns: Sequence[Pattern]) -> np.ndarray:
+    """Voxel pairs of a patterns morphology (each pattern `[src, dst]`, per axis int, *, ?, !).
+
+    A pattern is a product over the three axes, so it is built from three short per-axis pair
+    lists with broadcasting. Duplicates across patterns are left for `dedupe_pairs`.
+    """
+    parts: list[np.ndarray] = []
+    for s_side, d_side in patterns:
+        ax = [_axis_pairs(s_side[i], d_side[i], src[i], dst[i]) for i in range(3)]
+        (sx, dx), (sy, dy), (sz, dz) = ax
+        if min(sx.shape[0], sy.shape[0], sz.shape[0]) == 0:
+            continue
+        s_idx = ((sx[:, None, None] * src[1] + sy[None, :, None]) * src[2] + sz[None, None, :]).ravel()
+        d_idx = ((dx[:, None, None] * dst[1] + dy[None, :, None]) * dst[2] + dz[None, None, :]).ravel()
+        pair = np.stack([s_idx, d_idx], axis=1)
+        # FEAGI walks source neurons in id order: put this pattern's pairs in source order
+        parts.append(pair[np.argsort(s_idx, kind="stable")])
+    return np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
+
+
+def _projector_axis(src_size: int, dst_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(source coordinate, destination coordinate) pairs of the projector on one axis.
+
+    FEAGI computes in f32: scale down dst = trunc(c / (s/d)), scale up every v with
+    trunc(v / (d/s)) == c, equal sizes c -> c. f32 matters: 10 / (100/30) is 2.99.. not 3.
+    """
+    if src_size > dst_size:
+        ratio = np.float32(src_size) / np.float32(dst_size)
+        c = np.arange(src_size, dtype=np.int64)
+        d = (c.astype(np.float32) / ratio).astype(np.int64)
+        keep = d < dst_size
+        return c[keep], d[keep]
+    if src_size < dst_size:
+        ratio = np.float32(dst_size) / np.float32(src_size)
+        v = np.arange(dst_size, dtype=np.int64)
+        c = (v.astype(np.float32) / ratio).astype(np.int64)
+        keep = c < src_size
+        return c[keep], v[keep]
+    c = np.arange(src_size, dtype=np.int64)
+    return c, c
+
+
+def projector_pairs(src: Dims, dst: Dims) -> np.ndarray:
+    """Voxel pairs of the core function `projector` (scales each axis independently)."""
+    (sx, dx), (sy, dy), (sz, dz) = (_projector_axis(src[i], dst[i]) for i in range(3))
+    s_idx = ((sx[:, None, None] * src[1] + sy[None, :, None]) * src[2] + sz[None, None, :]).ravel()
+    d_idx = ((dx[:, None, None] * dst[1] + dy[None, :, None]) * dst[2] + dz[None, None, :]).ravel()
+    order = np.argsort(s_idx, kind="stable")
+    return np.stack([s_idx[order], d_idx[order]], axis=1)
+
+
+def block_to_block_pairs(src: Dims, dst: Dims) -> np.ndarray:
+    """Core `block_to_block`: the vectors morphology [[0, 0, 0]]."""
+    return vector_pairs(src, dst, np.zeros((1, 3), np.int64))
+
+
+def morphology_pairs(morph: Morphology, src: Dims, dst: Dims, scalar: Sequence[int] = (1, 1, 1)
+                     ) -> np.ndarray:
+    """Voxel pairs of one rule using `morph`; an unsupported morphology gives none."""
+    if not morph.supported:
+        return np.zeros((0, 2), np.int64)
+    if morph.kind == "vectors":
+        return vector_pairs(src, dst, morph.vectors, scalar)
+    if morph.kind == "patterns":
+        return pattern_pairs(src, dst, morph.patterns)
+    if morph.kind == "functions" and morph.morphology_id == "projector":
+        return projector_pairs(src, dst)
+    if morph.kind == "functions" and morph.morphology_id == "block_to_block":
+        return block_to_block_pairs(src, dst)
+    return np.zeros((0, 2), np.int64)
+
+
+def pair_upper_bound(morph: Morphology, src: Dims, dst: Dims) -> int:
+    """An upper bound on the voxel pairs `morphology_pairs` can make, computed without building them.
+
+    Used to refuse a brain that would not fit in memory before allocating anything.
+    """
+    if not morph.supported:
+        return 0
+    n_src = voxel_count(src)
+    if morph.kind == "vectors" or morph.morphology_id == "block_to_block":
+        return n_src * max(1, int(morph.vectors.shape[0]))
+    if morph.kind == "patterns":
+        total = 0
+        for s_side, d_side in morph.patterns:
+            n = 1
+            for i in range(3):
+                ns = 1 if isinstance(s_side[i], (int, np.integer)) else src[i]
+                nd = 1 if isinstance(d_side[i], (int, np.integer)) or d_side[i] == SAME else dst[i]
+                n *= ns * nd
+            total += n
+        return total
+    if morph.morphology_id == "projector":
+        return int(np.prod([max(src[i], dst[i]) for i in range(3)], dtype=np.int64))
+    return 0
+
+
+def dedupe_pairs(pairs: np.ndarray, n_dst_voxels: int, existing: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """Drop repeated pairs (first occurrence kept, order kept) and, if given, pairs in `existing`.
+
+    `existing` holds the pair keys src * n_dst_voxels + dst already made by earlier rules of the
+    same source -> destination mapping (the vectors rule of SPEC.md).
+    """
+    if pairs.shape[0] == 0:
+        return pairs
+    keys = pairs[:, 0] * n_dst_voxels + pairs[:, 1]
+    _, first = np.unique(keys, return_index=True)
+    first.sort()
+    if existing is not None and existing.shape[0]:
+        first = first[~np.isin(keys[first], existing)]
+    return pairs[first]
