@@ -46,12 +46,12 @@ class Engine:
 
     def __init__(self, brain: Brain, backend: str | Backend = "auto", seed: int = 0,
                  backend_config: BackendConfig | None = None, fallback: bool = True,
-                 warn: Callable[[str], None] | None = notice) -> None:
+                 warn: Callable[[str], None] | None = notice, tables: SynapseTables | None = None) -> None:
         self.brain = brain
         self.seed = seed
         self.fallback = fallback
         self.warn = warn or (lambda _m: None)
-        self.tables: SynapseTables = compile_tables(brain)
+        self.tables: SynapseTables = tables if tables is not None else compile_tables(brain)
         self.selection = None
         if isinstance(backend, Backend):
             self.backend = backend

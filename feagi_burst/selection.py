@@ -58,9 +58,14 @@ def candidate_fraction(synapses: int, neurons: int, rate: float) -> float:
     return min(1.0, 1.0 - (1.0 - min(rate, 1.0)) ** k + rate)
 
 
+def work_flops(neurons: int, synapses: int, rate: float) -> float:
+    """Operations one burst does at firing rate `rate` (the model's `work`)."""
+    return synapses * rate * FLOP_PER_EVENT + neurons * candidate_fraction(synapses, neurons, rate) * FLOP_PER_NEURON
+
+
 def estimate_us(neurons: int, synapses: int, rate: float, cfg: BackendConfig) -> tuple[float, float]:
     """(cpu_us, gpu_us) per burst by the model above."""
-    work = synapses * rate * FLOP_PER_EVENT + neurons * candidate_fraction(synapses, neurons, rate) * FLOP_PER_NEURON
+    work = work_flops(neurons, synapses, rate)
     cpu = cfg.cpu_overhead_us + work / (cfg.cpu_gflops * 1e3)
     bus = neurons * rate * BYTES_PER_SPIKE / (cfg.bus_bandwidth_gbps * 1e3)
     gpu = cfg.gpu_overhead_us + bus + work / (cfg.gpu_tflops * 1e6)

@@ -1,0 +1,161 @@
+"""Benchmarks on synthetic brains, and calibration of the backend-selection model."""
+from __future__ import annotations
+
+import re
+import resource
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from feagi_burst.backends.base import BurstResult
+from feagi_burst.brain import Brain
+from feagi_burst.config import BackendConfig, load_config, parse_config
+from feagi_burst.engine import Engine
+from feagi_burst.errors import InputError
+from feagi_burst.files import atomic_write
+from feagi_burst.fixed_point import SynapseTables
+from feagi_burst.report import PhaseStats
+from feagi_burst.selection import estimate_us, work_flops
+
+CALIBRATION_SIZES = (20_000, 50_000, 100_000, 200_000, 400_000)
+CALIBRATED_KEYS = ("cpu_gflops", "cpu_overhead_us", "gpu_tflops", "gpu_overhead_us")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: int = 0, blocking: bool = False,
+                  tables: SynapseTables | None = None,
+                  on_burst: Callable[[BurstResult], None] | None = None) -> dict[str, Any]:
+    """Time `bursts` bursts of one backend after `warmup`; per-phase statistics and throughput."""
+    engine = Engine(brain, backend=backend, seed=seed, warn=None, tables=tables)
+    fanout = np.diff(engine.tables.offsets)
+    try:
+        t0 = time.perf_counter()
+        engine.run(warmup) if not blocking else [engine.process_burst() for _ in range(warmup)]
+        warm_s = time.perf_counter() - t0
+        stats = PhaseStats()
+        events = 0
+        last_fired = engine.backend.last_fire_set()[0]
+
+        def count(r: BurstResult) -> None:
+            nonlocal events, last_fired
+            stats.add(r)
+            events += int(fanout[last_fired.astype(np.int64)].sum())
+            last_fired = r.fired
+            if on_burst:
+                on_burst(r)
+        start = time.perf_counter()
+        if blocking:
+            for _ in range(bursts):
+                count(engine.process_burst())
+        else:
+            engine.run(bursts, on_result=count)
+        wall = time.perf_counter() - start
+        name = engine.backend_name()
+    finally:
+        engine.close()
+    per_burst = stats.phase("total")
+    return {
+        "backend": name,
+        "mode": "blocking" if blocking else "pipelined",
+        "us_per_burst": wall / bursts * 1e6,
+        "p50_us": per_burst["p50_us"],
+        "p99_us": per_burst["p99_us"],
+        "bursts_per_s": bursts / wall,
+        "events_per_s": events / wall,
+        "firing_rate": stats.spikes / bursts / brain.neuron_count,
+        "phases": {p: v for p, v in stats.summary()["phases"].items()},
+        "warmup_s": warm_s,
+    }
+
+
+def bench(brain: Brain, build_s: float, backends: list[str], bursts: int, warmup: int, seed: int,
+          cfg: BackendConfig, blocking: bool = False, tables: SynapseTables | None = None) -> dict[str, Any]:
+    """The `feagi-burst bench` result: every backend asked for, and the speedup against the model's."""
+    rate = brain.drive.per_burst / brain.neuron_count if brain.drive else 0.0
+    out: dict[str, Any] = {"neurons": brain.neuron_count, "synapses": brain.synapse_count, "firing_rate": rate,
+                           "build_s": build_s, "bursts": bursts, "warmup": warmup, "backends": {}}
+    for b in backends:
+        out["backends"][b] = bench_backend(brain, b, bursts, warmup, seed, blocking, tables)
+    cpu_us, gpu_us = estimate_us(brain.neuron_count, brain.synapse_count, rate, cfg)
+    out["predicted_speedup"] = cpu_us / gpu_us
+    out["predicted_us"] = {"cpu": cpu_us, "gpu": gpu_us}
+    if "cpu" in out["backends"] and "gpu" in out["backends"]:
+        out["speedup"] = out["backends"]["cpu"]["us_per_burst"] / out["backends"]["gpu"]["us_per_burst"]
+    else:
+        out["speedup"] = None
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept, with the intercept kept at 0 or more."""
+    slope, intercept = np.polyfit(x, y, 1)
+    if intercept < 0:  # an overhead cannot be negative: refit through the origin
+        return float((x @ y) / (x @ x)), 0.0
+    return float(slope), float(intercept)
+
+
+def calibrate(measurements: list[dict[str, Any]], cfg: BackendConfig) -> dict[str, float]:
+    """Fit the model's constants to measured µs per burst at several sizes (see selection.py)."""
+    fitted: dict[str, float] = {}
+    work = np.array([work_flops(m["neurons"], m["synapses"], m["firing_rate"]) for m in measurements])
+    cpu = np.array([m["backends"]["cpu"]["us_per_burst"] for m in measurements if "cpu" in m["backends"]])
+    if cpu.size >= 2:
+        slope, intercept = fit_line(work[: cpu.size], cpu)
+        fitted["cpu_gflops"] = 1e-3 / slope if slope > 0 else cfg.cpu_gflops
+        fitted["cpu_overhead_us"] = intercept
+    gpu_rows = [(w, m) for w, m in zip(work, measurements) if "gpu" in m["backends"]]
+    if len(gpu_rows) >= 2:
+        w = np.array([r[0] for r in gpu_rows])
+        bus = np.array([m["neurons"] * m["firing_rate"] * 8 / (cfg.bus_bandwidth_gbps * 1e3) for _, m in gpu_rows])
+        g = np.array([m["backends"]["gpu"]["us_per_burst"] for _, m in gpu_rows]) - bus
+        slope, intercept = fit_line(w, g)
+        fitted["gpu_tflops"] = 1e-6 / slope if slope > 0 else cfg.gpu_tflops
+        fitted["gpu_overhead_us"] = intercept
+    return fitted
+
+
+def update_backend_section(path: Path, values: dict[str, float]) -> None:
+    """Write `values` into the [backend] table of a TOML file, keeping every other line as written.
+
+    Values are formatted by tomli-w; the edit is checked by re-reading the file before the
+    atomic rename, so a config never ends up broken or changed elsewhere.
+    """
+    text = path.read_text()
+    before = load_config(path).raw
+    lines = text.splitlines()
+    header = next((i for i, ln in enumerate(lines) if re.match(r"^\s*\[backend\]\s*(#.*)?$", ln)), None)
+    if header is None:
+        lines += ["", "[backend]"]
+        header = len(lines) - 1
+    end = next((i for i in range(header + 1, len(lines)) if re.match(r"^\s*\[", lines[i])), len(lines))
+    for key, value in values.items():
+        rendered = tomli_w.dumps({key: float(value)}).strip()
+        at = next((i for i in range(header + 1, end) if re.match(rf"^\s*{key}\s*=", lines[i])), None)
+        if at is None:
+            lines.insert(end, rendered)
+            end += 1
+        else:
+            lines[at] = rendered
+    new = "\n".join(lines) + "\n"
+    expected = dict(before)
+    expected["backend"] = {**before.get("backend", {}), **{k: float(v) for k, v in values.items()}}
+    try:
+        after = tomllib.loads(new)
+    except tomllib.TOMLDecodeError:
+        after = None
+    if after != expected:
+        raise InputError(f"{path}: could not write the calibration into [backend] without changing other values; "
+                         "add the keys to [backend] by hand: " + ", ".join(f"{k} = {v:.6g}" for k, v in values.items()))
+    parse_config(after, path)
+    with atomic_write(path) as f:
+        f.write(new)
