@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,7 +16,7 @@ from feagi_burst.config import Config, default_config_text, load_config, write_c
 from feagi_burst.engine import Engine, notice
 from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write
-from feagi_burst.report import LiveReport
+from feagi_burst.report import LiveReport, PhaseStats
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="A fast, exact burst engine for FEAGI spiking neural networks.")
@@ -163,6 +164,147 @@ def genome_info_cmd(
         out.print(m)
     for w in info.get("warnings", []):
         out.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command("select")
+def select_cmd(
+    config: Path = typer.Option(..., "--config", "-c", help="brain.toml to decide for."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only decide; do not build the backend."),
+    as_json: bool = typer.Option(False, "--json", help="Print the decision as one JSON object."),
+    bursts: int = typer.Option(10, "--bursts", min=1, help="Bursts to confirm the choice with (without --dry-run)."),
+) -> None:
+    """Explain which backend `run --backend auto` picks for a brain, and why."""
+    from feagi_burst.backends import expected_firing_rate, probe_adapters
+    from feagi_burst.selection import choose
+
+    cfg = load_config(config)
+    brain = brain_for_selection(cfg)
+    adapters = probe_adapters()
+    sel = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg.backend, adapters)
+    result = sel.as_dict()
+    result["adapters"] = adapters
+    if not dry_run:
+        engine = Engine(brain, backend=sel.backend, seed=cfg.seed, warn=notice)
+        stats = PhaseStats()
+        engine.run(bursts, on_result=stats.add)
+        result["confirmed"] = {"backend": engine.backend_name(), "bursts": stats.bursts,
+                               "us_per_burst": stats.phase("total")["mean_us"]}
+        engine.close()
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{brain.name}: {brain.neuron_count:,} neurons, {brain.synapse_count:,} synapses, "
+                    f"expected firing rate {sel.firing_rate:.2%}", title_justify="left")
+    for c in ("rule", "value", "verdict"):
+        t.add_column(c)
+    for r in sel.rules:
+        t.add_row(r.name, r.value, r.verdict, style="bold" if r.decided else ("dim" if r.verdict == "not reached" else None))
+    t.add_row("estimate", f"CPU {sel.estimated_cpu_us:,.0f} µs, GPU {sel.estimated_gpu_us:,.0f} µs per burst",
+              f"speedup {sel.estimated_speedup:.2f}x")
+    out.print(t)
+    out.print(f"[bold]{sel.backend.upper()}[/]: {sel.reason}")
+    if "confirmed" in result:
+        c = result["confirmed"]
+        out.print(f"confirmed: {c['bursts']} bursts on {c['backend']}, {c['us_per_burst']:,.1f} µs per burst")
+
+
+def brain_for_selection(cfg: Config) -> Any:
+    """The brain a config describes (genome expanded, or synthetic built)."""
+    if cfg.synthetic is not None:
+        from feagi_burst.synthetic import synthetic_brain
+
+        s = cfg.synthetic
+        return synthetic_brain(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed)
+    if cfg.genome is None:
+        raise InputError(f"{cfg.path}: no brain given; set [genome] path or [genome.synthetic]")
+    from feagi_burst.engine import load_brain
+
+    return load_brain(cfg.genome, cfg.honour_snooze_i)
+
+
+@app.command("bench")
+def bench_cmd(
+    neurons: int = typer.Option(100_000, "--neurons", min=1, help="Neurons of the synthetic brain."),
+    synapses_per_neuron: int = typer.Option(100, "--synapses-per-neuron", min=0, help="Outgoing synapses each."),
+    firing_rate: float = typer.Option(0.01, "--firing-rate", min=0.0, max=1.0, help="Driven firing rate."),
+    bursts: int = typer.Option(200, "--bursts", min=1, help="Timed bursts."),
+    warmup: int = typer.Option(20, "--warmup", min=0, help="Bursts before timing."),
+    backend: str = typer.Option("both", "--backend", help="cpu, gpu or both (both: gpu only where one exists)."),
+    blocking: bool = typer.Option(False, "--blocking", help="Wait for each burst's spikes (closed-loop latency)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the synthetic brain."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results here."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Fit the selection model and write it to --config."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml whose [backend] to use/calibrate."),
+) -> None:
+    """Benchmark a synthetic brain on the CPU and/or GPU backends (or calibrate the selection model)."""
+    from feagi_burst.backends import probe_adapters
+    from feagi_burst.bench import CALIBRATION_SIZES, bench, calibrate as fit, update_backend_section
+    from feagi_burst.config import BackendConfig
+    from feagi_burst.fixed_point import compile_tables
+    from feagi_burst.synthetic import estimate_bytes, synthetic_brain
+
+    if backend not in ("cpu", "gpu", "both"):
+        raise InputError(f"--backend {backend!r}: use cpu, gpu or both")
+    if calibrate and config is None:
+        raise InputError("--calibrate needs --config brain.toml: the file the fitted constants are written to")
+    cfg = load_config(config).backend if config else BackendConfig()
+    has_gpu = any(not a.get("is_software") for a in probe_adapters()) or backend == "gpu"
+    backends = ["cpu", "gpu"] if backend == "both" and has_gpu else (["cpu"] if backend == "both" else [backend])
+    if backend == "both" and not has_gpu:
+        notice("no hardware GPU adapter: benchmarking the CPU backend only")
+    sizes = CALIBRATION_SIZES if calibrate else (neurons,)
+    results = []
+    for n in sizes:
+        need = estimate_bytes(n, synapses_per_neuron)
+        err.print(f"building a synthetic brain: {n:,} neurons x {synapses_per_neuron} synapses "
+                  f"(~{need / 2**30:.1f} GiB)", highlight=False)
+        t0 = time.perf_counter()
+        with err.status("building synapses"):
+            brain = synthetic_brain(n, synapses_per_neuron, firing_rate, seed)
+        with err.status("quantising synapses"):
+            tables = compile_tables(brain)
+        build_s = time.perf_counter() - t0
+        with err.status(f"running {warmup} + {bursts} bursts on {', '.join(backends)}"):
+            r = bench(brain, build_s, backends, bursts, warmup, seed, cfg, blocking, tables)
+        results.append(r)
+        del brain, tables
+        out.print(bench_table(r))
+    if calibrate:
+        assert config is not None
+        fitted = fit(results, cfg)
+        update_backend_section(config, fitted)
+        out.print(f"calibrated {config}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items()))
+        if "gpu" not in backends:
+            notice("no GPU measured: only the CPU constants were fitted")
+    if json_path is not None:
+        write_json(json_path, results if calibrate else results[0])
+
+
+def bench_table(r: dict[str, Any]) -> Any:
+    """One size's bench result as a table: per backend, per phase mean/p50/p99."""
+    from rich.table import Table
+
+    t = Table(title=f"{r['neurons']:,} neurons, {r['synapses']:,} synapses, target rate {r['firing_rate']:.2%}, "
+                    f"built in {r['build_s']:.1f} s, peak memory {r['peak_rss_mb']:,.0f} MB", title_justify="left")
+    t.add_column("backend")
+    t.add_column("phase")
+    for c in ("mean µs", "p50 µs", "p99 µs"):
+        t.add_column(c, justify="right")
+    for name, b in r["backends"].items():
+        for phase, s in b["phases"].items():
+            t.add_row(name, phase.replace("_", " "), f"{s['mean_us']:,.1f}", f"{s['p50_us']:,.1f}", f"{s['p99_us']:,.1f}")
+        t.add_row(name, f"[bold]per burst ({b['mode']})", f"[bold]{b['us_per_burst']:,.1f}", f"{b['p50_us']:,.1f}",
+                  f"{b['p99_us']:,.1f}", end_section=True)
+    lines = [f"{name}: {b['backend']}, {b['bursts_per_s']:,.0f} bursts/s, {b['events_per_s'] / 1e6:,.1f} M "
+             f"synaptic events/s, measured firing rate {b['firing_rate']:.3%}" for name, b in r["backends"].items()]
+    if r.get("speedup"):
+        lines.append(f"speedup {r['speedup']:.1f}x (model predicted {r['predicted_speedup']:.1f}x)")
+    else:
+        lines.append(f"model: CPU {r['predicted_us']['cpu']:,.0f} µs, GPU {r['predicted_us']['gpu']:,.0f} µs per burst")
+    t.caption = "\n".join(lines)
+    return t
 
 
 def main() -> None:

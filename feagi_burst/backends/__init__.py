@@ -17,12 +17,20 @@ __all__ = ["Backend", "BackendError", "BurstInput", "BurstResult", "make_backend
 
 
 def probe_adapters() -> list[dict[str, Any]]:
-    """The GPU adapters wgpu can reach (name, api, type, is_software); [] without wgpu."""
+    """The GPU adapters wgpu can reach, as dicts (name, backend, adapter_type, is_software, label).
+
+    [] when wgpu is missing or the driver stack cannot be enumerated.
+    """
     try:
         from feagi_burst.backends.gpu import probe_adapters as probe
     except ImportError:
         return []
-    return probe()
+    try:
+        found = probe()
+    except BackendError:
+        return []
+    return [{"name": a.name, "backend": a.backend, "adapter_type": a.adapter_type, "is_software": a.is_software,
+             "label": a.label} for a in found]
 
 
 def expected_firing_rate(brain: Brain) -> float:
