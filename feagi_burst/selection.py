@@ -108,7 +108,7 @@ def choose(neurons: int, synapses: int, firing_rate: float, cfg: BackendConfig,
         what = (f"only a software adapter ({software[0]['name']}), which does not count for auto" if software
                 else "no GPU adapter found")
         rules.append(Rule("adapter", what, "none usable"))
-        return decide("cpu", f"{what[0].upper() + what[1:]}.")
+        return decide("cpu", f"{what}.")
     rules.append(Rule("adapter", str(adapter), "available"))
     if firing_rate < cfg.gpu_min_firing_rate:
         rules.append(Rule("firing rate", f"{firing_rate:.4g}", f"below {cfg.gpu_min_firing_rate:.4g}"))

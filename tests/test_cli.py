@@ -1,0 +1,166 @@
+"""The command line as a user drives it: real processes, real files, exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import GENOMES, REFERENCE
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200", FEAGI_BURST_ALLOW_NO_GPU="1")
+    return subprocess.run([sys.executable, "-m", "feagi_burst.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess, fragment: str) -> None:
+    assert p.returncode == 2, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.startswith("feagi-burst: error:")]
+    assert len(lines) == 1 and fragment in lines[0], p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_run_bundled_config_writes_record_and_summary(tmp_path: Path) -> None:
+    cfg = tmp_path / "brain.toml"
+    cfg.write_text(f'[genome]\npath = "{EXAMPLES / "pong_genome.json"}"\n[run]\nbursts = 30\n'
+                   f'stimulus = "{EXAMPLES / "pong_stimulus.toml"}"\nrecord = "spikes.jsonl"\n')
+    p = cli("run", "--config", cfg, "--backend", "cpu", "--json", tmp_path / "summary.json")
+    assert p.returncode == 0, p.stderr
+    assert "backend: CPU (numpy) (--backend cpu)" in p.stderr
+    assert "synaptic propagation" in p.stderr and "30/30" in p.stderr
+    lines = [json.loads(ln) for ln in (tmp_path / "spikes.jsonl").read_text().splitlines()]
+    first = lines[0]
+    assert first["burst"] == 1 and first["fired"][0][:5] == [0, "___pwr", 0, 0, 0]
+    # the ball's 3x3 voxels in iv00CC are forced with mp 100 in burst 1
+    assert sum(1 for f in first["fired"] if f[1] == "iv00CC" and f[5] == 100.0) == 9
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["bursts"] == 30 and s["backend"] == "CPU (numpy)" and s["spikes"] == sum(len(x["fired"]) for x in lines)
+    assert set(s["phases"]) == {"input", "synaptic_propagation", "neural_dynamics", "output"}
+    assert s["phases"]["synaptic_propagation"]["p99_us"] >= s["phases"]["synaptic_propagation"]["p50_us"] > 0
+
+
+def test_run_refuses_to_overwrite_a_record(tmp_path: Path) -> None:
+    rec = tmp_path / "r.jsonl"
+    rec.write_text("keep")
+    p = cli("run", "--genome", GENOMES / "test_timer.json", "--bursts", "3", "--record", rec, "--backend", "cpu")
+    assert_one_line_error(p, "already exists")
+    assert rec.read_text() == "keep"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("run", "--genome", "/nonexistent.json"), "file not found"),
+    (("run", "--genome", GENOMES / "leak_test_1_23.json"), "Pattern must have 2 elements"),
+    (("run", "--genome", GENOMES / "example_fp32_genome.json"), "schema"),
+    (("run",), "no brain to run"),
+    (("run", "--genome", GENOMES / "test_timer.json", "--backend", "tpu"), "unknown backend 'tpu'"),
+    (("run", "--genome", GENOMES / "test_timer.json", "--record", "/tmp/x.csv"), "unknown format .csv"),
+    (("run", "--bursts", "-3"), "--bursts"),
+    (("genome", "info", GENOMES / "circuits__brightness_change_detection.json"), "__back"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: tuple, fragment: str) -> None:
+    assert_one_line_error(cli(*args), fragment)
+
+
+def test_bad_stimulus_leaves_no_record(tmp_path: Path) -> None:
+    stim = tmp_path / "s.json"
+    stim.write_text(json.dumps([{"area": "nope01", "voxels": [[0, 0, 0]], "bursts": [1]}]))
+    p = cli("run", "--genome", GENOMES / "test_timer.json", "--stimulus", stim, "--record", tmp_path / "r.jsonl",
+            "--backend", "cpu")
+    assert_one_line_error(p, "unknown cortical area 'nope01'")
+    assert list(tmp_path.iterdir()) == [stim]
+
+
+def test_genome_info_json() -> None:
+    p = cli("genome", "info", GENOMES / "Huma_feagi_genome_pong.json", "--json")
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert (info["neurons"], info["synapses"]) == (56_560, 442_380)
+    assert any(a["cortical_id"] == "iv00_C" and a["neurons"] == 49_152 for a in info["areas"])
+    assert sum(m["synapses"] for m in info["mappings"]) == 442_380
+
+
+def test_init_writes_a_config_that_runs(tmp_path: Path) -> None:
+    p = cli("init", tmp_path / "brain.toml", "--genome", str(GENOMES / "test_timer.json"))
+    assert p.returncode == 0
+    assert_one_line_error(cli("init", tmp_path / "brain.toml"), "already exists")
+    r = cli("run", "--config", tmp_path / "brain.toml", "--bursts", "5", "--json", tmp_path / "s.json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["bursts"] == 5
+
+
+def test_select_dry_run_json(tmp_path: Path) -> None:
+    cfg = tmp_path / "b.toml"
+    cfg.write_text("[genome.synthetic]\nneurons = 2000\nsynapses_per_neuron = 10\n")
+    p = cli("select", "--config", cfg, "--dry-run", "--json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["backend"] == "cpu" and d["neurons"] == 2000 and d["synapses"] == 20_000
+    assert "below both GPU size thresholds" in d["reason"]
+    assert [r["name"] for r in d["rules"]][:2] == ["force flags", "brain size"]
+    for key in ("adapter", "estimated_cpu_us", "estimated_gpu_us", "estimated_speedup"):
+        assert key in d
+    both = tmp_path / "both.toml"
+    both.write_text("[genome.synthetic]\nneurons = 10\n[backend]\nforce_cpu = true\nforce_gpu = true\n")
+    assert_one_line_error(cli("select", "--config", both, "--dry-run"), "both true")
+
+
+def test_select_confirms_with_a_few_bursts(tmp_path: Path) -> None:
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(f'[genome]\npath = "{GENOMES / "test_timer.json"}"\n')
+    p = cli("select", "--config", cfg, "--json", "--bursts", "4")
+    d = json.loads(p.stdout)
+    assert d["confirmed"]["bursts"] == 4 and d["confirmed"]["backend"] == "CPU (numpy)"
+
+
+def test_bench_json_shape(tmp_path: Path) -> None:
+    p = cli("bench", "--neurons", "5000", "--synapses-per-neuron", "20", "--bursts", "20", "--warmup", "2",
+            "--backend", "cpu", "--json", tmp_path / "b.json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads((tmp_path / "b.json").read_text())
+    assert (d["neurons"], d["synapses"], d["firing_rate"]) == (5000, 100_000, 0.01)
+    cpu = d["backends"]["cpu"]
+    for key in ("us_per_burst", "p50_us", "p99_us", "events_per_s", "phases"):
+        assert key in cpu
+    assert abs(cpu["firing_rate"] - 0.01) < 0.002
+    # 50 spikes per burst, 20 synapses each: about 1,000 synaptic events per burst
+    assert 0.8e3 < cpu["events_per_s"] * cpu["us_per_burst"] / 1e6 < 1.2e3
+    assert d["build_s"] > 0 and d["speedup"] is None and d["predicted_speedup"] > 0
+
+
+def test_bench_calibrate_rewrites_only_the_constants(tmp_path: Path) -> None:
+    cfg = tmp_path / "b.toml"
+    original = "# my brain\n[genome]\npath = \"g.json\"  # keep me\n\n[backend]\nmin_speedup = 2.0\ncpu_gflops = 100.0\n"
+    cfg.write_text(original)
+    from feagi_burst import bench
+
+    sizes = bench.CALIBRATION_SIZES
+    try:
+        bench.CALIBRATION_SIZES = (20_000, 60_000, 120_000)
+        from typer.testing import CliRunner
+
+        from feagi_burst.cli import app
+
+        r = CliRunner().invoke(app, ["bench", "--calibrate", "--config", str(cfg), "--bursts", "10", "--warmup", "1",
+                                     "--backend", "cpu", "--synapses-per-neuron", "10", "--json", str(tmp_path / "c.json")])
+    finally:
+        bench.CALIBRATION_SIZES = sizes
+    assert r.exit_code == 0, r.output
+    text = cfg.read_text()
+    assert text.startswith("# my brain\n[genome]\npath = \"g.json\"  # keep me\n") and "min_speedup = 2.0" in text
+    from feagi_burst.config import load_config
+    from feagi_burst.selection import estimate_us
+
+    c = load_config(cfg)
+    assert c.backend.cpu_gflops != 100.0 and c.backend.min_speedup == 2.0
+    measured = json.loads((tmp_path / "c.json").read_text())
+    for m in measured:  # the fitted model predicts the measured CPU time within 30%
+        cpu_us, _ = estimate_us(m["neurons"], m["synapses"], m["firing_rate"], c.backend)
+        assert abs(cpu_us / m["backends"]["cpu"]["us_per_burst"] - 1) < 0.3
