@@ -22,7 +22,7 @@ from feagi_burst.errors import InputError
 from feagi_burst.fixed_point import SynapseTables, compile_tables
 from feagi_burst.stimulus import StimulusPlan, read_schedule, resolve
 
-SYNC_EVERY = 256  # bursts between host-side copies of GPU state (what a fault rolls back to)
+SYNC_EVERY = 1024  # bursts between host copies of an accelerator's state (what a fault rolls back to)
 
 
 def notice(message: str) -> None:
@@ -168,16 +168,16 @@ class Engine:
         return inp
 
     def _deliver(self, results: list[BurstResult]) -> list[BurstResult]:
+        """Results not handed out yet, in order; takes a sync point when one is due."""
         fresh = [r for r in results if r.burst > self.delivered]
+        if not isinstance(self.backend, CPUBackend) and self.submitted - self._sync[0].burst >= SYNC_EVERY:
+            # one short stall every SYNC_EVERY bursts bounds what a fault has to replay
+            replayed = self._guarded(self._take_sync)
+            if replayed:  # the sync itself hit a fault: the CPU replayed up to `submitted`
+                fresh += [r for r in replayed if r.burst > max([self.delivered] + [f.burst for f in fresh])]
         if fresh:
             self.delivered = fresh[-1].burst
-        if not isinstance(self.backend, CPUBackend) and self.submitted - self._sync_burst() >= SYNC_EVERY \
-                and self.delivered == self.submitted:
-            self._take_sync()
         return fresh
-
-    def _sync_burst(self) -> int:
-        return self._sync[0].burst
 
     def _take_sync(self) -> None:
         st = self.backend.state()
@@ -207,6 +207,49 @@ class Engine:
             for inp in replay:
                 cpu.submit(inp)
             return cpu.collect()
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self, path: str | Path, settings: dict[str, Any] | None = None) -> None:
+        """Save the run's full dynamic state to `path` atomically (see feagi_burst.checkpoint).
+
+        `settings` are the run settings a resume must match (`checkpoint.run_settings`); by default
+        the seed alone. Call it between `run` calls (every submitted burst delivered), so the
+        checkpoint and the results handed out agree.
+        """
+        from feagi_burst.checkpoint import run_settings, save_checkpoint, settings_fingerprint
+
+        if self.delivered != self.submitted:
+            raise RuntimeError(f"checkpoint at burst {self.submitted} while burst {self.delivered + 1} onward "
+                               "are not delivered; checkpoint between run() calls")
+        settings = settings if settings is not None else run_settings(self.seed)
+        state = self.backend.state()
+        fired, mp = self.backend.last_fire_set()
+        meta = {"seed": self.seed, "genome_fingerprint": self.brain.fingerprint, "brain": self.brain.name,
+                "neurons": self.brain.neuron_count, "synapses": self.brain.synapse_count,
+                "backend": self.backend_name(), "config": settings,
+                "config_fingerprint": settings_fingerprint(settings)}
+        save_checkpoint(path, meta, state, fired, mp, self.plan)
+
+    def restore(self, path: str | Path, settings: dict[str, Any] | None = None) -> int:
+        """Continue from the checkpoint at `path`; returns its burst (the next one run is burst + 1).
+
+        Refuses (InputError) a checkpoint of another genome, or, when `settings` is given, of other
+        run settings. The checkpoint's staged input replaces anything staged so far.
+        """
+        from feagi_burst.checkpoint import check_compatible, load_checkpoint
+
+        ck = load_checkpoint(path)
+        check_compatible(ck, path, self.brain.fingerprint, self.brain.neuron_count, settings)
+        if settings is None and int(ck.meta.get("seed", self.seed)) != self.seed:
+            raise InputError(f"checkpoint {path} was made with seed {ck.meta.get('seed')}, this engine has "
+                             f"seed {self.seed}; resume with the same seed")
+        self.backend.set_state(ck.state, ck.last_fired, ck.last_mp)
+        self.submitted = self.delivered = ck.burst
+        self.plan = ck.plan
+        # the restored state is also the point a backend fault rolls back to
+        self._sync = (ck.state.copy(), ck.last_fired.copy(), ck.last_mp.copy())
+        self._since_sync = []
+        return ck.burst
 
     # -- inspection ------------------------------------------------------------------------
     def backend_name(self) -> str:

@@ -1,0 +1,119 @@
+"""The engine loop: ordering, pipelining, stimulation staging, and falling back on a backend fault."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import GENOMES, assert_same_bursts
+from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
+from feagi_burst.backends.cpu import CPUBackend
+from feagi_burst.brain import Brain, NeuronState
+from feagi_burst.engine import Engine
+from feagi_burst.errors import InputError
+from feagi_burst.fixed_point import SynapseTables
+from feagi_burst.synthetic import synthetic_brain
+
+
+class FaultyBackend(Backend):
+    """A stand-in accelerator: correct bursts from a CPU backend inside, until it fails at `fail_at`.
+
+    Results come back late (up to `lag` bursts behind), as a pipelined GPU's do, so the fault
+    arrives while bursts are in flight.
+    """
+
+    name = "faulty accelerator"
+
+    def __init__(self, fail_at: int, lag: int = 3) -> None:
+        self.inner, self.fail_at, self.lag = CPUBackend(), fail_at, lag
+        self.pending: list[BurstResult] = []
+        self.closed = False
+
+    def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
+        self.inner.load(brain, tables, seed)
+
+    def submit(self, inp: BurstInput) -> None:
+        if inp.burst == self.fail_at:
+            raise BackendError("device lost (injected)")
+        self.inner.submit(inp)
+        self.pending += self.inner.collect()
+
+    def collect(self, wait: bool = True) -> list[BurstResult]:
+        keep = 0 if wait else self.lag
+        done, self.pending = self.pending[: max(0, len(self.pending) - keep)], self.pending[max(0, len(self.pending) - keep):]
+        return done
+
+    def state(self) -> NeuronState:
+        return self.inner.state()
+
+    def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
+        self.inner.set_state(state, last_fired, last_mp)
+
+    def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.last_fire_set()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def pong_engine(backend: str | Backend, **kw) -> Engine:
+    e = Engine.from_genome(GENOMES / "Huma_feagi_genome_pong.json", backend=backend, warn=kw.pop("warn", None), **kw)
+    e.add_schedule("examples/pong_stimulus.toml")
+    return e
+
+
+def collect(engine: Engine, bursts: int) -> list[BurstResult]:
+    out: list[BurstResult] = []
+    engine.run(bursts, on_result=out.append)
+    return out
+
+
+def test_results_arrive_in_order_and_pipelined_equals_blocking() -> None:
+    a = collect(pong_engine("cpu"), 40)
+    b_engine = pong_engine("cpu")
+    b = [b_engine.process_burst() for _ in range(40)]
+    assert [r.burst for r in a] == list(range(1, 41))
+    assert sum(r.spike_count for r in a) > 40
+    assert_same_bursts(a, b)
+
+
+@pytest.mark.parametrize("fail_at, resumed_from", [(5, 0), (300, 256), (301, 256)])
+def test_backend_fault_moves_to_cpu_with_identical_results(fail_at: int, resumed_from: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import feagi_burst.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 64)
+    messages: list[str] = []
+    faulty = FaultyBackend(fail_at)
+    got = collect(pong_engine(faulty, warn=messages.append), 400)
+    want = collect(pong_engine("cpu"), 400)
+    assert_same_bursts(got, want)
+    assert faulty.closed and len(messages) == 1
+    assert f"failed at burst {fail_at}" in messages[0] and "device lost (injected)" in messages[0]
+    assert f"from burst {resumed_from} " in messages[0]
+
+
+def test_fault_without_fallback_raises() -> None:
+    e = pong_engine(FaultyBackend(3), fallback=False)
+    with pytest.raises(BackendError, match="injected"):
+        e.run(10)
+
+
+def test_stimulation_api_validates() -> None:
+    e = Engine(synthetic_brain(100, 5, 0.0), backend="cpu", warn=None)
+    with pytest.raises(InputError, match="out of range"):
+        e.force_fire([100])
+    e.run(2)
+    with pytest.raises(InputError, match="already run"):
+        e.stimulate("synth", [[0, 0, 0]], burst=1)
+    e.force_fire([3, 4], potential=7.0)
+    r = e.process_burst()
+    assert r.burst == 3 and r.fired.tolist() == [3, 4] and r.mp.tolist() == [7.0, 7.0]
+    assert e.describe([4]) == [("synth", 4, 0, 0)]
+
+
+def test_state_reflects_the_last_burst() -> None:
+    e = pong_engine("cpu")
+    e.run(10)
+    st = e.state()
+    assert st.burst == 10 and st.mp.dtype == np.float32 and st.mp.shape == (e.brain.neuron_count,)
+    assert e.backend_name() == "CPU (numpy)"
