@@ -22,7 +22,7 @@ from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.report import PhaseStats
 from feagi_burst.selection import estimate_us, work_flops
 
-CALIBRATION_SIZES = (20_000, 50_000, 100_000, 200_000, 400_000)
+CALIBRATION_SIZES = (50_000, 100_000, 250_000, 500_000, 1_000_000)
 CALIBRATED_KEYS = ("cpu_gflops", "cpu_overhead_us", "gpu_tflops", "gpu_overhead_us")
 
 
