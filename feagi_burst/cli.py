@@ -1,4 +1,4 @@
-"""The `feagi-burst` command line: run, init, genome info, select, bench."""
+"""The `feagi-burst` command line: run, plot, init, genome info, select, bench."""
 from __future__ import annotations
 
 import json
@@ -69,54 +69,183 @@ def selection_line(engine: Engine, requested: str) -> str:
     return f"backend: {engine.backend_name()} (--backend {requested})"
 
 
+def parse_burst_range(text: Optional[str]) -> tuple[Optional[int], Optional[int]]:
+    """`A:B`, `A:` or `:B` (inclusive) as (A, B); None for an open end."""
+    if text is None:
+        return None, None
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = (int(p) if p.strip() else None for p in parts)
+    except ValueError:
+        raise InputError(f"--bursts {text!r}: expected A:B, A: or :B with burst numbers") from None
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(f"--bursts {text!r}: the first burst is after the last")
+    return lo, hi
+
+
+def stimulus_entries(path: Optional[Path]) -> Any:
+    """The stimulus schedule's entries, for the checkpoint's run-settings fingerprint."""
+    if path is None:
+        return None
+    from feagi_burst.stimulus import read_schedule
+
+    return read_schedule(path)
+
+
 @app.command()
 def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml to run."),
     genome: Optional[Path] = typer.Option(None, "--genome", "-g", help="FEAGI genome JSON (replaces the config's)."),
-    bursts: Optional[int] = typer.Option(None, "--bursts", "-n", min=0, help="Bursts to run (0: until Ctrl-C)."),
+    bursts: Optional[int] = typer.Option(None, "--bursts", "-n", min=0,
+                                         help="Bursts to run (0: until Ctrl-C/SIGTERM; with --resume: N more)."),
     backend: str = typer.Option("auto", "--backend", "-b", help="auto, cpu or gpu."),
     stimulus: Optional[Path] = typer.Option(None, "--stimulus", "-s", help="Stimulus schedule (TOML or JSON)."),
     record: Optional[Path] = typer.Option(None, "--record", "-r", help="Spike record to write (.jsonl or .npz)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the excitability draws."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write a JSON summary here."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing record."),
+    raster: Optional[Path] = typer.Option(None, "--raster", help="Draw a spike raster here at the end (.png, .svg, .pdf)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Save the run's state here (.npz) at the end."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1,
+                                                   help="Also save the checkpoint every N bursts."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from this checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing record, raster or checkpoint."),
 ) -> None:
     """Run a brain for some bursts with a live per-phase timing table."""
+    from feagi_burst.spike_record import check_writable, open_recorder
+
     cfg = resolve_config(config, genome)
     if stimulus is not None:
         cfg.stimulus = stimulus
     if record is not None:
         cfg.record = record
     n_bursts = cfg.bursts if bursts is None else bursts
-    engine = Engine.from_config(cfg, backend=backend, seed=cfg.seed if seed is None else seed)
+    run_seed = cfg.seed if seed is None else seed
+    if checkpoint_every is not None and checkpoint is None:
+        raise InputError("--checkpoint-every needs --checkpoint PATH (where to save)")
+    # every output is checked before the brain is built or a burst runs: a long run never ends
+    # in a refused write
+    if cfg.record is not None:
+        from feagi_burst.spike_record import FORMATS, partial_path
+
+        if cfg.record.suffix.lower() not in FORMATS:
+            raise InputError(f"--record {cfg.record}: unknown format {cfg.record.suffix or '(none)'}; "
+                             "use a .jsonl or .npz file")
+        check_writable(cfg.record, force, "--record")
+        if partial_path(cfg.record).exists() and not force:
+            raise InputError(f"{partial_path(cfg.record)} exists (left by an interrupted run); "
+                             "choose another --record path or pass --force")
+    if raster is not None:
+        from feagi_burst.plot import check_plot_path, require_matplotlib
+
+        require_matplotlib()
+        check_plot_path(raster, force)
+    if checkpoint is not None:
+        if checkpoint.suffix.lower() != ".npz":
+            raise InputError(f"--checkpoint {checkpoint}: checkpoints are .npz files; name it *.npz")
+        same_as_resume = resume is not None and checkpoint.resolve() == resume.resolve()
+        check_writable(checkpoint, force or same_as_resume, "--checkpoint")
+    settings = None
+    if resume is not None or checkpoint is not None:
+        from feagi_burst.checkpoint import run_settings
+
+        settings = run_settings(run_seed, cfg.honour_snooze_i, stimulus_entries(cfg.stimulus))
+    engine = Engine.from_config(cfg, backend=backend, seed=run_seed)
+    if resume is not None:
+        start = engine.restore(resume, settings)
+        err.print(f"resumed from {resume} at burst {start:,}", highlight=False)
     err.print(selection_line(engine, backend), highlight=False)
     recorder = None
-    if cfg.record is not None:
-        from feagi_burst.spike_record import open_recorder
+    scratch = None
+    record_path = cfg.record
+    if record_path is None and raster is not None:
+        # the raster is drawn from a record; without --record, keep one in a scratch folder
+        import tempfile
 
-        recorder = open_recorder(cfg.record, engine.brain, force=force)
+        scratch = tempfile.TemporaryDirectory(prefix="feagi-burst-")
+        record_path = Path(scratch.name) / "spikes.npz"
+    if record_path is not None:
+        recorder = open_recorder(record_path, engine.brain, force=force)
     stop = StopFlag()
     stop.install()
     title = f"{engine.brain.name}: {engine.brain.neuron_count:,} neurons, {engine.brain.synapse_count:,} synapses"
+    saved_at = -1
     try:
         with LiveReport(title, n_bursts, console=err) as live:
             def on_result(r: Any) -> None:
                 live.update(r)
                 if recorder:
                     recorder.add(r)
-            engine.run(n_bursts, on_result=on_result, stop=stop)
+            ran = 0
+            # run in segments between checkpoints; each segment drains the pipeline, so the saved
+            # state and the delivered results agree
+            while not stop() and (n_bursts == 0 or ran < n_bursts):
+                step = checkpoint_every or 0
+                if n_bursts:
+                    step = min(step, n_bursts - ran) if step else n_bursts - ran
+                ran += engine.run(step, on_result=on_result, stop=stop)
+                if checkpoint is not None and checkpoint_every is not None and engine.submitted != saved_at:
+                    if recorder:
+                        recorder.flush()  # the record on disk reaches at least the checkpoint
+                    engine.checkpoint(checkpoint, settings)
+                    saved_at = engine.submitted
+        if recorder:
+            recorder.close()
+        if checkpoint is not None and engine.submitted != saved_at:
+            engine.checkpoint(checkpoint, settings)
     except BaseException:
         if recorder:
-            recorder.abort()
+            kept = recorder.abort()
+            if kept is not None and scratch is None:
+                notice(f"run aborted; spikes up to the last flushed chunk are in {kept}")
+        if scratch is not None:
+            scratch.cleanup()
         raise
-    if recorder:
-        recorder.close()
-        err.print(f"record: {cfg.record} ({recorder.spikes:,} spikes)", highlight=False)
+    if stop():
+        err.print(f"stopped at burst {engine.submitted:,}", highlight=False)
+    if recorder and scratch is None:
+        err.print(f"record: {record_path} ({recorder.spikes:,} spikes)", highlight=False)
+    if checkpoint is not None:
+        err.print(f"checkpoint: {checkpoint} (burst {engine.submitted:,})", highlight=False)
+    if raster is not None and record_path is not None:
+        from feagi_burst.plot import plot_raster
+
+        try:
+            plot_raster([record_path], raster, force=force, title=title)
+        finally:
+            if scratch is not None:
+                scratch.cleanup()
+        err.print(f"raster: {raster}", highlight=False)
     if json_path is not None:
         write_json(json_path, live.stats.summary(backend=engine.backend_name(), neurons=engine.brain.neuron_count,
                                                  synapses=engine.brain.synapse_count,
                                                  resolution=engine.tables.resolution))
     engine.close()
+
+
+@app.command()
+def plot(
+    records: list[Path] = typer.Argument(..., help="Spike record(s): .npz, .jsonl or a .partial left by a crash; "
+                                                   "several (e.g. a run and its resumes) are drawn as one."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Image to write (.png, .svg, .pdf)."),
+    areas: Optional[str] = typer.Option(None, "--areas", help="Only these cortical ids, comma-separated."),
+    burst_range: Optional[str] = typer.Option(None, "--bursts", help="Only bursts A:B (inclusive; A: or :B)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title above the raster."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing image."),
+) -> None:
+    """Draw a spike raster (bursts x neurons, grouped by cortical area) over per-area firing rates."""
+    from feagi_burst.plot import check_plot_path, plot_raster, require_matplotlib
+
+    require_matplotlib()
+    check_plot_path(out_path, force)
+    wanted = [a.strip() for a in areas.split(",") if a.strip()] if areas is not None else None
+    if wanted is not None and not wanted:
+        raise InputError("--areas is empty; give cortical ids separated by commas")
+    info = plot_raster(records, out_path, areas=wanted, bursts=parse_burst_range(burst_range), force=force,
+                       title=title)
+    out.print(f"wrote {out_path} ({info['spikes']:,} spikes, {info['areas']} areas, bursts "
+              f"{info['first_burst']:,}..{info['last_burst']:,})", highlight=False)
 
 
 @app.command()

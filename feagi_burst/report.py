@@ -123,3 +123,5 @@ class LiveReport:
         self.progress.update(self.task, completed=self.stats.bursts)
         self.live.update(self._render())
         self.live.__exit__(None, None, None)
+        if not self.console.is_terminal:
+            self.console.print()  # rich leaves the last line open when it cannot redraw
