@@ -10,8 +10,6 @@ from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables, quantise_mp_driven
 
 EXCITABILITY_ALWAYS = np.float32(0.999)
-COUNT_BITS = 28  # dense accumulation: low bits count events, so |sum| < 2**24 stays exact in f64
-COUNT_SCALE = float(2**COUNT_BITS)
 
 
 def excitability_draw(ids: np.ndarray, burst: int, seed: int = 0) -> np.ndarray:
@@ -103,8 +101,6 @@ class CPUBackend(Backend):
         self.may_block = self.p.any("refractory_period") or (self.p.any("snooze") and self.p.any("cfc_limit"))
         self.any_cfc = self.p.any("cfc_limit")
         self.any_limit = self.p.any("threshold_limit")
-        fan_in = np.bincount(tables.target, minlength=n) if tables.pairs.size else np.zeros(1, np.int64)
-        self.dense_ok = int(fan_in.max(initial=0)) + 3 < 2**COUNT_BITS  # events + sensory sources
 
     def submit(self, inp: BurstInput) -> None:
         self.results.append(self._burst(inp))
@@ -186,20 +182,15 @@ class CPUBackend(Backend):
         """
         n = self.brain.neuron_count
         slot = self.slot
-        if targets.size * 4 >= n and self.dense_ok:
-            # One dense bincount yields both the sums and the candidate set: each event weighs
-            # q * 2**COUNT_BITS + 1, so a touched neuron's total is never 0 (its event count sits in
-            # the low bits) and floor(total / 2**COUNT_BITS) is its exact integer sum.
-            ids = np.concatenate([targets] + sens_ids) if sens_ids else targets
-            w = q.astype(np.float64) * COUNT_SCALE + 1.0
-            if sens_ids:
-                w = np.concatenate([w, np.ones(ids.size - targets.size)])
-            total = np.bincount(ids, weights=w, minlength=n)
-            cand = np.flatnonzero(total)
+        if targets.size * 4 >= n:
+            mark = np.zeros(n, bool)
+            mark[targets] = True
+            for ids in sens_ids:
+                mark[ids] = True
+            cand = np.flatnonzero(mark)
             self.sorted_candidates = True
-            qsum = np.floor(total[cand] / COUNT_SCALE)
-            if sens_ids:
-                slot[cand] = np.arange(cand.size, dtype=np.int32)
+            qsum = np.bincount(targets, weights=q, minlength=n)[cand]
+            slot[cand] = np.arange(cand.size, dtype=np.int32)
         else:
             all_ids = np.concatenate(sens_ids + [targets.astype(np.int64)]) if sens_ids else targets
             pos = np.arange(all_ids.size, dtype=np.int32)
