@@ -1,0 +1,92 @@
+// common.wgsl: structs, the group-0 bindings and helpers shared by every burst shader.
+// Not an entry point: the host loader pastes it where a shader says `//!include common.wgsl`.
+//
+// Group 0 (one bind group for every pipeline, set once per burst with a dynamic offset):
+//   @group(0) @binding(0) uniform            H       Header: this burst's numbers (256-byte stride)
+//   @group(0) @binding(1) storage, read      params  array<Params>: per-neuron parameters
+//   @group(0) @binding(2) storage, rw        state   array<State>: mp, cfc, blocked_until, fired_seq
+//   @group(0) @binding(3) storage, rw        fcl     array<Fcl>: fire candidate list, per neuron
+//   @group(0) @binding(4) storage, rw        work    array<atomic<u32>>: counters, candidate list,
+//                                                    the ring of fire-set slots
+//   @group(0) @binding(5) storage, read      lookup  array<vec4<u32>>: synapse hash table, then the
+//                                                    Drive order (u32s packed 4 per vec4)
+//   @group(0) @binding(6) storage, read      inputs  array<u32>: staged potentials and forced fires
+
+const NONE: u32 = 0xffffffffu;
+const WG: u32 = 256u;          // invocations per workgroup, every shader
+const W_CAND_CTR: u32 = 0u;    // work[0]: candidates appended so far this burst (FCL path)
+const W_CAND_N: u32 = 1u;      // work[1]: candidate count frozen for neural_dynamics_fcl
+const CAND_BASE: u32 = 16u;    // work[16 ..16+N): candidate list
+// A fire slot at word s of `work`: [s] fired count, [s+1] candidate count, [s+2] seq, [s+3] 0,
+// then (id, mp bits) pairs from s+4.
+
+struct Header {
+    burst: u32,        // b: refractory blocks and the excitability draw use it
+    seq: u32,          // backend's own burst sequence (1, 2, ...): candidate stamps and fired marks
+    salt: u32,         // (b*1597334677 + seed*3266489917) mod 2^32
+    append: u32,       // 1: FCL path (append candidates to a list); 0: full-array path
+    slot: u32,         // word offset in `work` of this burst's fire slot
+    prev_slot: u32,    // word offset of the previous burst's fire slot (what propagates now)
+    n_neurons: u32,
+    scale_inv: f32,    // 2^-scale_exp: fixed-point sum -> f32
+    ext_off: u32,      // inputs[ext_off ..+ext_n): ids; then ext_n f32 potentials
+    ext_n: u32,
+    forced_off: u32,   // inputs[forced_off ..+forced_n): ids; then forced_n f32 firing mps
+    forced_n: u32,
+    power: u32,        // power neuron id, or NONE
+    power_ext: u32,    // index of the power neuron in the external list, or NONE
+    hash_mask: u32,    // hash capacity - 1
+    hash_shift: u32,   // 32 - log2(capacity)
+    max_probe: u32,    // longest probe measured when the table was built
+    drive_off: u32,    // u32 index of the Drive order inside `lookup`
+    drive_len: u32,
+    drive_start: u32,  // ((b-1)*per_burst) mod drive_len
+    drive_n: u32,      // min(per_burst, drive_len)
+    drive_pot: f32,
+    pad0: u32,
+    pad1: u32,
+};
+
+struct Params {
+    threshold: f32,
+    threshold_limit: f32,
+    keep: f32,          // f32(1) - leak, computed on the host exactly as the CPU backend does
+    excitability: f32,
+    refr_snooze: u32,   // refractory_period | snooze << 16
+    limit_acc: u32,     // cfc_limit | mp_accumulate << 16
+    pad0: u32,
+    pad1: u32,
+};
+
+struct State {
+    mp: f32,
+    cfc: u32,
+    blocked_until: u32,
+    fired_seq: u32,     // seq of the last burst in which the neuron fired by itself
+};
+
+struct Fcl {
+    q: atomic<i32>,       // fixed-point synaptic sum (integers: order-free, exact)
+    stamp: atomic<u32>,   // seq of the last burst that made this neuron a candidate
+    sens: f32,            // f32 sensory sum, in the CPU's order: external, power, Drive
+    forced: u32,          // seq of the last burst that forces this neuron to fire
+};
+
+@group(0) @binding(0) var<uniform> H: Header;
+@group(0) @binding(1) var<storage, read> params: array<Params>;
+@group(0) @binding(2) var<storage, read_write> state: array<State>;
+@group(0) @binding(3) var<storage, read_write> fcl: array<Fcl>;
+@group(0) @binding(4) var<storage, read_write> work: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read> lookup: array<vec4<u32>>;
+@group(0) @binding(6) var<storage, read> inputs: array<u32>;
+
+// Dispatches larger than 65535 workgroups are 2-D; this is the flat workgroup index.
+fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+// One entry of the Drive order (u32s packed four to a vec4 after the hash table).
+fn drive_id(k: u32) -> u32 {
+    let w = H.drive_off + k;
+    return lookup[w / 4u][w % 4u];
+}
