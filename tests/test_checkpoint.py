@@ -30,8 +30,8 @@ def long_schedule() -> list[dict[str, Any]]:
     return [{**e, "bursts": [b + shift for b in e["bursts"]]} for shift in (0, 300, 600) for e in entries]
 
 
-def engine(schedule: list[dict[str, Any]] | None = None, seed: int = 0) -> Engine:
-    e = Engine.from_genome(GENOME, backend="cpu", seed=seed, warn=None)
+def engine(schedule: list[dict[str, Any]] | None = None, seed: int = 0, backend: Any = "cpu") -> Engine:
+    e = Engine.from_genome(GENOME, backend=backend, seed=seed, warn=None)
     e.add_schedule(schedule if schedule is not None else long_schedule())
     return e
 
@@ -53,6 +53,20 @@ def test_1000_bursts_equal_500_resume_500(tmp_path: Path) -> None:
     assert_same_bursts(full, a + b)
     # not vacuous: both halves hold stimulus-driven spikes beyond the power neuron's
     assert sum(r.spike_count for r in b) > 2000 and sum(r.spike_count for r in a) > 2000
+
+
+def test_gpu_run_resumes_exactly_on_gpu_and_on_cpu(tmp_path: Path, gpu_backend: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU checkpoint resumes bit for bit on the GPU, and on the CPU (the backend is not in it)."""
+    monkeypatch.setattr(gpu_backend, "close", lambda: None)  # the session shares this device
+    full = collect(engine(backend="cpu"), 400)
+    first = engine(backend=gpu_backend)
+    a = collect(first, 200)
+    first.checkpoint(tmp_path / "ck.npz")
+    for backend in (gpu_backend, "cpu"):
+        second = engine(schedule=[], backend=backend)
+        assert second.restore(tmp_path / "ck.npz") == 200
+        assert_same_bursts(full, a + collect(second, 200))
 
 
 def test_resume_mid_stimulus_with_staged_potential_and_forced_fires(tmp_path: Path) -> None:
@@ -160,7 +174,7 @@ def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path: Path) -> None:
 
 # -- through the command line ------------------------------------------------------------------
 def cli(*args: Any, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200", FEAGI_BURST_ALLOW_NO_GPU="1")
+    env = dict(os.environ, COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "feagi_burst.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 

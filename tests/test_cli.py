@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "examples"
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200", FEAGI_BURST_ALLOW_NO_GPU="1")
+    env = dict(os.environ, COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "feagi_burst.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
@@ -164,3 +164,16 @@ def test_bench_calibrate_rewrites_only_the_constants(tmp_path: Path) -> None:
     for m in measured:  # the fitted model predicts the measured CPU time within 30%
         cpu_us, _ = estimate_us(m["neurons"], m["synapses"], m["firing_rate"], c.backend)
         assert abs(cpu_us / m["backends"]["cpu"]["us_per_burst"] - 1) < 0.3
+
+
+def test_run_on_the_gpu_gives_the_cpu_record(tmp_path: Path, gpu_backend: object) -> None:
+    records = {}
+    for backend in ("cpu", "gpu"):
+        rec = tmp_path / f"{backend}.jsonl"
+        p = cli("run", "--genome", EXAMPLES / "pong_genome.json", "--stimulus", EXAMPLES / "pong_stimulus.toml",
+                "--bursts", "40", "--backend", backend, "--record", rec)
+        assert p.returncode == 0, p.stderr
+        records[backend] = rec.read_text()
+        if backend == "gpu":
+            assert "backend: WGPU (" in p.stderr
+    assert records["gpu"] == records["cpu"] and records["cpu"].count("\n") == 40

@@ -26,7 +26,7 @@ class Running:
     """A `feagi-burst run` subprocess whose stderr is read line by line as it comes."""
 
     def __init__(self, *args: Any) -> None:
-        env = dict(os.environ, COLUMNS="200", FEAGI_BURST_ALLOW_NO_GPU="1")
+        env = dict(os.environ, COLUMNS="200")
         self.proc = subprocess.Popen([sys.executable, "-m", "feagi_burst.cli", "run", *map(str, args)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []

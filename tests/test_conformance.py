@@ -1,21 +1,27 @@
-"""Spike-for-spike conformance with the real FEAGI engine (feagi-core 2.6.10, fp32).
+"""Spike-for-spike conformance with the real FEAGI engine (feagi-core 2.6.10, fp32), on both backends.
 
-Every probe recorded in tests/data/feagi-reference is replayed on the CPU backend; each burst's fire
-set must equal FEAGI's, by cortical id and coordinates, with the same firing mp.
+Every probe recorded in tests/data/feagi-reference is replayed on the CPU and the GPU backend; each
+burst's fire set must equal FEAGI's, by cortical id and coordinates, with the same firing mp. Then
+every bundled real genome runs under random stimulation on both backends, which must agree bit
+for bit: fire sets, firing mp and the final neuron state.
 """
 from __future__ import annotations
 
 import pytest
 
-from conftest import PROBES, feagi_ids, load_recording, replay, stimulus
+import numpy as np
+
+from conftest import GENOMES, PROBES, REFERENCE, assert_same_bursts, feagi_ids, load_recording, replay, stimulus
 from feagi_burst.engine import Engine
 from feagi_burst.genome import expand_genome, load_genome
-from conftest import REFERENCE
+
+REJECTED = {"circuits__brightness_change_detection.json", "defaults__brightness_change_detection.json",
+            "leak_test_1_23.json", "example_fp32_genome.json", "example_int8_genome.json"}
 
 HASHED_AREAS = {"probe1": "cpEx05"}  # excitability < 0.999: spikes depend on FEAGI's neuron ids
 
 
-def engine_for(name: str, backend: str = "cpu") -> Engine:
+def engine_for(name: str, backend: object = "cpu") -> Engine:
     genome = load_genome(REFERENCE / f"{name}.genome.json")
     order = None
     if name in HASHED_AREAS:
@@ -33,11 +39,13 @@ def engine_for(name: str, backend: str = "cpu") -> Engine:
     return engine
 
 
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])
 @pytest.mark.parametrize("name", PROBES)
-def test_probe_matches_feagi(name: str) -> None:
+def test_probe_matches_feagi(name: str, backend: str, request: pytest.FixtureRequest) -> None:
     expected = load_recording(name)
     last = max(expected)
-    got = replay(engine_for(name), last)
+    engine = engine_for(name, request.getfixturevalue("gpu_backend") if backend == "gpu" else "cpu")
+    got = replay(engine, last)
     if name in HASHED_AREAS:
         assert engine_for(name).brain.area(HASHED_AREAS[name]).first_neuron == feagi_ids(name)[HASHED_AREAS[name]]
     mismatches = []
@@ -58,3 +66,31 @@ def test_every_recording_has_spikes() -> None:
     for name in PROBES:
         rec = load_recording(name)
         assert sum(len(v) for v in rec.values()) > len(rec), name
+
+
+LOADABLE = sorted(p.name for p in GENOMES.glob("*.json") if p.name not in REJECTED)
+
+
+@pytest.mark.parametrize("genome", LOADABLE)
+def test_gpu_equals_cpu_on_real_genomes(genome: str, gpu_backend: object) -> None:
+    """40 bursts of random forced fires and potentials across all areas: GPU == CPU, bit for bit."""
+    brain = expand_genome(load_genome(GENOMES / genome))
+    rng = np.random.default_rng(7)
+    n = brain.neuron_count
+    engines = [Engine(brain, backend="cpu", warn=None), Engine(brain, backend=gpu_backend, warn=None)]
+    for b in range(1, 41):
+        forced = rng.choice(n, size=max(1, n // 200), replace=False)
+        ids = rng.choice(n, size=max(1, n // 50), replace=False)
+        pot = rng.uniform(-2.0, 6.0, ids.size).round(3)
+        for e in engines:
+            e.force_fire(forced, potential=100.0, burst=b)
+            e.stage_potential(ids, pot, burst=b)
+    results = [[], []]
+    for e, out in zip(engines, results):
+        e.run(40, on_result=out.append)
+    assert_same_bursts(results[0], results[1])
+    assert sum(r.spike_count for r in results[0]) > 40 * max(1, n // 200)
+    cpu, gpu = (e.state() for e in engines)
+    np.testing.assert_array_equal(cpu.mp.view(np.uint32), gpu.mp.view(np.uint32))
+    np.testing.assert_array_equal(cpu.cfc_count, gpu.cfc_count)
+    np.testing.assert_array_equal(cpu.blocked_until, gpu.blocked_until)

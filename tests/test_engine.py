@@ -117,3 +117,26 @@ def test_state_reflects_the_last_burst() -> None:
     st = e.state()
     assert st.burst == 10 and st.mp.dtype == np.float32 and st.mp.shape == (e.brain.neuron_count,)
     assert e.backend_name() == "CPU (numpy)"
+
+
+def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validation error injected into the GPU backend mid-run: one line, then identical bursts."""
+    import feagi_burst.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
+    submit = gpu_backend.submit
+
+    def failing_submit(inp: BurstInput) -> None:
+        if inp.burst == 75:
+            raise BackendError("validation error: injected into burst 75")
+        submit(inp)
+    monkeypatch.setattr(gpu_backend, "submit", failing_submit)
+    monkeypatch.setattr(gpu_backend, "close", lambda: None)  # the session shares this device
+    messages: list[str] = []
+    engine = pong_engine(gpu_backend, warn=messages.append)
+    got = collect(engine, 120)
+    want = collect(pong_engine("cpu"), 120)
+    assert_same_bursts(got, want)
+    assert engine.backend_name() == "CPU (numpy)"
+    assert len(messages) == 1 and "failed at burst 75" in messages[0] and "from burst 64 " in messages[0]

@@ -117,7 +117,7 @@ def test_missing_matplotlib_is_one_clear_message(monkeypatch) -> None:
 
 
 def cli(*args: Any) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200", FEAGI_BURST_ALLOW_NO_GPU="1")
+    env = dict(os.environ, COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "feagi_burst.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=300)
 

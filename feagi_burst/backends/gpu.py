@@ -31,6 +31,8 @@ fire count it knows (its estimate of candidates vs N); both give identical resul
 from __future__ import annotations
 
 import importlib.resources
+import os
+import tempfile
 import re
 import time
 from collections import deque
@@ -91,6 +93,12 @@ def _describe(info: Any) -> AdapterDescription:
 
 
 def _wgpu() -> Any:
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # Mesa's Vulkan WSI prints "XDG_RUNTIME_DIR is invalid" once per adapter without it; a
+        # compute-only process has no use for it, so give it a private folder and keep stderr clean.
+        run_dir = Path(tempfile.gettempdir()) / f"feagi-burst-{os.getuid()}"
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(run_dir)
     try:
         import wgpu  # noqa: PLC0415 (optional heavy import: only the GPU backend needs it)
     except ImportError as e:
