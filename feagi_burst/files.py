@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import tomllib
@@ -12,20 +13,35 @@ from typing import IO, Any
 from feagi_burst.errors import InputError
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; a missing file or a syntax error is an InputError naming file and line."""
+def read_text(path: str | Path, what: str) -> str:
+    """A user's text file; a missing, unreadable or non-UTF-8 file is one InputError line."""
     p = Path(path)
     try:
-        with p.open("rb") as f:
-            return tomllib.load(f)
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{p} does not exist; check the path") from None
+        raise InputError(f"{p}: file not found; check the path") from None
     except IsADirectoryError:
-        raise InputError(f"{p} is a directory, not a TOML file") from None
-    except OSError as e:
-        raise InputError(f"cannot read {p}: {e.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{p} is not valid TOML: {e}") from None
+        raise InputError(f"{p}: is a directory, not a {what}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{p}: cannot read the {what} ({e.__class__.__name__}: {e}); "
+                         "check its permissions and that it is UTF-8 text") from None
+
+
+def read_toml(path: str | Path, what: str = "TOML file") -> dict[str, Any]:
+    """Parse a TOML file; a syntax error is an InputError naming the file and line."""
+    try:
+        return tomllib.loads(read_text(path, what))
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: invalid TOML: {e}; fix the syntax there") from None
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Parse a JSON file; a syntax error is an InputError naming the file, line and column."""
+    try:
+        return json.loads(read_text(path, what))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: line {e.lineno} column {e.colno}: invalid JSON: {e.msg}; "
+                         "fix the syntax there (a JSON validator shows the spot)") from None
 
 
 @contextlib.contextmanager

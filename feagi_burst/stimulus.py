@@ -1,7 +1,6 @@
 """Stimulus schedules (SPEC.md section 4): which voxels get forced fires or potential, and when."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 from feagi_burst.backends.base import BurstInput
 from feagi_burst.brain import Brain
 from feagi_burst.errors import InputError
-from feagi_burst.files import read_toml
+from feagi_burst.files import read_json, read_toml
 
 MODES = ("fire", "potential")
 ENTRY_KEYS = {"area", "voxels", "bursts", "mode", "potential"}
@@ -32,16 +31,9 @@ def read_schedule(path: str | Path) -> list[dict[str, Any]]:
     """The raw entries of a TOML or JSON schedule file (TOML: a `[[stimulus]]` array of tables)."""
     p = Path(path)
     if p.suffix.lower() == ".toml":
-        data: Any = read_toml(p).get("stimulus", [])
+        data: Any = read_toml(p, "stimulus schedule").get("stimulus", [])
     else:
-        try:
-            data = json.loads(p.read_text())
-        except FileNotFoundError:
-            raise InputError(f"stimulus file {p} does not exist; check the path") from None
-        except OSError as e:
-            raise InputError(f"cannot read stimulus file {p}: {e.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"stimulus file {p} is not valid JSON ({e}); fix the file") from None
+        data = read_json(p, "stimulus schedule")
         if isinstance(data, dict):
             data = data.get("stimulus", data)
     if not isinstance(data, list):

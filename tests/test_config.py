@@ -42,7 +42,7 @@ def test_synthetic_section(tmp_path: Path) -> None:
     ("[runner]\n", "unknown section [runner]"),
     ("[genome.synthetic]\nneurons = 10\nbogus = 1\n", "genome.synthetic.bogus"),
     ("[genome]\npath = \"a.json\"\n[genome.synthetic]\nneurons = 10\n", "not both"),
-    ("[run\n", "not valid TOML"),
+    ("[run\n", "invalid TOML"),
 ])
 def test_errors_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:
     with pytest.raises(InputError, match=None) as e:
@@ -52,7 +52,7 @@ def test_errors_name_the_key(tmp_path: Path, text: str, fragment: str) -> None:
 
 
 def test_missing_file() -> None:
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="file not found"):
         load_config("/nonexistent/brain.toml")
 
 

@@ -66,5 +66,5 @@ def test_toml_and_json_files(tmp_path: Path) -> None:
     assert read_schedule(t) == read_schedule(j)
     bad = tmp_path / "bad.json"
     bad.write_text("[{")
-    with pytest.raises(InputError, match="not valid JSON"):
+    with pytest.raises(InputError, match="invalid JSON"):
         read_schedule(bad)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from feagi_burst.errors import InputError
+from feagi_burst.files import read_json
 from feagi_burst.genome.morphology import OTHER, PATTERN_TOKENS, Morphology, Pattern
 
 FLAT_PREFIX = "_____10c-"
@@ -401,21 +402,7 @@ def _parse_morphology(ctx: _Ctx, mid: str, raw: Any, core: bool) -> Morphology |
 
 
 def _read_json(path: Path) -> Any:
-    ctx = _Ctx(str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ctx.fail("", "file not found", "check the path") from None
-    except IsADirectoryError:
-        raise ctx.fail("", "is a directory, not a genome file", "give the path of a .json genome") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ctx.fail("", f"cannot read the file ({e.__class__.__name__}: {e})",
-                       "check its permissions and that it is UTF-8 JSON") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ctx.fail(f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}",
-                       "fix the syntax there (a JSON validator shows the spot)") from None
+    return read_json(path, "genome file")
 
 
 def available_memory() -> int:
