@@ -5,7 +5,7 @@ names the key. Paths are resolved relative to the config file's folder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +14,10 @@ import tomli_w
 from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write, read_toml
 
-# section -> key -> (types, default). None as default: optional, absent unless given.
-SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
-    "genome": {
-        "path": ((str,), None),
-        "honour_snooze_i": ((bool,), False),
-    },
-    "genome.synthetic": {
-        "neurons": ((int,), 100_000),
-        "synapses_per_neuron": ((int,), 100),
-        "firing_rate": ((float, int), 0.01),
-        "seed": ((int,), 0),
-    },
-    "run": {
-        "bursts": ((int,), 100),
-        "seed": ((int,), 0),
-        "stimulus": ((str,), None),
-        "record": ((str,), None),
-    },
-    "backend": {
-        "gpu_neuron_threshold": ((int,), 500_000),
-        "gpu_synapse_threshold": ((int,), 50_000_000),
-        "gpu_min_firing_rate": ((float, int), 0.005),
-        "min_speedup": ((float, int), 1.5),
-        "force_cpu": ((bool,), False),
-        "force_gpu": ((bool,), False),
-        # the speedup model's constants (feagi-burst bench --calibrate fits them)
-        "bus_bandwidth_gbps": ((float, int), 25.0),
-        "cpu_gflops": ((float, int), 100.0),
-        "gpu_tflops": ((float, int), 10.0),
-        "gpu_overhead_us": ((float, int), 200.0),
-        "cpu_overhead_us": ((float, int), 0.0),
-    },
-}
-POSITIVE = {"gpu_neuron_threshold", "gpu_synapse_threshold", "min_speedup", "bus_bandwidth_gbps", "cpu_gflops",
-            "gpu_tflops", "neurons"}
-NON_NEGATIVE = {"gpu_min_firing_rate", "gpu_overhead_us", "cpu_overhead_us", "bursts", "synapses_per_neuron", "seed"}
-
-
 @dataclass
 class SyntheticSpec:
+    """[genome.synthetic]: a synthetic benchmark brain (see feagi_burst.synthetic)."""
+
     neurons: int = 100_000
     synapses_per_neuron: int = 100
     firing_rate: float = 0.01
@@ -62,17 +26,39 @@ class SyntheticSpec:
 
 @dataclass
 class BackendConfig:
+    """[backend]: auto-selection rules and the speedup model's constants (see feagi_burst.selection)."""
+
     gpu_neuron_threshold: int = 500_000
     gpu_synapse_threshold: int = 50_000_000
     gpu_min_firing_rate: float = 0.005
     min_speedup: float = 1.5
     force_cpu: bool = False
     force_gpu: bool = False
+    # the speedup model's constants (feagi-burst bench --calibrate fits them)
     bus_bandwidth_gbps: float = 25.0
     cpu_gflops: float = 100.0
     gpu_tflops: float = 10.0
     gpu_overhead_us: float = 200.0
     cpu_overhead_us: float = 0.0
+
+
+TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (float, int), "bool": (bool,), "str": (str,)}
+
+
+def _schema_of(cls: type) -> dict[str, tuple[tuple[type, ...], Any]]:
+    return {f.name: (TYPES[str(f.type)], f.default) for f in fields(cls)}
+
+
+# section -> key -> (types, default); None as default: optional, absent unless given.
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "genome": {"path": ((str,), None), "honour_snooze_i": ((bool,), False)},
+    "genome.synthetic": _schema_of(SyntheticSpec),
+    "run": {"bursts": ((int,), 100), "seed": ((int,), 0), "stimulus": ((str,), None), "record": ((str,), None)},
+    "backend": _schema_of(BackendConfig),
+}
+POSITIVE = {"gpu_neuron_threshold", "gpu_synapse_threshold", "min_speedup", "bus_bandwidth_gbps", "cpu_gflops",
+            "gpu_tflops", "neurons"}
+NON_NEGATIVE = {"gpu_min_firing_rate", "gpu_overhead_us", "cpu_overhead_us", "bursts", "synapses_per_neuron", "seed"}
 
 
 @dataclass
