@@ -372,6 +372,7 @@ def bench_cmd(
     from feagi_burst.bench import CALIBRATION_SIZES, bench, calibrate as fit, update_backend_section
     from feagi_burst.config import BackendConfig
     from feagi_burst.fixed_point import compile_tables
+    from feagi_burst.selection import estimate_us
     from feagi_burst.synthetic import estimate_bytes, synthetic_brain
 
     if backend not in ("cpu", "gpu", "both"):
@@ -405,6 +406,17 @@ def bench_cmd(
         fitted = fit(results, cfg)
         update_backend_section(config, fitted)
         out.print(f"calibrated {config}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items()))
+        calibrated = load_config(config).backend
+        for r in results:
+            r["calibrated_us"] = dict(zip(("cpu", "gpu"), estimate_us(r["neurons"], r["synapses"], r["firing_rate"],
+                                                                      calibrated)))
+            measured = {b: v["us_per_burst"] for b, v in r["backends"].items()}
+            line = ", ".join(f"{b} measured {measured[b]:,.0f} µs, model {r['calibrated_us'][b]:,.0f} µs"
+                             for b in measured)
+            if r.get("speedup"):
+                r["calibrated_speedup"] = r["calibrated_us"]["cpu"] / r["calibrated_us"]["gpu"]
+                line += f"; speedup measured {r['speedup']:.2f}x, model {r['calibrated_speedup']:.2f}x"
+            out.print(f"{r['neurons']:>10,} neurons: {line}", highlight=False)
         if "gpu" not in backends:
             notice("no GPU measured: only the CPU constants were fitted")
     if json_path is not None:
