@@ -2,12 +2,21 @@
 
 Default: 1M neurons x 100 synapses, 1% firing (feagi_burst.synthetic: a Drive of 10,000 neurons per
 burst at potential 1.5 over threshold 1.0, weight 1, psp 1/K, 20% inhibitory, no accumulation).
-Prints one JSON object per line (and writes them to $OUT/gpu_bench.jsonl when OUT is set):
-build/load times, GPU memory, a GPU == CPU check of the first bursts, then for each path
-(auto, fcl) the pipelined µs/burst (many bursts in flight, results collected as they finish),
-the blocking µs/burst (process_burst each), and the per-phase GPU timestamps.
+Prints one JSON object per line (and writes them to $OUT/gpu_bench_<label>.jsonl when OUT is set):
 
-    PYTHONPATH=. python3 examples/gpu_probe_bench.py [--neurons 1000000] [--synapses 100]
+- setup: build/load times, GPU memory;
+- exact: a GPU == CPU check of the first `--check` bursts (fire sets, firing mps, NeuronState);
+- bench: for each variant (GPUBackend knobs), µs per burst measured as `feagi-burst bench`
+  measures it (feagi_burst.bench.bench_backend: Engine, pipelined `run` or blocking
+  `process_burst`), the mean GPU-timestamp phases, and the same bursts driven on the backend alone
+  (no Engine, no bench bookkeeping), which isolates the engine's and the bench's own overhead;
+- host: in blocking mode, host seconds per burst inside each wgpu call (encode, submit, map wait,
+  read) and in the header build, from timers wrapped around the backend's methods.
+
+A final table lists every variant. Run it once per code version (e.g. a copy of an older
+checkout on PYTHONPATH with `--label base`) in the same device call to compare like with like.
+
+    PYTHONPATH=. python3 examples/gpu_probe_bench.py [--neurons 1000000] [--variants default,host]
 """
 from __future__ import annotations
 
@@ -15,17 +24,27 @@ import argparse
 import json
 import os
 import time
-from typing import Any
+from collections import defaultdict
+from typing import Any, Callable
 
 import numpy as np
 
+from feagi_burst.backends import gpu as gpu_mod
 from feagi_burst.backends.base import PHASES, BurstInput
 from feagi_burst.backends.cpu import CPUBackend
 from feagi_burst.backends.gpu import GPUBackend
+from feagi_burst.bench import bench_backend
 from feagi_burst.fixed_point import compile_tables
 from feagi_burst.synthetic import synthetic_brain
 
 LOG: list[dict[str, Any]] = []
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},  # what `feagi-burst bench --backend gpu` builds (timestamps where supported)
+    "host": {"timing": "host"},  # no timestamp queries: what they cost
+    "b32": {"batch": 32},
+    "b8": {"batch": 8},
+    "fcl": {"path": "fcl"},
+}
 
 
 def emit(**row: Any) -> None:
@@ -39,8 +58,7 @@ def pipelined(gpu: GPUBackend, first: int, count: int) -> tuple[float, list[Any]
     t0 = time.perf_counter()
     for b in range(first, first + count):
         gpu.submit(BurstInput(b))
-        if b % 8 == 0:
-            out += gpu.collect(wait=False)
+        out += gpu.collect(wait=False)
     out += gpu.collect(wait=True)
     dt = time.perf_counter() - t0
     assert [r.burst for r in out] == list(range(first, first + count))
@@ -54,15 +72,52 @@ def blocking(gpu: GPUBackend, first: int, count: int) -> float:
     return (time.perf_counter() - t0) / count
 
 
+def host_profile(gpu: GPUBackend, first: int, count: int) -> dict[str, float]:
+    """Blocking bursts with timers around every `_Device.call` (by what it does) and the header
+    build; µs per burst in each."""
+    spent: dict[str, float] = defaultdict(float)
+    dev = gpu.dev
+    orig_call = dev.call
+
+    def timed_call(what: str, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return orig_call(what, fn, *a, **kw)
+        finally:
+            spent[what] += time.perf_counter() - t
+    orig_headers = getattr(gpu, "_headers", None)
+
+    def timed_headers(*a: Any, **kw: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return orig_headers(*a, **kw)  # type: ignore[misc]
+        finally:
+            spent["headers (incl. uploads)"] += time.perf_counter() - t
+    dev.call = timed_call  # type: ignore[method-assign]
+    if orig_headers is not None:
+        gpu._headers = timed_headers  # type: ignore[method-assign]
+    try:
+        total = blocking(gpu, first, count)
+    finally:
+        dev.call = orig_call  # type: ignore[method-assign]
+        if orig_headers is not None:
+            del gpu._headers
+    out = {k: round(v / count * 1e6, 1) for k, v in sorted(spent.items(), key=lambda kv: -kv[1])}
+    out["total"] = round(total * 1e6, 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--neurons", type=int, default=1_000_000)
     ap.add_argument("--synapses", type=int, default=100)
     ap.add_argument("--rate", type=float, default=0.01)
-    ap.add_argument("--check", type=int, default=20, help="bursts compared with the CPU backend")
-    ap.add_argument("--pipelined", type=int, default=3000)
-    ap.add_argument("--blocking", type=int, default=500)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--check", type=int, default=20, help="bursts compared with the CPU backend (0: none)")
+    ap.add_argument("--bursts", type=int, default=200, help="timed bursts per bench (as the CLI)")
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--raw", type=int, default=1000, help="bursts of the backend-only pipelined run")
+    ap.add_argument("--variants", default="default,host", help=f"comma list of {', '.join(VARIANTS)}")
+    ap.add_argument("--label", default="new", help="name of this code version in the table")
     args = ap.parse_args()
 
     t = time.perf_counter()
@@ -72,70 +127,74 @@ def main() -> None:
     tables = compile_tables(brain)
     t_tables = time.perf_counter() - t
 
-    gpu = GPUBackend(batch=args.batch, timing="host")
+    gpu = GPUBackend(timing="host")
     t = time.perf_counter()
     gpu.load(brain, tables)
     t_load = time.perf_counter() - t
-    emit(event="setup", device=gpu.backend_name(), software=gpu.is_software, neurons=brain.neuron_count,
-         synapses=brain.synapse_count, build_s=round(t_build, 3), tables_s=round(t_tables, 3),
-         gpu_load_s=round(t_load, 3), gpu_memory_mib=round(gpu.gpu_memory() / 2**20, 1),
-         synapse_chunks=len(gpu.chunks), hash_max_probe=gpu.max_probe, fire_slots=gpu.R, batch=gpu.batch,
-         timestamps_supported=gpu.dev.timestamps)
+    emit(event="setup", label=args.label, device=gpu.backend_name(), software=gpu.is_software,
+         neurons=brain.neuron_count, synapses=brain.synapse_count, build_s=round(t_build, 3),
+         tables_s=round(t_tables, 3), gpu_load_s=round(t_load, 3),
+         gpu_memory_mib=round(gpu.gpu_memory() / 2**20, 1), synapse_chunks=len(gpu.chunks),
+         hash_max_probe=gpu.max_probe, fire_slots=gpu.R, batch=gpu.batch,
+         timestamps_supported=gpu.dev.timestamps, param_rows=getattr(gpu, "param_rows", None))
 
-    # exactness at full size: the first bursts, GPU (pipelined) vs CPU
-    cpu = CPUBackend()
-    cpu.load(brain, tables)
-    _, got = pipelined(gpu, 1, args.check)
-    bad = 0
-    for r in got:
-        c = cpu.process_burst(BurstInput(r.burst))
-        same = np.array_equal(r.fired, c.fired) and np.array_equal(r.mp.view(np.uint32), c.mp.view(np.uint32))
-        bad += not same
-    st_g, st_c = gpu.state(), cpu.state()
-    state_same = bool(np.array_equal(st_g.mp.view(np.uint32), st_c.mp.view(np.uint32))
-                      and np.array_equal(st_g.cfc_count, st_c.cfc_count)
-                      and np.array_equal(st_g.blocked_until, st_c.blocked_until))
-    emit(event="exact", bursts=len(got), mismatched_bursts=bad, state_equal=state_same,
-         fired_per_burst=float(np.mean([r.fired.size for r in got])),
-         candidates_per_burst=float(np.mean([r.candidates for r in got])))
-    del cpu
-
-    burst = args.check + 1
-    for path in ("auto", "fcl"):
-        gpu.path = path
-        pipelined(gpu, burst, 64)  # warm-up (pipelines, staging buffers, cap)
-        burst += 64
-        per, res = pipelined(gpu, burst, args.pipelined)
-        burst += args.pipelined
-        per_b = blocking(gpu, burst, args.blocking)
-        burst += args.blocking
-        emit(event="speed", path=path, pipelined_us=round(per * 1e6, 1), blocking_us=round(per_b * 1e6, 1),
-             fired_per_burst=float(np.mean([r.fired.size for r in res])),
-             candidates_per_burst=float(np.mean([r.candidates for r in res])))
+    if args.check:  # exactness at full size: the first bursts, GPU (pipelined) vs CPU
+        cpu = CPUBackend()
+        cpu.load(brain, tables)
+        _, got = pipelined(gpu, 1, args.check)
+        bad = 0
+        for r in got:
+            c = cpu.process_burst(BurstInput(r.burst))
+            same = np.array_equal(r.fired, c.fired) and np.array_equal(r.mp.view(np.uint32), c.mp.view(np.uint32))
+            bad += not same
+        st_g, st_c = gpu.state(), cpu.state()
+        state_same = bool(np.array_equal(st_g.mp.view(np.uint32), st_c.mp.view(np.uint32))
+                          and np.array_equal(st_g.cfc_count, st_c.cfc_count)
+                          and np.array_equal(st_g.blocked_until, st_c.blocked_until))
+        emit(event="exact", label=args.label, bursts=len(got), mismatched_bursts=bad, state_equal=state_same,
+             fired_per_burst=float(np.mean([r.fired.size for r in got])),
+             candidates_per_burst=float(np.mean([r.candidates for r in got])))
+        del cpu
     gpu.close()
 
-    # per-phase GPU time from timestamp queries (a second backend: timestamps cost a little)
-    ts = GPUBackend(batch=args.batch)
-    if ts.use_ts:
-        ts.load(brain, tables)
-        for path in ("auto", "fcl"):
-            ts.path = path
-            pipelined(ts, 1 if path == "auto" else 1000, 64)
-            spans = []
-            per, res = 0.0, []
-            first = 100 if path == "auto" else 2000
-            for j in range(10):  # 10 x 50 bursts, keeping each run's GPU span per burst
-                p, r = pipelined(ts, first + 50 * j, 50)
-                per, res = per + p / 10, res + r
-                spans.append(ts.gpu_span)
-            phases = {k: round(float(np.median([r.timings[k] for r in res])) * 1e6, 1) for k in PHASES}
-            emit(event="phases", path=path, source="gpu timestamps (median µs)", pipelined_us=round(per * 1e6, 1),
-                 gpu_us_per_burst=round(float(np.median(spans)) * 1e6, 1), **phases)
-    ts.close()
+    rows = []
+    for name in args.variants.split(","):
+        kw = VARIANTS[name]
+        res = {}
+        for mode in ("pipelined", "blocking"):
+            r = bench_backend(brain, GPUBackend(**kw), args.bursts, args.warmup, 0, mode == "blocking", tables)
+            res[mode] = r
+        # the same bursts on the backend alone (no Engine, no bench bookkeeping), then host timers
+        g = GPUBackend(**kw)
+        g.load(brain, tables)
+        pipelined(g, 1, 64)
+        raw_pipe, _ = pipelined(g, 65, args.raw)
+        blocking(g, 65 + args.raw, 20)
+        raw_block = blocking(g, 85 + args.raw, args.bursts)
+        prof = host_profile(g, 85 + args.raw + args.bursts, args.bursts)
+        span = g.gpu_span if g.use_ts else None
+        g.close()
+        phases = {p: round(res["pipelined"]["phases"][p]["mean_us"], 1) for p in PHASES} if g.use_ts else {}
+        row = dict(event="bench", label=args.label, variant=name,
+                   pipelined_us=round(res["pipelined"]["us_per_burst"], 1),
+                   blocking_us=round(res["blocking"]["us_per_burst"], 1),
+                   raw_pipelined_us=round(raw_pipe * 1e6, 1), raw_blocking_us=round(raw_block * 1e6, 1),
+                   gpu_span_us=None if span is None else round(span * 1e6, 1), gpu_phases_us=phases,
+                   firing_rate=res["pipelined"]["firing_rate"], host_blocking_us=prof)
+        emit(**row)
+        rows.append(row)
+
+    print(f"\n{'label':8} {'variant':8} {'pipe µs':>8} {'block µs':>8} {'raw pipe':>8} {'raw blk':>8} "
+          f"{'gpu span':>8}  phases in/prop/dyn/out µs")
+    for r in rows:
+        ph = "/".join(f"{r['gpu_phases_us'].get(p, 0):.1f}" for p in PHASES) if r["gpu_phases_us"] else "-"
+        print(f"{r['label']:8} {r['variant']:8} {r['pipelined_us']:8.1f} {r['blocking_us']:8.1f} "
+              f"{r['raw_pipelined_us']:8.1f} {r['raw_blocking_us']:8.1f} {str(r['gpu_span_us']):>8}  {ph}")
     out = os.environ.get("OUT")
     if out:
-        with open(os.path.join(out, "gpu_bench.jsonl"), "w") as f:
+        with open(os.path.join(out, f"gpu_bench_{args.label}.jsonl"), "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in LOG)
+    _ = gpu_mod  # keep the module import: variants may patch it in experiments
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 //
 // Group 0 (one bind group for every pipeline, set once per burst with a dynamic offset):
 //   @group(0) @binding(0) uniform            H       Header: this burst's numbers (256-byte stride)
-//   @group(0) @binding(1) storage, read      params  array<Params>: per-neuron parameters
-//   @group(0) @binding(2) storage, rw        state   array<State>: mp, cfc, blocked_until, fired_seq
+//   @group(0) @binding(1) storage, read      params  array<vec2<u32>>: per neuron (threshold bits,
+//                                                    parameter row); the rows from index N
+//   @group(0) @binding(2) storage, rw        state   array<State>: mp, cfc, blocked_until
 //   @group(0) @binding(3) storage, rw        fcl     array<Fcl>: fire candidate list, per neuron
 //   @group(0) @binding(4) storage, rw        work    array<atomic<u32>>: counters, candidate list,
+//                                                    fire bitmask, block fire counts, firing mps,
 //                                                    the ring of fire-set slots
 //   @group(0) @binding(5) storage, read      lookup  array<vec4<u32>>: synapse hash table, then the
 //                                                    Drive order (u32s packed 4 per vec4)
@@ -16,9 +18,14 @@ const NONE: u32 = 0xffffffffu;
 const WG: u32 = 256u;          // invocations per workgroup, every shader
 const W_CAND_CTR: u32 = 0u;    // work[0]: candidates appended so far this burst (FCL path)
 const W_CAND_N: u32 = 1u;      // work[1]: candidate count frozen for neural_dynamics_fcl
+const W_CAND_FULL: u32 = 2u;   // work[2]: candidates counted by neural_dynamics (full path)
 const CAND_BASE: u32 = 16u;    // work[16 ..16+N): candidate list
+const BLOCK_SHIFT: u32 = 13u;  // a fire block: 8192 neurons = 256 bitmask words = one fire_compact workgroup
 // A fire slot at word s of `work`: [s] fired count, [s+1] candidate count, [s+2] seq, [s+3] 0,
-// then (id, mp bits) pairs from s+4.
+// then the fired ids (ascending) from s+4 and their mp bits from s+4+N.
+// Fires of the burst being computed are first recorded per neuron (record_fire): a bit in the
+// bitmask at work[bits_off..), the firing mp at work[fmp_off + id], and +1 in the count of its
+// block at work[bcnt_off + (seq & 1) * nblk + block]; fire_compact turns them into the slot.
 
 struct Header {
     burst: u32,        // b: refractory blocks and the excitability draw use it
@@ -43,10 +50,16 @@ struct Header {
     drive_start: u32,  // ((b-1)*per_burst) mod drive_len
     drive_n: u32,      // min(per_burst, drive_len)
     drive_pot: f32,
+    bits_off: u32,     // word offset in `work` of the fire bitmask (nblk * 256 words)
+    bcnt_off: u32,     // word offset of the block fire counts (2 * nblk words: by seq parity)
+    fmp_off: u32,      // word offset of the per-neuron firing mp (N words)
+    nblk: u32,         // fire blocks: ceil(N / 8192)
     pad0: u32,
     pad1: u32,
 };
 
+// A neuron's parameters: the threshold is per neuron, the rest is a row of a small table (one
+// row per distinct combination, usually one per cortical area): 8 bytes per neuron instead of 32.
 struct Params {
     threshold: f32,
     threshold_limit: f32,
@@ -54,15 +67,13 @@ struct Params {
     excitability: f32,
     refr_snooze: u32,   // refractory_period | snooze << 16
     limit_acc: u32,     // cfc_limit | mp_accumulate << 16
-    pad0: u32,
-    pad1: u32,
 };
 
 struct State {
     mp: f32,
     cfc: u32,
     blocked_until: u32,
-    fired_seq: u32,     // seq of the last burst in which the neuron fired by itself
+    spare: u32,         // unused (keeps the 16-byte stride)
 };
 
 struct Fcl {
@@ -73,7 +84,7 @@ struct Fcl {
 };
 
 @group(0) @binding(0) var<uniform> H: Header;
-@group(0) @binding(1) var<storage, read> params: array<Params>;
+@group(0) @binding(1) var<storage, read> params: array<vec2<u32>>;
 @group(0) @binding(2) var<storage, read_write> state: array<State>;
 @group(0) @binding(3) var<storage, read_write> fcl: array<Fcl>;
 @group(0) @binding(4) var<storage, read_write> work: array<atomic<u32>>;
@@ -89,4 +100,26 @@ fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn drive_id(k: u32) -> u32 {
     let w = H.drive_off + k;
     return lookup[w / 4u][w % 4u];
+}
+
+// Neuron id's parameters: its own threshold, the rest from its row (3 vec2 per row, after N).
+fn load_params(id: u32) -> Params {
+    let e = params[id];
+    let r = H.n_neurons + 3u * e.y;
+    let a = params[r];
+    let b = params[r + 1u];
+    let c = params[r + 2u];
+    return Params(bitcast<f32>(e.x), bitcast<f32>(a.x), bitcast<f32>(a.y), bitcast<f32>(b.x), b.y, c.x);
+}
+
+// Record that `id` fires this burst with firing mp `mp` (fire_compact writes the ordered slot).
+fn record_fire(id: u32, mp: f32) {
+    atomicOr(&work[H.bits_off + (id >> 5u)], 1u << (id & 31u));
+    atomicStore(&work[H.fmp_off + id], bitcast<u32>(mp));
+    atomicAdd(&work[H.bcnt_off + (H.seq & 1u) * H.nblk + (id >> BLOCK_SHIFT)], 1u);
+}
+
+// True when `id` is already recorded as firing this burst.
+fn has_fired(id: u32) -> bool {
+    return (atomicLoad(&work[H.bits_off + (id >> 5u)]) & (1u << (id & 31u))) != 0u;
 }

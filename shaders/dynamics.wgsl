@@ -1,6 +1,7 @@
 // dynamics.wgsl: SPEC.md section 2 steps 2-3 for one candidate neuron, and the forced-fire rule.
 // Not an entry point: pasted by `//!include dynamics.wgsl` into neural_dynamics_fcl.wgsl,
 // neural_dynamics.wgsl and fire_forced.wgsl (they all use common.wgsl's group 0 only).
+// Fires are recorded with record_fire (common.wgsl); fire_compact.wgsl orders them by id.
 // Every operation mirrors backends/cpu.py (_dynamics, _block_end, _forced, excitability_draw)
 // in the same f32 order; divisions are avoided (Vulkan only guarantees 2.5 ulp for them).
 
@@ -10,9 +11,6 @@ struct Outcome {
     fire: bool,
     mp: f32,
 };
-
-var<workgroup> wg_fire_n: atomic<u32>;
-var<workgroup> wg_fire_base: u32;
 
 // u32 -> f32 rounded to nearest even, in integer arithmetic (exactly numpy's astype(float32)).
 fn u32_to_f32(h: u32) -> f32 {
@@ -53,7 +51,7 @@ fn block_end(p: Params, cfc_after: u32, b: u32) -> u32 {
 
 // Consume neuron id's FCL entry and run its dynamics for burst H.burst (cpu.CPUBackend._dynamics).
 fn neuron_dynamics(id: u32) -> Outcome {
-    let p = params[id];
+    let p = load_params(id);
     var s = state[id];
     let q = atomicLoad(&fcl[id].q);
     let sens = fcl[id].sens;
@@ -92,7 +90,6 @@ fn neuron_dynamics(id: u32) -> Outcome {
         cfc = min(cfc, 65534u) + 1u;  // saturate, never wrap (u16 on the host)
         m = 0.0;
         s.blocked_until = block_end(p, cfc, b);
-        s.fired_seq = H.seq;
     } else {
         if (capped) {
             cfc = 0u;  // at the consecutive-fire limit: keep mp, no leak, no fire
@@ -115,50 +112,18 @@ fn neuron_dynamics(id: u32) -> Outcome {
 
 // ---- forced firing: keep in step with cpu.CPUBackend._forced --------------------------------
 // Runs after neural dynamics (the forced mark that keeps mp is set by stage_input). A forced
-// neuron that fired by itself this burst keeps its own entry (false: nothing to add). Otherwise it
-// joins the fire set with the stimulation's mp (true) and its state is left alone, except that a
-// forced burst inside a refractory or snooze block does not count toward the block: the block
-// gets one burst longer (docs/feagi-findings.md).
+// neuron that fired by itself this burst (its fire bit is set) keeps its own entry (false: nothing
+// to add). Otherwise it joins the fire set with the stimulation's mp (true) and its state is left
+// alone, except that a forced burst inside a refractory or snooze block does not count toward the
+// block: the block gets one burst longer (docs/feagi-findings.md).
 fn forced_fire(id: u32) -> bool {
-    let s = state[id];
-    if (s.fired_seq == H.seq) {
+    if (has_fired(id)) {
         return false;
     }
+    let s = state[id];
     if (s.blocked_until >= H.burst) {
         state[id].blocked_until = s.blocked_until + 1u;
     }
     return true;
 }
 // ---- end of forced firing ---------------------------------------------------------------------
-
-// Zero this shader's workgroup counters (some drivers do not zero workgroup memory).
-// Workgroup-uniform call, first thing in main.
-fn clear_workgroup_counters(lid: u32) {
-    if (lid == 0u) {
-        atomicStore(&wg_fire_n, 0u);
-        wg_fire_base = 0u;
-    }
-    workgroupBarrier();
-}
-
-// Append this workgroup's fires to the burst's fire slot with one global atomic.
-// Workgroup-uniform call, once per workgroup, after clear_workgroup_counters.
-fn append_fires(fire: bool, id: u32, mp: f32, lid: u32) {
-    var pos = 0u;
-    if (fire) {
-        pos = atomicAdd(&wg_fire_n, 1u);
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-        let n = atomicLoad(&wg_fire_n);
-        if (n > 0u) {
-            wg_fire_base = atomicAdd(&work[H.slot], n);
-        }
-    }
-    let base = workgroupUniformLoad(&wg_fire_base);
-    if (fire) {
-        let at = H.slot + 4u + 2u * (base + pos);
-        atomicStore(&work[at], id);
-        atomicStore(&work[at + 1u], bitcast<u32>(mp));
-    }
-}

@@ -1,12 +1,12 @@
-// fire_forced.wgsl: adds this burst's forced fires (stimulation in "fire" mode) to the fire slot,
-// after neural dynamics; the rule itself is forced_fire() in dynamics.wgsl.
+// fire_forced.wgsl: adds this burst's forced fires (stimulation in "fire" mode) to the recorded
+// fires, after neural dynamics; the rule itself is forced_fire() in dynamics.wgsl.
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  (unused here)
-//   @group(0) @binding(2) storage, rw    state   fired_seq tested; a block made one burst longer
+//   @group(0) @binding(2) storage, rw    state   a block made one burst longer
 //   @group(0) @binding(3) storage, rw    fcl     (unused here)
-//   @group(0) @binding(4) storage, rw    work    fire slot (append)
+//   @group(0) @binding(4) storage, rw    work    fire bitmask tested; fires recorded
 //   @group(0) @binding(5) storage, read  lookup  (unused here)
 //   @group(0) @binding(6) storage, read  inputs  forced ids and their firing mps
 // Dispatch: ceil(forced_n / 256) workgroups; skipped when there are none.
@@ -17,15 +17,11 @@
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    clear_workgroup_counters(lid);
     let k = linear_wg(wid, nwg) * WG + lid;
-    var add = false;
-    var id = 0u;
-    var mp = 0.0;
     if (k < H.forced_n) {
-        id = inputs[H.forced_off + k];
-        mp = bitcast<f32>(inputs[H.forced_off + H.forced_n + k]);
-        add = forced_fire(id);
+        let id = inputs[H.forced_off + k];  // forced ids are unique: no two threads share a neuron
+        if (forced_fire(id)) {
+            record_fire(id, bitcast<f32>(inputs[H.forced_off + H.forced_n + k]));
+        }
     }
-    append_fires(add, id, mp, lid);
 }

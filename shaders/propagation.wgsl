@@ -61,8 +61,8 @@ fn touch(id: u32) -> bool {
     if (APPEND) {
         return atomicExchange(&fcl[id].stamp, H.seq) != H.seq;
     }
-    // seq only grows, so max() stamps it; the result is unused: a fire-and-forget reduction
-    atomicMax(&fcl[id].stamp, H.seq);
+    // every writer of this burst stores the same seq: a plain store, cheaper than a read-modify-write
+    atomicStore(&fcl[id].stamp, H.seq);
     return false;
 }
 
@@ -128,9 +128,9 @@ fn propagate(wg: u32, lid: u32) {
     var cap_bits = 0u;
     var mp = 0.0;
     if (item < fired_n) {
-        let at = H.prev_slot + 4u + 2u * item;
+        let at = H.prev_slot + 4u + item;
         let id = atomicLoad(&work[at]);
-        mp = bitcast<f32>(atomicLoad(&work[at + 1u]));
+        mp = bitcast<f32>(atomicLoad(&work[at + H.n_neurons]));
         let e = lookup_source(id);
         let lo = max(e.y, C.base);
         let hi = min(e.y + e.z, C.base + C.len);

@@ -17,13 +17,18 @@ Per burst (all on the GPU, no CPU round trip), in one compute pass per batch of 
 2. `synaptic_propagation_fcl` (FCL path) or `synaptic_propagation` (full-array path), indirect,
    once per synapse chunk: i32 atomic fixed-point sums, candidate stamps, and the Drive.
 3. FCL path: `dynamics_args` (1 invocation) then `neural_dynamics_fcl` (indirect, candidates
-   only); full path: `neural_dynamics` (every neuron, stamp test).
-4. `fire_forced` when the burst has forced fires.
+   only); full path: `neural_dynamics` (every neuron, stamp test). Fires are recorded per neuron
+   (a bitmask bit, the firing mp, a per-block count).
+4. `fire_forced` when the burst has forced fires (recorded the same way).
+5. `fire_compact`: the recorded fires into the burst's fire slot in ascending id order (block
+   counts summed, a workgroup prefix sum per block), so the host never sorts.
 
-After the pass, each burst's fire slot (header + the first `cap` entries) is copied into a
-staging buffer (a reused pool) that is mapped asynchronously; a readback thread waits for it and
-sorts each fire set by id, and `collect` hands out the finished batches in order. Bursts whose
+After the pass, each burst's fire slot (header, the first `cap` ids and their mps) is copied into
+a staging buffer (a reused pool) that is mapped asynchronously; a readback thread waits for it
+and slices out the fire sets, and `collect` hands out the finished batches in order. Bursts whose
 fire count exceeds `cap` (it tracks the recent maximum) get the rest by one direct read.
+Neuron parameters are a per-neuron threshold plus a row index into a table of the distinct
+remaining parameter combinations (usually one per cortical area).
 Burst numbers start at 1 (as everywhere in the engine); the internal sequence used for stamps is
 a u32 (4e9 bursts). The path (FCL or full-array) is chosen by the host per burst from the last
 fire count it knows (its estimate of candidates vs N); both give identical results.
@@ -51,9 +56,10 @@ from feagi_burst.fixed_point import SynapseTables
 WG = 256
 NONE = 0xFFFFFFFF
 CAND_BASE = 16  # words of `work` before the candidate list
-SLOT_HEADER = 4  # words: fired count, candidate count, seq, 0
+SLOT_HEADER = 4  # words: fired count, candidate count, seq, 0; then N ids, then N mps
 HEADER_STRIDE = 256  # bytes per burst header (dynamic uniform offset)
-HEADER_WORDS = 24
+HEADER_WORDS = 28
+BLOCK_NEURONS = 8192  # neurons per fire block (one fire_compact workgroup: 256 bitmask words)
 MAX_DIM = 65535
 HASH_MULT = 0x9E3779B1
 EXCITABILITY_ALWAYS = np.float32(0.999)
@@ -62,7 +68,7 @@ SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "basic rend
 # header word indices (struct Header in common.wgsl)
 (H_BURST, H_SEQ, H_SALT, H_APPEND, H_SLOT, H_PREV, H_N, H_SCALE, H_EXT_OFF, H_EXT_N, H_F_OFF,
  H_F_N, H_POWER, H_POWER_EXT, H_MASK, H_SHIFT, H_PROBE, H_D_OFF, H_D_LEN, H_D_START, H_D_N,
- H_D_POT) = range(22)
+ H_D_POT, H_BITS, H_BCNT, H_FMP, H_NBLK) = range(26)
 
 
 # --- adapters ------------------------------------------------------------------------------
@@ -222,6 +228,41 @@ def load_shader(name: str) -> str:
         return _INCLUDE.sub(sub, text)
 
     return expand(_shader_text(name))
+
+
+# --- neuron parameters ---------------------------------------------------------------------
+PARAM_ROW_WORDS = 6  # threshold_limit, 1 - leak, excitability, refractory | snooze << 16, cfc_limit | acc << 16, 0
+
+
+def neuron_params(brain: Brain) -> tuple[np.ndarray, int]:
+    """The params buffer: u32 (threshold bits, row) per neuron, then the rows (PARAM_ROW_WORDS each).
+
+    Everything but the threshold is usually constant per cortical area, so neurons share rows of
+    a small table (it stays in cache) and neural dynamics reads 8 bytes per neuron instead of 32.
+    Rows are the areas' when every area is uniform, else the distinct combinations. Returns the
+    buffer (u32) and the number of rows.
+    """
+    nb = brain.neurons
+    n = brain.neuron_count
+    rows = np.zeros((n, PARAM_ROW_WORDS), np.uint32)
+    rf = rows.view(np.float32)
+    rf[:, 0] = nb.threshold_limit
+    rf[:, 1] = np.float32(1) - nb.leak.astype(np.float32)  # the CPU's (1 - leak), in f32
+    rf[:, 2] = nb.excitability
+    rows[:, 3] = nb.refractory_period.astype(np.uint32) | (nb.snooze.astype(np.uint32) << 16)
+    rows[:, 4] = nb.cfc_limit.astype(np.uint32) | (nb.mp_accumulate.astype(np.uint32) << 16)
+    area = np.asarray(nb.cortical_area, np.int64)
+    if n:
+        areas, first, index = np.unique(area, return_index=True, return_inverse=True)
+        table = rows[first]
+        if not np.array_equal(rows, table[index]):  # some area is not uniform: distinct rows
+            table, index = np.unique(rows, axis=0, return_inverse=True)
+    else:
+        table, index = np.zeros((0, PARAM_ROW_WORDS), np.uint32), np.zeros(0, np.int64)
+    per_neuron = np.empty((n, 2), np.uint32)
+    per_neuron[:, 0] = np.asarray(nb.threshold, np.float32).view(np.uint32)
+    per_neuron[:, 1] = np.asarray(index, np.int64).reshape(-1)
+    return np.concatenate([per_neuron.reshape(-1), table.reshape(-1)]), int(table.shape[0])
 
 
 # --- device layer --------------------------------------------------------------------------
@@ -415,6 +456,7 @@ class _Pending:
     inp: BurstInput
     seq: int
     full: bool
+    stage: bool  # run stage_input (stimulation, the power neuron, or a grid the GPU did not write)
     t_host: float  # host time spent preparing it
 
 
@@ -452,9 +494,9 @@ class GPUBackend(Backend):
 
     Timings: with timestamp queries (adapter features timestamp-query and
     timestamp-query-inside-passes; `timing="gpu"` or "auto"), each phase is GPU time between
-    timestamps written inside the pass: input = stage_input, synaptic_propagation = propagation
-    (+ Drive), neural_dynamics = dynamics_args + dynamics, output = forced fires (the readback copy
-    is not timed). Without them (`timing="host"`), input = host time preparing and encoding the
+    timestamps written inside the pass: input = stage_input (skipped, ~0, for bursts without
+    stimulation or a power neuron), synaptic_propagation = propagation (+ Drive), neural_dynamics =
+    dynamics_args + dynamics, output = forced fires + fire_compact (the readback copy is not timed). Without them (`timing="host"`), input = host time preparing and encoding the
     burst, synaptic_propagation = 0, neural_dynamics = the batch's GPU wall time (submit to mapped)
     divided among its bursts, output = host time reading back and sorting.
     """
@@ -524,6 +566,7 @@ class GPUBackend(Backend):
         self.p_dyn_fcl = prog("neural_dynamics_fcl.wgsl", plain)
         self.p_dyn_full = prog("neural_dynamics.wgsl", plain)
         self.p_forced = prog("fire_forced.wgsl", plain)
+        self.p_compact = prog("fire_compact.wgsl", with_args)
 
     # -- load -------------------------------------------------------------------------------
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
@@ -553,26 +596,27 @@ class GPUBackend(Backend):
         lookup = np.concatenate([table.reshape(-1), order, np.zeros((-order.size) % 4, np.uint32)])
         self.mean_fanout = s / max(1, int(np.count_nonzero(np.diff(tables.offsets))))
 
-        params = np.zeros((n, 8), np.uint32)
-        pf = params.view(np.float32)
-        pf[:, 0] = nb.threshold
-        pf[:, 1] = nb.threshold_limit
-        pf[:, 2] = np.float32(1) - nb.leak.astype(np.float32)  # the CPU's (1 - leak), in f32
-        pf[:, 3] = nb.excitability
-        params[:, 4] = nb.refractory_period.astype(np.uint32) | (nb.snooze.astype(np.uint32) << 16)
-        params[:, 5] = nb.cfc_limit.astype(np.uint32) | (nb.mp_accumulate.astype(np.uint32) << 16)
+        params, self.param_rows = neuron_params(brain)
 
-        # the ring of fire slots: every burst in flight keeps its fire set on the device until read
+        # `work`: counters, candidate list, fire bitmask, block fire counts (two parities), firing
+        # mps, then the ring of fire slots: every burst in flight keeps its fire set until read
+        self.nblk = -(-n // BLOCK_NEURONS)
+        self.bits_off = (CAND_BASE + n + 3) // 4 * 4
+        self.bcnt_off = self.bits_off + self.nblk * (BLOCK_NEURONS // 32)
+        self.fmp_off = (self.bcnt_off + 2 * self.nblk + 3) // 4 * 4
         slot_words = SLOT_HEADER + 2 * n
-        slots_base = (CAND_BASE + n + 3) // 4 * 4
+        slots_base = (self.fmp_off + n + 3) // 4 * 4
         per_slot = slot_words * 4
         fit = (self.binding_limit - slots_base * 4) // per_slot
-        want = self.slots_wanted or max(2, min(32, (256 << 20) // per_slot))
+        # wgpu-native's blocking poll waits for every submission, so a batch's readback resolves
+        # only when the batches behind it finish too: keep ~4 batches in flight so the GPU never
+        # drains while the host waits (64 slots of 8 MiB at 1M neurons)
+        want = self.slots_wanted or max(2, min(64, (512 << 20) // per_slot))
         self.R = int(min(want, fit))
         if self.R < 2:
             raise BackendError(self._too_big("the fire-slot ring (2 slots of N fires)", slots_base * 4 + 2 * per_slot,
                                              "max-storage-buffer-binding-size", self.binding_limit))
-        self.batch = max(1, min(self.batch_max, self.R // 2))
+        self.batch = max(1, min(self.batch_max, max(self.R // 4, min(self.R // 2, 8))))
         self.slot_words, self.slots_base = slot_words, slots_base
         work_bytes = (slots_base + self.R * slot_words) * 4
 
@@ -646,6 +690,20 @@ class GPUBackend(Backend):
         self.last_mp = np.zeros(0, np.float32)
         self.last_burst = 0
         self.known_fired = 0  # most recent fire count the host knows: drives the path choice
+        self.need_stage = True  # the first burst's propagation grid comes from stage_input
+        self.salt_seed = (self.seed * 3266489917) & 0xFFFFFFFF
+        t = np.zeros(HEADER_STRIDE // 4, np.uint32)  # the header fields that are constant for this brain
+        t[H_N] = n
+        t[H_SCALE] = np.float32(tables.resolution).view(np.uint32)
+        t[H_POWER] = NONE if self.power is None else self.power
+        t[H_POWER_EXT] = NONE
+        t[H_MASK], t[H_SHIFT], t[H_PROBE] = self.hash_mask, self.hash_shift, self.max_probe
+        if drive is not None and drive.per_burst > 0 and drive.order.size:
+            t[H_D_OFF], t[H_D_LEN] = self.drive_off, drive.order.size
+            t[H_D_N] = min(drive.per_burst, drive.order.size)
+            t[H_D_POT] = np.float32(drive.potential).view(np.uint32)
+        t[H_BITS], t[H_BCNT], t[H_FMP], t[H_NBLK] = self.bits_off, self.bcnt_off, self.fmp_off, self.nblk
+        self.h_template = t
         self.recent_max = 0
         self.gpu_span = 0.0  # with timestamps: GPU seconds per burst over the last batch
         self.cap = min(max(n, 1), max(4096, _pow2(2 * (drive.per_burst if drive else 0) + 1024)))
@@ -686,7 +744,11 @@ class GPUBackend(Backend):
             full = est > self.full_fraction * self.n
         else:
             full = self.path == "full"
-        self.pending.append(_Pending(inp, self.seq, full, time.perf_counter() - t0))
+        # stage_input only does work for stimulation and the power neuron; otherwise the previous
+        # burst's fire_compact already wrote this burst's propagation grid (saves a dispatch)
+        stage = self.need_stage or self.power is not None or not inp.empty or not self.nblk
+        self.need_stage = False
+        self.pending.append(_Pending(inp, self.seq, full, stage, time.perf_counter() - t0))
         self.last_burst = inp.burst
         if len(self.pending) >= self.batch:
             self._flush()
@@ -724,51 +786,7 @@ class GPUBackend(Backend):
             self._finish(self.in_flight.popleft())
         t0 = time.perf_counter()
         k = len(bursts)
-        hdr = np.zeros((k, HEADER_STRIDE // 4), np.uint32)
-        hf = hdr.view(np.float32)
-        parts: list[np.ndarray] = []
-        at = 0
-        brain, drive = self.brain, self.brain.drive
-        scale_inv = np.float32(self.tables.resolution)
-        for i, p in enumerate(bursts):
-            inp, b = p.inp, p.inp.burst
-            h = hdr[i]
-            h[H_BURST] = b & 0xFFFFFFFF
-            h[H_SEQ] = p.seq & 0xFFFFFFFF
-            h[H_SALT] = (b * 1597334677 + self.seed * 3266489917) & 0xFFFFFFFF
-            h[H_APPEND] = 0 if p.full else 1
-            h[H_SLOT] = self._slot(p.seq)
-            h[H_PREV] = self._slot(p.seq - 1)
-            h[H_N] = self.n
-            hf[i, H_SCALE] = scale_inv
-            ext_ids = np.asarray(inp.potential_ids, np.uint32)
-            ext_n = ext_ids.size
-            h[H_EXT_OFF], h[H_EXT_N] = at, ext_n
-            if ext_n:
-                parts += [ext_ids, np.asarray(inp.potential, np.float32).view(np.uint32)]
-                at += 2 * ext_n
-            f_ids = np.asarray(inp.forced_ids, np.uint32)
-            h[H_F_OFF], h[H_F_N] = at, f_ids.size
-            if f_ids.size:
-                parts += [f_ids, np.asarray(inp.forced_mp, np.float32).view(np.uint32)]
-                at += 2 * f_ids.size
-            h[H_POWER] = NONE if self.power is None else self.power
-            h[H_POWER_EXT] = NONE
-            if self.power is not None and ext_n:
-                hit = np.flatnonzero(ext_ids == self.power)
-                if hit.size:
-                    h[H_POWER_EXT] = hit[0]
-            h[H_MASK], h[H_SHIFT], h[H_PROBE] = self.hash_mask, self.hash_shift, self.max_probe
-            if drive is not None and drive.per_burst > 0 and drive.order.size:
-                dl = drive.order.size
-                h[H_D_OFF], h[H_D_LEN] = self.drive_off, dl
-                h[H_D_START] = ((b - 1) * drive.per_burst) % dl
-                h[H_D_N] = min(drive.per_burst, dl)
-                hf[i, H_D_POT] = np.float32(drive.potential)
-        if at:
-            self._ensure_inputs(at)
-            self.dev.upload(self.b_inputs, np.concatenate(parts))
-        self.dev.upload(self.b_headers, hdr)
+        hdr = self._headers(bursts)
 
         cap = self.cap
         stride = (SLOT_HEADER + 2 * cap) * 4
@@ -778,15 +796,17 @@ class GPUBackend(Backend):
         d = self.dev
         rec = _Recorder(d)
         ts = self.use_ts
-        nwg = -(-self.n // WG)
+        dyn_grid = _grid(-(-self.n // WG))
+        compact_grid = _grid(self.nblk)
         for i, p in enumerate(bursts):
             inp = p.inp
             rec.bind(0, self.g0, i * HEADER_STRIDE)
             if ts:
                 rec.timestamp(self.query, 5 * i)
-            rec.pipeline(self.p_stage)
-            rec.bind(1, self.g_args)
-            rec.dispatch(*_grid(-(-max(inp.potential_ids.size + 1, inp.forced_ids.size) // WG)))
+            if p.stage:
+                rec.pipeline(self.p_stage)
+                rec.bind(1, self.g_args)
+                rec.dispatch(*_grid(-(-max(inp.potential_ids.size + 1, inp.forced_ids.size) // WG)))
             if ts:
                 rec.timestamp(self.query, 5 * i + 1)
             rec.pipeline(self.p_prop_full if p.full else self.p_prop_fcl)
@@ -797,7 +817,7 @@ class GPUBackend(Backend):
                 rec.timestamp(self.query, 5 * i + 2)
             if p.full:
                 rec.pipeline(self.p_dyn_full)
-                rec.dispatch(*_grid(nwg))
+                rec.dispatch(*dyn_grid)
             else:
                 rec.pipeline(self.p_args)
                 rec.bind(1, self.g_args)
@@ -809,14 +829,21 @@ class GPUBackend(Backend):
             if inp.forced_ids.size:
                 rec.pipeline(self.p_forced)
                 rec.dispatch(*_grid(-(-inp.forced_ids.size // WG)))
+            rec.pipeline(self.p_compact)
+            rec.bind(1, self.g_args)
+            rec.dispatch(*compact_grid)
             if ts:
                 rec.timestamp(self.query, 5 * i + 4)
         rec.end_pass()
         if ts:
             rec.enc.resolve_query_set(self.query, 0, 5 * k, self.b_resolve, 0)
             rec.copy(self.b_resolve, 0, staging, 0, ts_bytes)
+        head = (SLOT_HEADER + cap) * 4
         for i, p in enumerate(bursts):
-            rec.copy(self.b_work, self._slot(p.seq) * 4, staging, ts_bytes + i * stride, stride)
+            slot = self._slot(p.seq) * 4
+            at = ts_bytes + i * stride
+            rec.copy(self.b_work, slot, staging, at, head)  # header + the first cap ids
+            rec.copy(self.b_work, slot + (SLOT_HEADER + self.n) * 4, staging, at + head, cap * 4)  # their mps
         cmd = rec.finish()
         d.call("submitting bursts", d.queue.submit, [cmd])
         promise = d.call("mapping results", staging.map_async, "READ_NOSYNC", 0, size)
@@ -825,6 +852,55 @@ class GPUBackend(Backend):
         if not inline:
             batch.future = self.reader.submit(self._read_back, batch)
         self.in_flight.append(batch)
+
+    def _headers(self, bursts: list[_Pending]) -> np.ndarray:
+        """Write the batch's burst headers (and staged inputs) to the device; returns the headers.
+
+        The fields constant for a brain come from a template made at load; the rest is computed
+        for the whole batch at once (a Python loop only over bursts that carry stimulation).
+        """
+        k = len(bursts)
+        hdr = np.repeat(self.h_template[None, :], k, axis=0)
+        seq = np.fromiter((p.seq for p in bursts), np.int64, k)
+        b = np.fromiter((p.inp.burst for p in bursts), np.int64, k)
+        hdr[:, H_BURST] = b & 0xFFFFFFFF
+        hdr[:, H_SEQ] = seq & 0xFFFFFFFF
+        # u64 arithmetic wraps mod 2^64, which keeps the product right mod 2^32
+        hdr[:, H_SALT] = (b.astype(np.uint64) * np.uint64(1597334677) + np.uint64(self.salt_seed)) \
+            & np.uint64(0xFFFFFFFF)
+        hdr[:, H_APPEND] = np.fromiter((not p.full for p in bursts), np.uint32, k)
+        hdr[:, H_SLOT] = self.slots_base + (seq % self.R) * self.slot_words
+        hdr[:, H_PREV] = self.slots_base + ((seq - 1) % self.R) * self.slot_words
+        drive = self.brain.drive
+        if drive is not None and drive.per_burst > 0 and drive.order.size:
+            hdr[:, H_D_START] = ((b - 1) * drive.per_burst) % drive.order.size
+        parts: list[np.ndarray] = []
+        at = 0
+        for i, p in enumerate(bursts):
+            inp = p.inp
+            if inp.empty:
+                continue
+            h = hdr[i]
+            ext_ids = np.asarray(inp.potential_ids, np.uint32)
+            ext_n = ext_ids.size
+            h[H_EXT_OFF], h[H_EXT_N] = at, ext_n
+            if ext_n:
+                parts += [ext_ids, np.asarray(inp.potential, np.float32).view(np.uint32)]
+                at += 2 * ext_n
+            f_ids = np.asarray(inp.forced_ids, np.uint32)
+            h[H_F_OFF], h[H_F_N] = at, f_ids.size
+            if f_ids.size:
+                parts += [f_ids, np.asarray(inp.forced_mp, np.float32).view(np.uint32)]
+                at += 2 * f_ids.size
+            if self.power is not None and ext_n:
+                hit = np.flatnonzero(ext_ids == self.power)
+                if hit.size:
+                    h[H_POWER_EXT] = hit[0]
+        if at:
+            self._ensure_inputs(at)
+            self.dev.upload(self.b_inputs, np.concatenate(parts))
+        self.dev.upload(self.b_headers, hdr)
+        return hdr
 
     def _slot(self, seq: int) -> int:
         return self.slots_base + (seq % self.R) * self.slot_words
@@ -853,11 +929,15 @@ class GPUBackend(Backend):
         self.cap = int(min(max(self.n, 1), (self.recent_max * 5 // 4 + 511) // 256 * 256))
 
     def _read_back(self, b: _Batch) -> _Readback:
-        """Wait for a batch's staging buffer and turn it into BurstResults (sorted fire sets).
+        """Wait for a batch's staging buffer and turn it into BurstResults.
 
-        Runs on the readback thread; touches only the batch and device calls (wgpu is thread-safe).
+        Fire sets arrive sorted by id (fire_compact), so this only slices and copies. Runs on the
+        readback thread, or inline for blocking use; touches only the batch and device calls.
         """
         d = self.dev
+        # wgpu-py's poll thread resolves the promise. Polling the device from this thread as well
+        # (tried for blocking use) made submits and waits take milliseconds on the H100: two
+        # threads in wgpuDevicePoll contend for the device and the GIL
         d.call("waiting for bursts", b.promise.sync_wait)
         t_done = time.perf_counter()
         raw = np.frombuffer(d.call("reading results", b.staging.read_mapped, 0, b.size, copy=False),
@@ -867,39 +947,32 @@ class GPUBackend(Backend):
         gpu_share = (t_done - b.t_submit) / k
         results: list[BurstResult] = []
         max_fired = last_fired = 0
+        cap = b.cap
         try:
-            keys, heads = [], []
             for i, p in enumerate(b.bursts):
                 base = (b.ts_bytes + i * b.stride) // 4
-                fired_n, cand_n = int(raw[base]), int(raw[base + 1])
-                if int(raw[base + 2]) != (p.seq & 0xFFFFFFFF):
-                    raise BackendError(f"burst {p.inp.burst}: fire slot holds seq {int(raw[base + 2])}, "
+                fired_n, cand_n, seq = int(raw[base]), int(raw[base + 1]), int(raw[base + 2])
+                if seq != (p.seq & 0xFFFFFFFF):
+                    raise BackendError(f"burst {p.inp.burst}: fire slot holds seq {seq}, "
                                        f"expected {p.seq} (GPU results out of step)")
-                got = min(fired_n, b.cap)
-                pairs = raw[base + SLOT_HEADER: base + SLOT_HEADER + 2 * got]
-                if fired_n > b.cap:  # more fires than the staging copy held: read the rest directly
-                    rest = d.download(self.b_work, (self._slot(p.seq) + SLOT_HEADER + 2 * got) * 4,
-                                      (fired_n - got) * 8).view(np.uint32)
-                    pairs = np.concatenate([pairs, rest])
-                # ids are unique: sorting (id << 32 | mp bits) as u64 orders by id, ~10x faster
-                # than a stable argsort
-                keys.append((pairs[0::2].astype(np.uint64) << np.uint64(32)) | pairs[1::2])
-                heads.append((fired_n, cand_n))
+                got = min(fired_n, cap)
+                ids_at = base + SLOT_HEADER
+                fired = raw[ids_at: ids_at + got].copy()
+                mp = raw[ids_at + cap: ids_at + cap + got].view(np.float32).copy()
+                if fired_n > cap:  # more fires than the staging copy held: read the rest directly
+                    slot = self._slot(p.seq) + SLOT_HEADER
+                    rest = (fired_n - got) * 4
+                    fired = np.concatenate([fired, d.download(self.b_work, (slot + got) * 4, rest).view(np.uint32)])
+                    mp = np.concatenate([mp, d.download(self.b_work, (slot + self.n + got) * 4, rest).view(np.float32)])
                 max_fired, last_fired = max(max_fired, fired_n), fired_n
-            ordered = [np.sort(key) for key in keys]  # releases the GIL: overlaps the main thread
-            t_sorted = time.perf_counter()
-            for i, (p, packed, (fired_n, cand_n)) in enumerate(zip(b.bursts, ordered, heads)):
-                fired = (packed >> np.uint64(32)).astype(np.uint32)
-                mp = packed.astype(np.uint32).view(np.float32)
                 if ts is not None:
                     t = ts[i]
-                    timings = {"input": t[1] - t[0], "synaptic_propagation": t[2] - t[1],
-                               "neural_dynamics": t[3] - t[2], "output": t[4] - t[3]}
+                    timings = {"input": float(t[1] - t[0]), "synaptic_propagation": float(t[2] - t[1]),
+                               "neural_dynamics": float(t[3] - t[2]), "output": float(t[4] - t[3])}
                 else:
                     timings = {"input": b.host_s / k, "synaptic_propagation": 0.0, "neural_dynamics": gpu_share,
-                               "output": (t_sorted - t_done) / k}
-                results.append(BurstResult(p.inp.burst, fired, mp, {ph: float(timings[ph]) for ph in PHASES},
-                                           candidates=cand_n))
+                               "output": (time.perf_counter() - t_done) / (i + 1)}
+                results.append(BurstResult(p.inp.burst, fired, mp, timings, candidates=cand_n))
         finally:
             del raw
             d.call("unmapping results", b.staging.unmap)
@@ -931,11 +1004,15 @@ class GPUBackend(Backend):
         if n:
             self.dev.upload(self.b_state, raw)
         fired = np.asarray(last_fired, np.uint32)
-        slot = np.zeros(SLOT_HEADER + 2 * fired.size, np.uint32)
-        slot[0], slot[2] = fired.size, self.seq & 0xFFFFFFFF
-        slot[SLOT_HEADER::2] = fired
-        slot[SLOT_HEADER + 1::2] = np.asarray(last_mp, np.float32).view(np.uint32)
-        self.dev.upload(self.b_work, slot, self._slot(self.seq) * 4)
+        at = self._slot(self.seq) * 4
+        head = np.zeros(SLOT_HEADER + fired.size, np.uint32)
+        head[0], head[2] = fired.size, self.seq & 0xFFFFFFFF
+        head[SLOT_HEADER:] = fired
+        self.dev.upload(self.b_work, head, at)
+        if fired.size:
+            self.dev.upload(self.b_work, np.asarray(last_mp, np.float32).view(np.uint32),
+                            at + (SLOT_HEADER + self.n) * 4)
+        self.need_stage = True  # the next propagation grid must come from this fire set
         self.last_fired, self.last_mp = fired.copy(), np.asarray(last_mp, np.float32).copy()
         self.last_burst = state.burst
         self.known_fired = int(fired.size)
