@@ -42,14 +42,11 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
         engine.run(warmup) if not blocking else [engine.process_burst() for _ in range(warmup)]
         warm_s = time.perf_counter() - t0
         stats = PhaseStats()
-        events = 0
-        last_fired = engine.backend.last_fire_set()[0]
+        fire_sets = [engine.backend.last_fire_set()[0]]
 
         def count(r: BurstResult) -> None:
-            nonlocal events, last_fired
             stats.add(r)
-            events += int(fanout[last_fired.astype(np.int64)].sum())
-            last_fired = r.fired
+            fire_sets.append(r.fired)  # events are counted after the clock stops
             if on_burst:
                 on_burst(r)
         start = time.perf_counter()
@@ -59,6 +56,8 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
         else:
             engine.run(bursts, on_result=count)
         wall = time.perf_counter() - start
+        # each burst propagates the previous burst's fire set through its synapses
+        events = sum(int(fanout[f.astype(np.int64)].sum()) for f in fire_sets[:-1])
         name = engine.backend_name()
     finally:
         engine.close()

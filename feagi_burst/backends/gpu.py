@@ -62,6 +62,7 @@ HEADER_WORDS = 28
 BLOCK_NEURONS = 8192  # neurons per fire block (one fire_compact workgroup: 256 bitmask words)
 MAX_DIM = 65535
 HASH_MULT = 0x9E3779B1
+IDLE_FLUSH_S = 0.002  # an idle GPU gets a partial batch once its oldest burst has waited this long
 EXCITABILITY_ALWAYS = np.float32(0.999)
 SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "basic render", "warp")
 
@@ -683,6 +684,7 @@ class GPUBackend(Backend):
         self.seq = 0
         self.power = brain.power_neuron
         self.pending: list[_Pending] = []
+        self.pending_since = 0.0
         self.in_flight: deque[_Batch] = deque()
         self.ready: list[BurstResult] = []
         self.staging_pool: list[Any] = []
@@ -748,6 +750,8 @@ class GPUBackend(Backend):
         # burst's fire_compact already wrote this burst's propagation grid (saves a dispatch)
         stage = self.need_stage or self.power is not None or not inp.empty or not self.nblk
         self.need_stage = False
+        if not self.pending:
+            self.pending_since = t0
         self.pending.append(_Pending(inp, self.seq, full, stage, time.perf_counter() - t0))
         self.last_burst = inp.burst
         if len(self.pending) >= self.batch:
@@ -759,8 +763,12 @@ class GPUBackend(Backend):
         if wait:
             self._drain()
         else:
-            if self.pending and not self.in_flight:
-                self._flush()  # the GPU is idle: give it what is pending rather than wait for a batch
+            if self.pending and not self.in_flight and (
+                    len(self.pending) * 2 >= self.batch or time.perf_counter() - self.pending_since > IDLE_FLUSH_S):
+                # The GPU is idle: hand it what is pending. Not at every call, though: flushing
+                # one or two bursts each time the GPU drains locks a pipelined run into tiny
+                # batches, each paying the whole submit and readback overhead.
+                self._flush()
             while self.in_flight and self._done(self.in_flight[0]):
                 self._finish(self.in_flight.popleft())
         out, self.ready = self.ready, []
