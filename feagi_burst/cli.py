@@ -12,6 +12,7 @@ import typer
 from typer.exceptions import Abort, TyperException
 from rich.console import Console
 
+from feagi_burst.backends.base import BackendError
 from feagi_burst.config import Config, default_config_text, load_config, write_config
 from feagi_burst.engine import Engine, notice
 from feagi_burst.errors import InputError
@@ -455,6 +456,9 @@ def main() -> None:
     except InputError as e:
         print(f"feagi-burst: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except BackendError as e:  # a device failure with fallback off, or a brain the chosen backend cannot hold
+        print(f"feagi-burst: error: {e}", file=sys.stderr)
+        sys.exit(1)
     except Abort:
         sys.exit(130)
     except TyperException as e:

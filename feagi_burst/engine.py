@@ -57,7 +57,15 @@ class Engine:
             self.backend = backend
         else:
             self.backend, self.selection = make_backend(backend, brain, backend_config or BackendConfig())
-        self.backend.load(brain, self.tables, seed)
+        try:
+            self.backend.load(brain, self.tables, seed)
+        except BackendError as e:
+            if self.selection is None or not fallback:
+                raise  # the user asked for this backend: say why it cannot run, do not swap it
+            self.warn(f"{self.backend.backend_name()} cannot hold this brain ({e}); running on the CPU")
+            self.backend.close()
+            self.backend = CPUBackend()
+            self.backend.load(brain, self.tables, seed)
         self.plan = StimulusPlan()
         self.submitted = 0  # last burst submitted
         self.delivered = 0  # last burst whose result was handed out

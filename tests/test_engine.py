@@ -140,3 +140,24 @@ def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend
     assert_same_bursts(got, want)
     assert engine.backend_name() == "CPU (numpy)"
     assert len(messages) == 1 and "failed at burst 75" in messages[0] and "from burst 64 " in messages[0]
+
+
+def test_a_brain_the_gpu_cannot_hold(gpu_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Named explicitly, the GPU's refusal is an error naming the limit; chosen by auto, the CPU runs it."""
+    import feagi_burst.backends as backends_mod
+    from feagi_burst.backends import gpu as gpu_mod
+    from feagi_burst.selection import Selection
+
+    brain = synthetic_brain(20_000, 10, 0.01)
+    real = gpu_mod.GPUBackend
+    tiny = lambda: real(max_binding_bytes=4096)  # noqa: E731 (a device whose bindings hold 4 KiB)
+    with pytest.raises(BackendError, match="max-storage-buffer-binding-size"):
+        Engine(brain, backend=tiny(), warn=None)
+    monkeypatch.setattr(gpu_mod, "GPUBackend", tiny)
+    monkeypatch.setattr(backends_mod, "choose",
+                        lambda *a: Selection("gpu", "forced for the test", 0, 0, 0.0, None, 0.0, 0.0, 0.0))
+    messages: list[str] = []
+    engine = Engine(brain, backend="auto", warn=messages.append)
+    assert engine.backend_name() == "CPU (numpy)"
+    assert len(messages) == 1 and "cannot hold this brain" in messages[0] and "running on the CPU" in messages[0]
+    assert engine.process_burst().spike_count == 200

@@ -514,8 +514,10 @@ class GPUBackend(Backend):
         self.use_ts = self.dev.timestamps and timing != "host"
         if timing == "gpu" and not self.dev.timestamps:
             raise BackendError(f"{self.dev.label} has no timestamp queries inside passes")
+        # Vulkan drivers cap a storage range at 2^31 - 1 whatever the limit reads (an H100 reported
+        # 2^31 and then refused a 2^31-byte binding), so stay below that, aligned for every view
         self.binding_limit = min(self.dev.limit("max-storage-buffer-binding-size"),
-                                 self.dev.limit("max-buffer-size"))
+                                 self.dev.limit("max-buffer-size"), 2**31 - 4) // 256 * 256
         if max_binding_bytes:
             self.binding_limit = min(self.binding_limit, int(max_binding_bytes))
         self.slots_wanted = slots
