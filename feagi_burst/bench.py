@@ -95,12 +95,32 @@ def bench(brain: Brain, build_s: float, backends: list[str], bursts: int, warmup
     return out
 
 
-def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope and intercept, with the intercept kept at 0 or more."""
-    slope, intercept = np.polyfit(x, y, 1)
-    if intercept < 0:  # an overhead cannot be negative: refit through the origin
-        return float((x @ y) / (x @ x)), 0.0
-    return float(slope), float(intercept)
+MAX_RATE = 1e4  # GFLOP/s or TFLOP/s: a flat measurement means "fast", not infinitely so
+
+
+def fit_line(x: np.ndarray, y: np.ndarray, min_slope: float = 0.0) -> tuple[float, float]:
+    """Slope and intercept (both >= 0) minimising the relative error of a + b*x against y.
+
+    Relative rather than absolute error, because the sizes span 20x and the model must hold at
+    each; one point more than 50% off the first fit (a stall during that measurement) is dropped
+    and the rest refitted, when at least two remain.
+    """
+    def solve(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        (a, b), *_ = np.linalg.lstsq(np.stack([1 / y, x / y], axis=1), np.ones_like(y), rcond=None)
+        if a < 0:  # an overhead cannot be negative: through the origin
+            a, b = 0.0, float((x / y).sum() / ((x / y) ** 2).sum())
+        if b < min_slope:  # no growth with size: all overhead
+            b = min_slope
+            a = float(((1 - b * x / y) / y).sum() / (1 / y**2).sum())
+        return float(b), max(0.0, float(a))
+
+    slope, intercept = solve(x, y)
+    off = np.abs((intercept + slope * x) / y - 1)
+    worst = int(np.argmax(off))
+    if off[worst] > 0.5 and x.size > 2:
+        keep = np.arange(x.size) != worst
+        slope, intercept = solve(x[keep], y[keep])
+    return slope, intercept
 
 
 def calibrate(measurements: list[dict[str, Any]], cfg: BackendConfig) -> dict[str, float]:
@@ -109,16 +129,16 @@ def calibrate(measurements: list[dict[str, Any]], cfg: BackendConfig) -> dict[st
     work = np.array([work_flops(m["neurons"], m["synapses"], m["firing_rate"]) for m in measurements])
     cpu = np.array([m["backends"]["cpu"]["us_per_burst"] for m in measurements if "cpu" in m["backends"]])
     if cpu.size >= 2:
-        slope, intercept = fit_line(work[: cpu.size], cpu)
-        fitted["cpu_gflops"] = 1e-3 / slope if slope > 0 else cfg.cpu_gflops
+        slope, intercept = fit_line(work[: cpu.size], cpu, min_slope=1e-3 / MAX_RATE)
+        fitted["cpu_gflops"] = 1e-3 / slope
         fitted["cpu_overhead_us"] = intercept
     gpu_rows = [(w, m) for w, m in zip(work, measurements) if "gpu" in m["backends"]]
     if len(gpu_rows) >= 2:
         w = np.array([r[0] for r in gpu_rows])
         bus = np.array([m["neurons"] * m["firing_rate"] * 8 / (cfg.bus_bandwidth_gbps * 1e3) for _, m in gpu_rows])
         g = np.array([m["backends"]["gpu"]["us_per_burst"] for _, m in gpu_rows]) - bus
-        slope, intercept = fit_line(w, g)
-        fitted["gpu_tflops"] = 1e-6 / slope if slope > 0 else cfg.gpu_tflops
+        slope, intercept = fit_line(w, g, min_slope=1e-6 / MAX_RATE)
+        fitted["gpu_tflops"] = 1e-6 / slope
         fitted["gpu_overhead_us"] = intercept
     return fitted
 
