@@ -5,6 +5,7 @@ names the key. Paths are resolved relative to the config file's folder.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,11 @@ def _check(section: str, table: Any, where: str) -> dict[str, Any]:
     return out
 
 
+def resolve_path(base: Path, value: str) -> Path:
+    """A path from a config, relative to the config's folder ('../out' stays readable, not resolved)."""
+    return Path(os.path.normpath(base / Path(value).expanduser()))
+
+
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed brain.toml; relative paths are taken from `path`'s folder."""
     where = str(path) if path else "config"
@@ -111,7 +117,7 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     genome = data.get("genome", {})
     g = _check("genome", genome, where)
     if "path" in g:
-        cfg.genome = base / g["path"]
+        cfg.genome = resolve_path(base, g["path"])
     cfg.honour_snooze_i = g.get("honour_snooze_i", False)
     if isinstance(genome, dict) and "synthetic" in genome:
         cfg.synthetic = SyntheticSpec(**_check("genome.synthetic", genome["synthetic"], where))
@@ -121,8 +127,8 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         raise InputError(f"{where}: give either genome.path or [genome.synthetic], not both")
     r = _check("run", data.get("run", {}), where)
     cfg.bursts, cfg.seed = r.get("bursts", 100), r.get("seed", 0)
-    cfg.stimulus = base / r["stimulus"] if "stimulus" in r else None
-    cfg.record = base / r["record"] if "record" in r else None
+    cfg.stimulus = resolve_path(base, r["stimulus"]) if "stimulus" in r else None
+    cfg.record = resolve_path(base, r["record"]) if "record" in r else None
     cfg.backend = BackendConfig(**_check("backend", data.get("backend", {}), where))
     if cfg.backend.force_cpu and cfg.backend.force_gpu:
         raise InputError(f"{where}: backend.force_cpu and backend.force_gpu are both true; set at most one")
