@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GENOMES, REFERENCE
+from conftest import GENOMES
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"

@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from feagi_burst.backends.base import PHASES, Backend, BackendError, BurstInput, BurstResult
+from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
 
@@ -796,7 +796,7 @@ class GPUBackend(Backend):
             self._finish(self.in_flight.popleft())
         t0 = time.perf_counter()
         k = len(bursts)
-        hdr = self._headers(bursts)
+        self._headers(bursts)
 
         cap = self.cap
         stride = (SLOT_HEADER + 2 * cap) * 4
