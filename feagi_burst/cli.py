@@ -14,7 +14,7 @@ from rich.console import Console
 
 from feagi_burst.backends.base import BackendError
 from feagi_burst.config import Config, default_config_text, load_config, write_config
-from feagi_burst.engine import Engine, notice
+from feagi_burst.engine import Engine, brain_from_config, notice
 from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write
 from feagi_burst.report import LiveReport, PhaseStats
@@ -308,7 +308,7 @@ def select_cmd(
     from feagi_burst.selection import choose
 
     cfg = load_config(config)
-    brain = brain_for_selection(cfg)
+    brain = brain_from_config(cfg)
     adapters = probe_adapters()
     sel = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg.backend, adapters)
     result = sel.as_dict()
@@ -338,20 +338,6 @@ def select_cmd(
     if "confirmed" in result:
         c = result["confirmed"]
         out.print(f"confirmed: {c['bursts']} bursts on {c['backend']}, {c['us_per_burst']:,.1f} µs per burst")
-
-
-def brain_for_selection(cfg: Config) -> Any:
-    """The brain a config describes (genome expanded, or synthetic built)."""
-    if cfg.synthetic is not None:
-        from feagi_burst.synthetic import synthetic_brain
-
-        s = cfg.synthetic
-        return synthetic_brain(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed)
-    if cfg.genome is None:
-        raise InputError(f"{cfg.path}: no brain given; set [genome] path or [genome.synthetic]")
-    from feagi_burst.engine import load_brain
-
-    return load_brain(cfg.genome, cfg.honour_snooze_i)
 
 
 @app.command("bench")

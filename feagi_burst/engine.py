@@ -41,6 +41,18 @@ def load_brain(genome: str | Path, honour_snooze_i: bool = False, warn: Callable
     return brain
 
 
+def brain_from_config(cfg: Config, warn: Callable[[str], None] | None = notice) -> Brain:
+    """The brain a config describes: its genome expanded, or its synthetic brain built."""
+    if cfg.synthetic is not None:
+        from feagi_burst.synthetic import synthetic_brain
+
+        s = cfg.synthetic
+        return synthetic_brain(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed)
+    if cfg.genome is not None:
+        return load_brain(cfg.genome, cfg.honour_snooze_i, warn)
+    raise InputError(f"{cfg.path or 'config'}: no brain given; set [genome] path or [genome.synthetic]")
+
+
 class Engine:
     """Runs bursts of one brain on one backend (chosen automatically unless named)."""
 
@@ -92,14 +104,7 @@ class Engine:
         cfg = config if isinstance(config, Config) else load_config(config)
         kw.setdefault("seed", cfg.seed)
         kw.setdefault("backend_config", cfg.backend)
-        if cfg.synthetic is not None:
-            s = cfg.synthetic
-            engine = cls.synthetic(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed,
-                                   backend=backend or "auto", **kw)
-        elif cfg.genome is not None:
-            engine = cls.from_genome(cfg.genome, cfg.honour_snooze_i, backend=backend or "auto", **kw)
-        else:
-            raise InputError(f"{cfg.path or 'config'}: no brain given; set [genome] path or [genome.synthetic]")
+        engine = cls(brain_from_config(cfg, kw.get("warn", notice)), backend=backend or "auto", **kw)
         if cfg.stimulus is not None:
             engine.add_schedule(cfg.stimulus)
         return engine
