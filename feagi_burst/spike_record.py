@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ import numpy as np
 from feagi_burst.backends.base import BurstResult
 from feagi_burst.brain import Brain
 from feagi_burst.errors import InputError
+from feagi_burst.files import atomic_write
 
 FORMATS = (".jsonl", ".npz")
 PARTIAL = ".partial"
@@ -343,35 +343,18 @@ def finish_partial(partial: str | Path, out: str | Path, force: bool = False) ->
     total = sum(c[3] for c in st.chunks)
     first = st.chunks[0][0] if st.chunks else 0
     last = st.chunks[-1][1] if st.chunks else 0
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for col in ("burst", "neuron", "mp"):
-                    _write_member(zf, col, SPIKE_DTYPE[col], total,
-                                  parts=(c[col] for c in _stream_spikes(src, st.chunks)))
-                for col in ("area", "x", "y", "z"):
-                    _write_member(zf, col, TABLE_DTYPE[col], 0, array=st.table[col])
-                _write_member(zf, "area_ids", np.dtype(object), 0, array=np.array(st.header["area_ids"], str))
-                _write_member(zf, "area_names", np.dtype(object), 0, array=np.array(st.header["area_names"], str))
-                _write_member(zf, "first_burst", np.dtype(np.uint64), 0, array=np.array(first, np.uint64))
-                _write_member(zf, "last_burst", np.dtype(np.uint64), 0, array=np.array(last, np.uint64))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())  # mkstemp makes it private; a record is an ordinary file
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(dst, "wb") as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for col in ("burst", "neuron", "mp"):
+                _write_member(zf, col, SPIKE_DTYPE[col], total,
+                              parts=(c[col] for c in _stream_spikes(src, st.chunks)))
+            for col in ("area", "x", "y", "z"):
+                _write_member(zf, col, TABLE_DTYPE[col], 0, array=st.table[col])
+            _write_member(zf, "area_ids", np.dtype(object), 0, array=np.array(st.header["area_ids"], str))
+            _write_member(zf, "area_names", np.dtype(object), 0, array=np.array(st.header["area_names"], str))
+            _write_member(zf, "first_burst", np.dtype(np.uint64), 0, array=np.array(first, np.uint64))
+            _write_member(zf, "last_burst", np.dtype(np.uint64), 0, array=np.array(last, np.uint64))
     return total
-
-
-def _default_mode() -> int:
-    """The mode a plain open() would give a new file (0o666 less the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 # -- reading any record ------------------------------------------------------------------------
