@@ -401,10 +401,6 @@ def _parse_morphology(ctx: _Ctx, mid: str, raw: Any, core: bool) -> Morphology |
                       why_unsupported=f"morphology type {kind!r} not implemented by this engine")
 
 
-def _read_json(path: Path) -> Any:
-    return read_json(path, "genome file")
-
-
 def available_memory() -> int:
     """Bytes a brain may use: a fraction of MemAvailable (Linux), else of physical memory."""
     try:
@@ -430,7 +426,7 @@ def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
     """
     p = Path(path)
     ctx = _Ctx(str(path))
-    data = _read_json(p)
+    data = read_json(p, "genome file")
     if not isinstance(data, dict):
         raise ctx.fail("", f"the top level is a JSON {type(data).__name__}, not a genome object",
                        "give a FEAGI genome (an object with 'blueprint' and 'neuron_morphologies')")
