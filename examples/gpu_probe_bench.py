@@ -172,9 +172,10 @@ def main() -> None:
         blocking(g, 65 + args.raw, 20)
         raw_block = blocking(g, 85 + args.raw, args.bursts)
         prof = host_profile(g, 85 + args.raw + args.bursts, args.bursts)
-        span = g.gpu_span if g.use_ts else None
+        ts_on = getattr(g, "ts_every", getattr(g, "use_ts", 0))
+        span = g.gpu_span if ts_on else None
         g.close()
-        phases = {p: round(res["pipelined"]["phases"][p]["mean_us"], 1) for p in PHASES} if g.use_ts else {}
+        phases = {p: round(res["pipelined"]["phases"][p]["mean_us"], 1) for p in PHASES} if ts_on else {}
         row = dict(event="bench", label=args.label, variant=name,
                    pipelined_us=round(res["pipelined"]["us_per_burst"], 1),
                    blocking_us=round(res["blocking"]["us_per_burst"], 1),

@@ -23,34 +23,37 @@ class PhaseStats:
     samples: dict[str, np.ndarray] = field(default_factory=lambda: {p: np.zeros(WINDOW) for p in PHASES + ("total",)})
     sums: dict[str, float] = field(default_factory=lambda: {p: 0.0 for p in PHASES + ("total",)})
     bursts: int = 0
+    timed: int = 0  # bursts that carry timings (a GPU samples its timestamps on some batches only)
     spikes: int = 0
     first_burst: int = 0
     last_burst: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     def add(self, r: BurstResult) -> None:
-        """Count one burst's result."""
-        i = self.bursts % WINDOW
-        total = 0.0
-        for p in PHASES:
-            v = r.timings.get(p, 0.0)
-            self.samples[p][i] = v
-            self.sums[p] += v
-            total += v
-        self.samples["total"][i] = total
-        self.sums["total"] += total
+        """Count one burst's result (its timings, when it has them)."""
+        if r.timings:
+            i = self.timed % WINDOW
+            total = 0.0
+            for p in PHASES:
+                v = r.timings.get(p, 0.0)
+                self.samples[p][i] = v
+                self.sums[p] += v
+                total += v
+            self.samples["total"][i] = total
+            self.sums["total"] += total
+            self.timed += 1
         self.bursts += 1
         self.spikes += r.spike_count
         self.first_burst = self.first_burst or r.burst
         self.last_burst = r.burst
 
     def phase(self, name: str) -> dict[str, float]:
-        """mean / p50 / p99 of one phase, in µs."""
-        if self.bursts == 0:
+        """mean / p50 / p99 of one phase over the timed bursts, in µs."""
+        if self.timed == 0:
             return {"mean_us": 0.0, "p50_us": 0.0, "p99_us": 0.0}
-        window = self.samples[name][: min(self.bursts, WINDOW)] * 1e6
+        window = self.samples[name][: min(self.timed, WINDOW)] * 1e6
         p50, p99 = np.percentile(window, [50, 99])
-        return {"mean_us": self.sums[name] / self.bursts * 1e6, "p50_us": float(p50), "p99_us": float(p99)}
+        return {"mean_us": self.sums[name] / self.timed * 1e6, "p50_us": float(p50), "p99_us": float(p99)}
 
     def wall_s(self) -> float:
         return time.perf_counter() - self.started
@@ -61,6 +64,7 @@ class PhaseStats:
         return {
             **extra,
             "bursts": self.bursts,
+            "timed_bursts": self.timed,
             "first_burst": self.first_burst,
             "last_burst": self.last_burst,
             "spikes": self.spikes,
@@ -84,7 +88,8 @@ def phase_table(stats: PhaseStats, title: str) -> Table:
         t.add_row(p.replace("_", " "), f"{s['mean_us']:,.1f}", f"{s['p50_us']:,.1f}", f"{s['p99_us']:,.1f}",
                   f"{s['mean_us'] / total:.0%}", style="bold" if p == "total" else None)
     wall = stats.wall_s()
-    t.caption = (f"{stats.bursts:,} bursts, {stats.spikes:,} spikes, "
+    sampled = f" (phases timed on {stats.timed:,} of them)" if stats.timed < stats.bursts else ""
+    t.caption = (f"{stats.bursts:,} bursts{sampled}, {stats.spikes:,} spikes, "
                  f"{stats.bursts / wall if wall > 0 else 0:,.1f} bursts/s")
     return t
 

@@ -54,7 +54,7 @@ struct Header {
     bcnt_off: u32,     // word offset of the block fire counts (2 * nblk words: by seq parity)
     fmp_off: u32,      // word offset of the per-neuron firing mp (N words)
     nblk: u32,         // fire blocks: ceil(N / 8192)
-    pad0: u32,
+    since: u32,        // state_delta only: the seq of the last state sync
     pad1: u32,
 };
 

@@ -325,6 +325,21 @@ def test_synapse_chunks() -> None:
         small.close()
 
 
+def test_public_wgpu_api_path_gives_the_same_bursts(gpu: GPUBackend) -> None:
+    """Without wgpu-native's direct calls (another wgpu-py version) the public API gives the same bursts."""
+    assert gpu.dev.native is not None  # the fast path is what runs here; this test covers the other
+    n = 3000
+    brain = random_brain(n, 8, seed=13)
+    plain = new_gpu(batch=4, native=False)
+    try:
+        assert plain.dev.native is None
+        run_both(plain, brain, random_inputs(n, 40, seed=14), "auto")
+        plain.load(brain, compile_tables(brain))
+        assert plain.process_burst(BurstInput(1)).burst == 1
+    finally:
+        plain.close()
+
+
 # --- the Backend interface ----------------------------------------------------------------------
 def test_process_burst_state_roundtrip(gpu: GPUBackend) -> None:
     n = 5000
@@ -357,6 +372,39 @@ def test_process_burst_state_roundtrip(gpu: GPUBackend) -> None:
     assert_same_state(gpu.state(), cpu.state())
 
 
+def test_state_downloads_only_touched_neurons_when_few(gpu: GPUBackend) -> None:
+    """state() reads back the neurons touched since the last sync when they are few, else all of
+    them; either way it equals the CPU's state, forced neurons in a block included."""
+    n = 20_000
+    src = np.arange(0, 200, dtype=np.uint32)
+    brain = make_brain(n, src, src + 1, refractory_period=2, leak=0.25)
+    tables = compile_tables(brain)
+    gpu.path = "auto"
+    gpu.load(brain, tables)
+    cpu = CPUBackend()
+    cpu.load(brain, tables)
+    # 400 fires at burst 5 (refractory until 7) and is forced at 7, after the sync at 6 and
+    # without being a candidate: only its forced mark says its block got longer
+    inputs = bursts(12, forced={1: [0, 50, 120], 2: [50, 9000], 5: [7, 19_999], 7: [400]},
+                    potential={3: {300: 0.5}, 5: {400: 2.0}, 9: {300: 0.75}})
+    for inp in inputs[:6]:
+        assert_same(gpu.process_burst(inp), cpu.process_burst(inp))
+    assert_same_state(gpu.state(), cpu.state())
+    assert gpu.state_download.startswith("delta")
+    touched = int(gpu.state_download.split("(")[1].split()[0].replace(",", ""))
+    assert 0 < touched < 1000  # a few hundred neurons of 20,000
+    assert_same_state(gpu.state(), cpu.state())  # nothing ran since: no download at all
+    for inp in inputs[6:]:
+        assert_same(gpu.process_burst(inp), cpu.process_burst(inp))
+    assert_same_state(gpu.state(), cpu.state())
+    # a burst that touches most neurons: the whole state comes back in one read
+    every = np.arange(n, dtype=np.uint32)
+    big = BurstInput(13, potential_ids=every, potential=np.full(n, 0.25, np.float32))
+    assert_same(gpu.process_burst(big), cpu.process_burst(big))
+    assert_same_state(gpu.state(), cpu.state())
+    assert gpu.state_download == "full"
+
+
 def test_collect_nowait_returns_finished_in_order(gpu: GPUBackend) -> None:
     brain = random_brain(3000, 5, seed=31)
     gpu.path = "auto"
@@ -368,8 +416,29 @@ def test_collect_nowait_returns_finished_in_order(gpu: GPUBackend) -> None:
     seen += [r.burst for r in gpu.collect(wait=True)]
     assert seen == list(range(1, 50))
     assert gpu.collect(wait=True) == []
-    r = gpu.process_burst(BurstInput(50))
-    assert r.burst == 50 and set(r.timings) == {"input", "synaptic_propagation", "neural_dynamics", "output"}
+    assert gpu.process_burst(BurstInput(50)).burst == 50
+
+
+def test_timestamps_are_sampled_one_batch_in_ts_sample(gpu: GPUBackend) -> None:
+    """timing="auto": GPU timestamps on one batch in TS_SAMPLE (they slow a batch by ~15%); the
+    other bursts carry no timings, and PhaseStats counts only the timed ones."""
+    from feagi_burst.report import PhaseStats
+    brain = random_brain(3000, 5, seed=32)
+    gpu.load(brain, compile_tables(brain))
+    assert gpu.ts_every == (gpu_mod.TS_SAMPLE if gpu.dev.timestamps else 0)
+    results = [gpu.process_burst(BurstInput(b)) for b in range(1, 2 * gpu_mod.TS_SAMPLE + 1)]
+    timed = [r.burst for r in results if r.timings]
+    phases = {"input", "synaptic_propagation", "neural_dynamics", "output"}
+    assert all(set(r.timings) == phases for r in results if r.timings)
+    if gpu.dev.timestamps:  # batches 1 and 1 + TS_SAMPLE (one burst each) are the timed ones
+        assert timed == [1, 1 + gpu_mod.TS_SAMPLE]
+        assert all(r.timings["neural_dynamics"] > 0 for r in results if r.timings)
+    stats = PhaseStats()
+    for r in results:
+        stats.add(r)
+    assert stats.bursts == len(results) and stats.timed == len(timed)
+    assert stats.phase("total")["mean_us"] == pytest.approx(
+        np.mean([sum(r.timings.values()) for r in results if r.timings]) * 1e6)
 
 
 def test_names_and_adapters(gpu: GPUBackend) -> None:

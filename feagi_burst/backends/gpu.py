@@ -41,7 +41,6 @@ import tempfile
 import re
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +61,7 @@ HEADER_WORDS = 28
 BLOCK_NEURONS = 8192  # neurons per fire block (one fire_compact workgroup: 256 bitmask words)
 MAX_DIM = 65535
 HASH_MULT = 0x9E3779B1
+TS_SAMPLE = 8  # timing="auto": one batch in 8 carries GPU timestamps (each costs ~15% of its bursts' time)
 IDLE_FLUSH_S = 0.002  # an idle GPU gets a partial batch once its oldest burst has waited this long
 EXCITABILITY_ALWAYS = np.float32(0.999)
 SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "basic render", "warp")
@@ -69,7 +69,7 @@ SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "basic rend
 # header word indices (struct Header in common.wgsl)
 (H_BURST, H_SEQ, H_SALT, H_APPEND, H_SLOT, H_PREV, H_N, H_SCALE, H_EXT_OFF, H_EXT_N, H_F_OFF,
  H_F_N, H_POWER, H_POWER_EXT, H_MASK, H_SHIFT, H_PROBE, H_D_OFF, H_D_LEN, H_D_START, H_D_N,
- H_D_POT, H_BITS, H_BCNT, H_FMP, H_NBLK) = range(26)
+ H_D_POT, H_BITS, H_BCNT, H_FMP, H_NBLK, H_SINCE) = range(27)
 
 
 # --- adapters ------------------------------------------------------------------------------
@@ -267,10 +267,69 @@ def neuron_params(brain: Brain) -> tuple[np.ndarray, int]:
 
 
 # --- device layer --------------------------------------------------------------------------
+class _Native:
+    """Direct calls into wgpu-native, for the per-burst path.
+
+    wgpu-py's wrappers cost 5-30 µs a call (a cffi callback made per map_async, a poll thread
+    that wakes the caller through two thread hops), which at one burst per command buffer costs
+    more than the burst. Checked calls go through wgpu-py's `libf`, which raises the native error
+    message; the per-dispatch pass commands use `lib` unchecked (a bad command invalidates the
+    encoder, and the checked finish raises its message). Mapping uses one callback made here, and
+    completion is polled on the calling thread, waiting for one submission rather than all.
+    """
+
+    FUNCTIONS = ("wgpuDeviceCreateCommandEncoder", "wgpuCommandEncoderBeginComputePass",
+                 "wgpuComputePassEncoderSetBindGroup", "wgpuComputePassEncoderSetPipeline",
+                 "wgpuComputePassEncoderDispatchWorkgroups", "wgpuComputePassEncoderDispatchWorkgroupsIndirect",
+                 "wgpuComputePassEncoderWriteTimestamp", "wgpuComputePassEncoderEnd",
+                 "wgpuCommandEncoderCopyBufferToBuffer", "wgpuCommandEncoderResolveQuerySet",
+                 "wgpuCommandEncoderFinish", "wgpuQueueSubmitForIndex", "wgpuQueueWriteBuffer",
+                 "wgpuBufferMapAsync", "wgpuBufferGetConstMappedRange", "wgpuBufferUnmap", "wgpuDevicePoll",
+                 "wgpuComputePassEncoderRelease", "wgpuCommandEncoderRelease", "wgpuCommandBufferRelease")
+
+    def __init__(self, lib: Any, ffi: Any, libf: Any, device: Any, queue: Any) -> None:
+        self.lib, self.ffi, self.libf, self.device, self.queue = lib, ffi, libf, device, queue
+        self.maps: dict[int, int] = {}  # map key -> status, written by the callback
+        self.next_key = 0
+
+        @ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")
+        def on_mapped(status: int, _message: Any, key: Any, _unused: Any) -> None:
+            self.maps[int(ffi.cast("intptr_t", key))] = int(status)
+        self.on_mapped = on_mapped  # alive as long as the device
+        self.map_info = ffi.new("WGPUBufferMapCallbackInfo *")
+        self.map_info.mode = lib.WGPUCallbackMode_AllowProcessEvents
+        self.map_info.callback = on_mapped
+        self.cmds = ffi.new("WGPUCommandBuffer[1]")
+        self.index = ffi.new("uint64_t *")
+
+    def write(self, buf: Any, offset: int, data: np.ndarray) -> None:
+        self.libf.wgpuQueueWriteBuffer(self.queue, buf._internal, offset, self.ffi.from_buffer(data), data.nbytes)
+
+    def map_read(self, buf: Any, size: int) -> int:
+        self.next_key += 1
+        key = self.next_key
+        self.map_info.userdata1 = self.ffi.cast("void *", key)
+        self.libf.wgpuBufferMapAsync(buf._internal, self.lib.WGPUMapMode_Read, 0, size, self.map_info[0])
+        return key
+
+    def poll(self, submission: int | None = None) -> None:
+        """Fire the callbacks of finished work; with a submission index, first wait for it."""
+        if submission is None:
+            self.libf.wgpuDevicePoll(self.device, False, self.ffi.NULL)
+        else:
+            self.index[0] = submission
+            self.libf.wgpuDevicePoll(self.device, True, self.index)
+
+    def mapped(self, buf: Any, size: int) -> np.ndarray:
+        """The mapped bytes as u32 (valid until unmap)."""
+        ptr = self.libf.wgpuBufferGetConstMappedRange(buf._internal, 0, size)
+        return np.frombuffer(self.ffi.buffer(ptr, size), np.uint32)
+
+
 class _Device:
     """Adapter + device + queue; `call` runs a wgpu call and raises BackendError on failure."""
 
-    def __init__(self, adapter: str | None = None) -> None:
+    def __init__(self, adapter: str | None = None, native: bool = True) -> None:
         self.wgpu = wgpu = _wgpu()
         self.lost: str | None = None
         try:
@@ -296,21 +355,26 @@ class _Device:
                                 required_features=want, required_limits=limits)
         self.queue = self.device.queue
         self.limits = dict(self.device.limits)
-        self.raw_lib = self.raw_ffi = None
-        try:  # private, optional: see _Recorder
-            from wgpu.backends.wgpu_native._ffi import ffi, lib  # noqa: PLC0415
-            if all(hasattr(lib, f) for f in ("wgpuComputePassEncoderSetBindGroup", "wgpuComputePassEncoderSetPipeline",
-                                             "wgpuComputePassEncoderDispatchWorkgroups",
-                                             "wgpuComputePassEncoderDispatchWorkgroupsIndirect",
-                                             "wgpuComputePassEncoderWriteTimestamp",
-                                             "wgpuCommandEncoderCopyBufferToBuffer")):
-                self.raw_lib, self.raw_ffi = lib, ffi
-        except ImportError:
-            pass
+        self.native = self._native() if native else None
         try:
             self.device.lost_async.then(self._on_lost)  # needs an event loop; fine when absent
         except Exception:  # noqa: BLE001
             pass
+
+    def _native(self) -> _Native | None:
+        """wgpu-native's C functions through wgpu-py's private cffi binding, when it has them all."""
+        try:
+            from wgpu.backends.wgpu_native._api import libf  # noqa: PLC0415
+            from wgpu.backends.wgpu_native._ffi import ffi, lib  # noqa: PLC0415
+        except ImportError:
+            return None
+        try:
+            ffi.typeof("WGPUBufferMapCallbackInfo")
+        except ffi.error:
+            return None
+        if not all(hasattr(lib, f) for f in _Native.FUNCTIONS):
+            return None
+        return _Native(lib, ffi, libf, self.device._internal, self.queue._internal)
 
     def _on_lost(self, info: Any) -> None:
         self.lost = str(getattr(info, "message", info))
@@ -365,6 +429,49 @@ class _Device:
         data = self.call(f"reading {buf.label}", self.queue.read_buffer, buf, offset, size)
         return np.frombuffer(data, np.uint8).copy()
 
+    def write(self, buf: Any, data: np.ndarray, offset: int = 0) -> None:
+        """A small queue write (per-burst headers and inputs); `upload` for large data."""
+        if self.native is None:
+            self.call(f"writing {buf.label}", self.queue.write_buffer, buf, offset, data)
+        else:
+            self.call(f"writing {buf.label}", self.native.write, buf, offset, data)
+
+    def map_read(self, buf: Any, size: int) -> Any:
+        """Start mapping `buf` for reading once the work before it is done; returns a ticket."""
+        if self.native is None:
+            return self.call("mapping results", buf.map_async, "READ_NOSYNC", 0, size)
+        return self.call("mapping results", self.native.map_read, buf, size)
+
+    def is_mapped(self, ticket: Any) -> bool:
+        """True once the mapping is done (never waits)."""
+        if self.native is None:
+            ev = getattr(ticket, "_thread_event", None)  # wgpu-py has no public "is resolved"
+            return getattr(ticket, "_state", "pending") != "pending" or (ev is not None and ev.is_set())
+        if ticket not in self.native.maps:
+            self.call("polling the device", self.native.poll)
+        return ticket in self.native.maps
+
+    def read_mapped(self, buf: Any, size: int, ticket: Any, submission: int) -> np.ndarray:
+        """Wait for the mapping (and submission `submission`); the mapped bytes as u32 until unmap."""
+        if self.native is None:
+            self.call("waiting for bursts", ticket.sync_wait)
+            return np.frombuffer(self.call("reading results", buf.read_mapped, 0, size, copy=False), np.uint32)
+        nat = self.native
+        if ticket not in nat.maps:
+            self.call("waiting for bursts", nat.poll, submission)
+            if ticket not in nat.maps:  # the callback runs on the next poll after the wait
+                self.call("waiting for bursts", nat.poll)
+        status = nat.maps.pop(ticket, None)
+        if status != nat.lib.WGPUMapAsyncStatus_Success:
+            raise BackendError(f"mapping results failed on {self.label}: status {status}")
+        return self.call("reading results", nat.mapped, buf, size)
+
+    def unmap(self, buf: Any) -> None:
+        if self.native is None:
+            self.call("unmapping results", buf.unmap)
+        else:
+            self.call("unmapping results", self.native.libf.wgpuBufferUnmap, buf._internal)
+
     def program(self, name: str, layout: Any) -> Any:
         code = load_shader(name)
         module = self.call(f"compiling shader {name}", self.device.create_shader_module,
@@ -374,27 +481,26 @@ class _Device:
 
 
 class _Recorder:
-    """Records one batch: a compute pass and the readback copies after it.
+    """Records one batch (a compute pass and the readback copies after it) and submits it.
 
-    The per-burst commands (about ten per burst) go straight to wgpu-native through its cffi
-    library when wgpu-py exposes it: wgpu-py's wrappers add ~5 µs of Python per call, which at
-    ~10 calls per burst would cost more than the burst itself. Nothing is lost in checking: a bad
-    pass command invalidates the encoder, and `finish()` (a checked call) raises its message.
-    Without the private library the public API is used.
+    With `_Native`, every command goes straight to wgpu-native (about ten per burst, each of which
+    would cost ~5 µs in wgpu-py's wrappers); without it, the public API.
     """
 
     def __init__(self, dev: _Device) -> None:
         self.dev = dev
-        self.enc = dev.call("encoding", dev.device.create_command_encoder)
-        self.cp = self.enc.begin_compute_pass()
-        self.lib = dev.raw_lib
-        if self.lib is not None:
-            self.ffi = dev.raw_ffi
-            self.p = self.cp._internal
-            self.offset = self.ffi.new("uint32_t[1]")
+        self.n = dev.native
+        if self.n is None:
+            self.enc = dev.call("encoding", dev.device.create_command_encoder)
+            self.cp = self.enc.begin_compute_pass()
+            return
+        self.lib, self.ffi, null = self.n.lib, self.n.ffi, self.n.ffi.NULL
+        self.enc = dev.call("encoding", self.n.libf.wgpuDeviceCreateCommandEncoder, self.n.device, null)
+        self.p = dev.call("encoding", self.n.libf.wgpuCommandEncoderBeginComputePass, self.enc, null)
+        self.offset = self.ffi.new("uint32_t[1]")
 
     def bind(self, index: int, group: Any, offset: int | None = None) -> None:
-        if self.lib is None:
+        if self.n is None:
             self.cp.set_bind_group(index, group, [] if offset is None else [offset])
         elif offset is None:
             self.lib.wgpuComputePassEncoderSetBindGroup(self.p, index, group._internal, 0, self.ffi.NULL)
@@ -403,42 +509,65 @@ class _Recorder:
             self.lib.wgpuComputePassEncoderSetBindGroup(self.p, index, group._internal, 1, self.offset)
 
     def pipeline(self, pipe: Any) -> None:
-        if self.lib is None:
+        if self.n is None:
             self.cp.set_pipeline(pipe)
         else:
             self.lib.wgpuComputePassEncoderSetPipeline(self.p, pipe._internal)
 
     def dispatch(self, x: int, y: int = 1, z: int = 1) -> None:
-        if self.lib is None:
+        if self.n is None:
             self.cp.dispatch_workgroups(x, y, z)
         else:
             self.lib.wgpuComputePassEncoderDispatchWorkgroups(self.p, x, y, z)
 
     def dispatch_indirect(self, buf: Any, offset: int) -> None:
-        if self.lib is None:
+        if self.n is None:
             self.cp.dispatch_workgroups_indirect(buf, offset)
         else:
             self.lib.wgpuComputePassEncoderDispatchWorkgroupsIndirect(self.p, buf._internal, offset)
 
     def timestamp(self, query: Any, index: int) -> None:
-        if self.lib is None:
+        if self.n is None:
             from wgpu.backends.wgpu_native.extras import write_timestamp  # noqa: PLC0415
             write_timestamp(self.cp, query, index)
         else:
             self.lib.wgpuComputePassEncoderWriteTimestamp(self.p, query._internal, index)
 
     def end_pass(self) -> None:
-        self.dev.call("ending the compute pass", self.cp.end)
+        if self.n is None:
+            self.dev.call("ending the compute pass", self.cp.end)
+        else:
+            self.dev.call("ending the compute pass", self.n.libf.wgpuComputePassEncoderEnd, self.p)
+
+    def resolve(self, query: Any, count: int, dst: Any) -> None:
+        if self.n is None:
+            self.enc.resolve_query_set(query, 0, count, dst, 0)
+        else:
+            self.lib.wgpuCommandEncoderResolveQuerySet(self.enc, query._internal, 0, count, dst._internal, 0)
 
     def copy(self, src: Any, src_off: int, dst: Any, dst_off: int, size: int) -> None:
-        if self.lib is None:
+        if self.n is None:
             self.enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, size)
         else:
-            self.lib.wgpuCommandEncoderCopyBufferToBuffer(self.enc._internal, src._internal, src_off,
-                                                           dst._internal, dst_off, size)
+            self.lib.wgpuCommandEncoderCopyBufferToBuffer(self.enc, src._internal, src_off, dst._internal, dst_off,
+                                                           size)
 
-    def finish(self) -> Any:
-        return self.dev.call("encoding bursts", self.enc.finish)
+    def submit(self) -> int:
+        """Finish the command buffer and submit it; its submission index (0 without _Native)."""
+        d = self.dev
+        if self.n is None:
+            d.call("submitting bursts", d.queue.submit, [d.call("encoding bursts", self.enc.finish)])
+            return 0
+        cmd = None
+        try:
+            cmd = d.call("encoding bursts", self.n.libf.wgpuCommandEncoderFinish, self.enc, self.ffi.NULL)
+            self.n.cmds[0] = cmd
+            return int(d.call("submitting bursts", self.n.libf.wgpuQueueSubmitForIndex, self.n.queue, 1, self.n.cmds))
+        finally:
+            self.lib.wgpuComputePassEncoderRelease(self.p)
+            self.lib.wgpuCommandEncoderRelease(self.enc)
+            if cmd is not None:
+                self.lib.wgpuCommandBufferRelease(cmd)
 
 
 def _grid(n: int) -> tuple[int, int, int]:
@@ -469,10 +598,10 @@ class _Batch:
     cap: int
     stride: int
     ts_bytes: int
-    promise: Any
+    ticket: Any  # the staging buffer's mapping (_Device.map_read)
+    submission: int
     t_submit: float
     host_s: float
-    future: Future[_Readback] | None = None  # processed on the readback thread, or inline if None
 
 
 @dataclass
@@ -506,14 +635,17 @@ class GPUBackend(Backend):
 
     def __init__(self, path: str = "auto", batch: int = 16, adapter: str | None = None,
                  timing: str = "auto", max_binding_bytes: int | None = None, slots: int | None = None,
-                 full_fraction: float = 0.125) -> None:
+                 full_fraction: float = 0.125, native: bool = True) -> None:
         if path not in ("auto", "fcl", "full"):
             raise ValueError(f"path must be auto, fcl or full, not {path!r}")
+        if timing not in ("auto", "gpu", "host"):
+            raise ValueError(f"timing must be auto, gpu or host, not {timing!r}")
         self.path, self.batch_max, self.full_fraction = path, max(1, int(batch)), full_fraction
-        self.dev = _Device(adapter)
-        self.use_ts = self.dev.timestamps and timing != "host"
+        self.dev = _Device(adapter, native)
         if timing == "gpu" and not self.dev.timestamps:
             raise BackendError(f"{self.dev.label} has no timestamp queries inside passes")
+        # batches between timestamped ones: 0 = host timing only
+        self.ts_every = 0 if timing == "host" or not self.dev.timestamps else 1 if timing == "gpu" else TS_SAMPLE
         # Vulkan drivers cap a storage range at 2^31 - 1 whatever the limit reads (an H100 reported
         # 2^31 and then refused a 2^31-byte binding), so stay below that, aligned for every view
         self.binding_limit = min(self.dev.limit("max-storage-buffer-binding-size"),
@@ -521,7 +653,6 @@ class GPUBackend(Backend):
         if max_binding_bytes:
             self.binding_limit = min(self.binding_limit, int(max_binding_bytes))
         self.slots_wanted = slots
-        self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feagi-gpu-readback")
         self._layouts()
         self.loaded = False
 
@@ -570,6 +701,7 @@ class GPUBackend(Backend):
         self.p_dyn_full = prog("neural_dynamics.wgsl", plain)
         self.p_forced = prog("fire_forced.wgsl", plain)
         self.p_compact = prog("fire_compact.wgsl", with_args)
+        self.p_delta = prog("state_delta.wgsl", with_args)
 
     # -- load -------------------------------------------------------------------------------
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
@@ -666,7 +798,7 @@ class GPUBackend(Backend):
         self._ensure_inputs(1 << 12)
 
         self.b_resolve = None
-        if self.use_ts:
+        if self.ts_every:
             self.query = self.dev.call("query set", self.dev.device.create_query_set,
                                        type=w.QueryType.timestamp, count=5 * self.batch)
             self.b_resolve = buf("timestamps", 5 * self.batch * 8, U.QUERY_RESOLVE | U.COPY_SRC)
@@ -694,6 +826,11 @@ class GPUBackend(Backend):
         self.last_mp = np.zeros(0, np.float32)
         self.last_burst = 0
         self.known_fired = 0  # most recent fire count the host knows: drives the path choice
+        # state() keeps a host copy of the state buffer and downloads only what changed since
+        self.mirror = np.zeros((n, 4), np.uint32)  # the device zero-fills new buffers: all-zero state
+        self.synced_seq = 0
+        self.b_delta = self.g_delta = None
+        self.state_download = ""  # how the last state() read the device: "delta (k rows)" or "full"
         self.need_stage = True  # the first burst's propagation grid comes from stage_input
         self.salt_seed = (self.seed * 3266489917) & 0xFFFFFFFF
         t = np.zeros(HEADER_STRIDE // 4, np.uint32)  # the header fields that are constant for this brain
@@ -707,7 +844,8 @@ class GPUBackend(Backend):
             t[H_D_N] = min(drive.per_burst, drive.order.size)
             t[H_D_POT] = np.float32(drive.potential).view(np.uint32)
         t[H_BITS], t[H_BCNT], t[H_FMP], t[H_NBLK] = self.bits_off, self.bcnt_off, self.fmp_off, self.nblk
-        self.h_template = t
+        self.h_rows = np.repeat(t[None, :], self.batch, axis=0)
+        self.batches = 0
         self.recent_max = 0
         self.gpu_span = 0.0  # with timestamps: GPU seconds per burst over the last batch
         self.cap = min(max(n, 1), max(4096, _pow2(2 * (drive.per_burst if drive else 0) + 1024)))
@@ -771,23 +909,13 @@ class GPUBackend(Backend):
                 # one or two bursts each time the GPU drains locks a pipelined run into tiny
                 # batches, each paying the whole submit and readback overhead.
                 self._flush()
-            while self.in_flight and self._done(self.in_flight[0]):
+            while self.in_flight and self.dev.is_mapped(self.in_flight[0].ticket):
                 self._finish(self.in_flight.popleft())
         out, self.ready = self.ready, []
         return out
 
-    @staticmethod
-    def _done(b: _Batch) -> bool:
-        if b.future is not None:
-            return b.future.done()
-        ev = getattr(b.promise, "_thread_event", None)  # wgpu-py has no public "is resolved"
-        state = getattr(b.promise, "_state", "pending")
-        return state != "pending" or (ev is not None and ev.is_set())
-
-    def _flush(self, inline: bool = False) -> None:
-        """Encode and submit the pending bursts as one batch. Its readback is processed on the
-        readback thread (numpy's sort releases the GIL, so it overlaps the next batch's encoding),
-        or later on the caller's thread when `inline` (blocking use: no thread hand-off)."""
+    def _flush(self) -> None:
+        """Encode and submit the pending bursts as one batch, and start mapping its readback."""
         if not self.pending:
             return
         bursts, self.pending = self.pending, []
@@ -800,12 +928,12 @@ class GPUBackend(Backend):
 
         cap = self.cap
         stride = (SLOT_HEADER + 2 * cap) * 4
-        ts_bytes = 5 * k * 8 if self.use_ts else 0
+        self.batches += 1
+        ts = self.ts_every > 0 and (self.batches - 1) % self.ts_every == 0
+        ts_bytes = 5 * k * 8 if ts else 0
         size = ts_bytes + k * stride
         staging = self._staging(size)
-        d = self.dev
-        rec = _Recorder(d)
-        ts = self.use_ts
+        rec = _Recorder(self.dev)
         dyn_grid = _grid(-(-self.n // WG))
         compact_grid = _grid(self.nblk)
         for i, p in enumerate(bursts):
@@ -846,7 +974,7 @@ class GPUBackend(Backend):
                 rec.timestamp(self.query, 5 * i + 4)
         rec.end_pass()
         if ts:
-            rec.enc.resolve_query_set(self.query, 0, 5 * k, self.b_resolve, 0)
+            rec.resolve(self.query, 5 * k, self.b_resolve)
             rec.copy(self.b_resolve, 0, staging, 0, ts_bytes)
         head = (SLOT_HEADER + cap) * 4
         for i, p in enumerate(bursts):
@@ -854,43 +982,38 @@ class GPUBackend(Backend):
             at = ts_bytes + i * stride
             rec.copy(self.b_work, slot, staging, at, head)  # header + the first cap ids
             rec.copy(self.b_work, slot + (SLOT_HEADER + self.n) * 4, staging, at + head, cap * 4)  # their mps
-        cmd = rec.finish()
-        d.call("submitting bursts", d.queue.submit, [cmd])
-        promise = d.call("mapping results", staging.map_async, "READ_NOSYNC", 0, size)
+        submission = rec.submit()
+        ticket = self.dev.map_read(staging, size)
         host = time.perf_counter() - t0 + sum(p.t_host for p in bursts)
-        batch = _Batch(bursts, staging, size, cap, stride, ts_bytes, promise, time.perf_counter(), host)
-        if not inline:
-            batch.future = self.reader.submit(self._read_back, batch)
-        self.in_flight.append(batch)
+        self.in_flight.append(_Batch(bursts, staging, size, cap, stride, ts_bytes, ticket, submission,
+                                     time.perf_counter(), host))
 
-    def _headers(self, bursts: list[_Pending]) -> np.ndarray:
-        """Write the batch's burst headers (and staged inputs) to the device; returns the headers.
+    def _headers(self, bursts: list[_Pending]) -> None:
+        """Write the batch's burst headers (and staged inputs) to the device.
 
-        The fields constant for a brain come from a template made at load; the rest is computed
-        for the whole batch at once (a Python loop only over bursts that carry stimulation).
+        The fields constant for a brain were written into `h_rows` at load; this sets the rest,
+        a few scalar stores per burst (cheaper than any vectorised form at one burst per batch).
         """
-        k = len(bursts)
-        hdr = np.repeat(self.h_template[None, :], k, axis=0)
-        seq = np.fromiter((p.seq for p in bursts), np.int64, k)
-        b = np.fromiter((p.inp.burst for p in bursts), np.int64, k)
-        hdr[:, H_BURST] = b & 0xFFFFFFFF
-        hdr[:, H_SEQ] = seq & 0xFFFFFFFF
-        # u64 arithmetic wraps mod 2^64, which keeps the product right mod 2^32
-        hdr[:, H_SALT] = (b.astype(np.uint64) * np.uint64(1597334677) + np.uint64(self.salt_seed)) \
-            & np.uint64(0xFFFFFFFF)
-        hdr[:, H_APPEND] = np.fromiter((not p.full for p in bursts), np.uint32, k)
-        hdr[:, H_SLOT] = self.slots_base + (seq % self.R) * self.slot_words
-        hdr[:, H_PREV] = self.slots_base + ((seq - 1) % self.R) * self.slot_words
+        hdr = self.h_rows
         drive = self.brain.drive
-        if drive is not None and drive.per_burst > 0 and drive.order.size:
-            hdr[:, H_D_START] = ((b - 1) * drive.per_burst) % drive.order.size
+        per_burst = drive.per_burst if drive is not None and drive.per_burst > 0 and drive.order.size else 0
         parts: list[np.ndarray] = []
         at = 0
         for i, p in enumerate(bursts):
-            inp = p.inp
-            if inp.empty:
-                continue
+            inp, b, seq = p.inp, p.inp.burst, p.seq
             h = hdr[i]
+            h[H_BURST] = b & 0xFFFFFFFF
+            h[H_SEQ] = seq & 0xFFFFFFFF
+            h[H_SALT] = (b * 1597334677 + self.salt_seed) & 0xFFFFFFFF
+            h[H_APPEND] = 0 if p.full else 1
+            h[H_SLOT] = self._slot(seq)
+            h[H_PREV] = self._slot(seq - 1)
+            if per_burst:
+                h[H_D_START] = ((b - 1) * per_burst) % drive.order.size
+            if inp.empty:
+                h[H_EXT_N] = h[H_F_N] = 0
+                h[H_POWER_EXT] = NONE
+                continue
             ext_ids = np.asarray(inp.potential_ids, np.uint32)
             ext_n = ext_ids.size
             h[H_EXT_OFF], h[H_EXT_N] = at, ext_n
@@ -902,15 +1025,15 @@ class GPUBackend(Backend):
             if f_ids.size:
                 parts += [f_ids, np.asarray(inp.forced_mp, np.float32).view(np.uint32)]
                 at += 2 * f_ids.size
+            h[H_POWER_EXT] = NONE
             if self.power is not None and ext_n:
                 hit = np.flatnonzero(ext_ids == self.power)
                 if hit.size:
                     h[H_POWER_EXT] = hit[0]
         if at:
             self._ensure_inputs(at)
-            self.dev.upload(self.b_inputs, np.concatenate(parts))
-        self.dev.upload(self.b_headers, hdr)
-        return hdr
+            self.dev.write(self.b_inputs, np.concatenate(parts))
+        self.dev.write(self.b_headers, hdr[: len(bursts)])
 
     def _slot(self, seq: int) -> int:
         return self.slots_base + (seq % self.R) * self.slot_words
@@ -924,7 +1047,7 @@ class GPUBackend(Backend):
 
     def _finish(self, b: _Batch) -> None:
         """Collect a batch's results (waiting for them) and learn from its fire counts."""
-        rb = b.future.result() if b.future is not None else self._read_back(b)
+        rb = self._read_back(b)
         self.staging_pool.append(b.staging)
         self.ready.extend(rb.results)
         if rb.results:
@@ -941,17 +1064,11 @@ class GPUBackend(Backend):
     def _read_back(self, b: _Batch) -> _Readback:
         """Wait for a batch's staging buffer and turn it into BurstResults.
 
-        Fire sets arrive sorted by id (fire_compact), so this only slices and copies. Runs on the
-        readback thread, or inline for blocking use; touches only the batch and device calls.
+        Fire sets arrive sorted by id (fire_compact), so this only slices and copies.
         """
         d = self.dev
-        # wgpu-py's poll thread resolves the promise. Polling the device from this thread as well
-        # (tried for blocking use) made submits and waits take milliseconds on the H100: two
-        # threads in wgpuDevicePoll contend for the device and the GIL
-        d.call("waiting for bursts", b.promise.sync_wait)
+        raw = d.read_mapped(b.staging, b.size, b.ticket, b.submission)
         t_done = time.perf_counter()
-        raw = np.frombuffer(d.call("reading results", b.staging.read_mapped, 0, b.size, copy=False),
-                            np.uint32)
         k = len(b.bursts)
         ts = raw[: b.ts_bytes // 4].view(np.uint64).reshape(k, 5).astype(np.float64) * 1e-9 if b.ts_bytes else None
         gpu_share = (t_done - b.t_submit) / k
@@ -979,26 +1096,63 @@ class GPUBackend(Backend):
                     t = ts[i]
                     timings = {"input": float(t[1] - t[0]), "synaptic_propagation": float(t[2] - t[1]),
                                "neural_dynamics": float(t[3] - t[2]), "output": float(t[4] - t[3])}
-                else:
+                elif self.ts_every == 0:
                     timings = {"input": b.host_s / k, "synaptic_propagation": 0.0, "neural_dynamics": gpu_share,
                                "output": (time.perf_counter() - t_done) / (i + 1)}
+                else:
+                    timings = {}  # a batch between the timestamped samples
                 results.append(BurstResult(p.inp.burst, fired, mp, timings, candidates=cand_n))
         finally:
             del raw
-            d.call("unmapping results", b.staging.unmap)
+            d.unmap(b.staging)
         # GPU time per burst over the whole batch, gaps between dispatches included
         span = float(ts[-1, 4] - ts[0, 0]) / k if ts is not None else None
         return _Readback(results, max_fired, last_fired, span)
 
     # -- state ------------------------------------------------------------------------------
     def state(self) -> NeuronState:
-        """mp, cfc_count, blocked_until downloaded after every submitted burst has finished."""
+        """mp, cfc_count, blocked_until after every submitted burst has finished.
+
+        Only the neurons touched since the last sync are downloaded when they are at most a
+        quarter of the brain (one small round trip for their count first); otherwise every neuron.
+        """
         self._check()
         self._drain()
-        raw = self.dev.download(self.b_state, 0, self.n * 16).view(np.uint32).reshape(self.n, 4) \
-            if self.n else np.zeros((0, 4), np.uint32)
-        return NeuronState(raw[:, 0].copy().view(np.float32), raw[:, 1].astype(np.uint16),
-                           raw[:, 2].copy(), self.last_burst)
+        if self.seq != self.synced_seq and self.n:
+            self._sync_mirror()
+        m = self.mirror
+        return NeuronState(m[:, 0].copy().view(np.float32), m[:, 1].astype(np.uint16), m[:, 2].copy(),
+                           self.last_burst)
+
+    def _sync_mirror(self) -> None:
+        cap = max(1, self.n // 4)
+        if self.b_delta is None:
+            U = self.dev.wgpu.BufferUsage
+            self.b_delta = self.dev.buffer("state delta", 16 + 16 * cap, U.STORAGE | U.COPY_DST | U.COPY_SRC)
+            self.g_delta = self.dev.call("bind group", self.dev.device.create_bind_group, layout=self.args_layout,
+                                         entries=[{"binding": 0, "resource": {"buffer": self.b_delta, "offset": 0,
+                                                                              "size": self.b_delta.size}}])
+        hdr = self.h_rows[:1].copy()
+        hdr[0, H_SEQ], hdr[0, H_SINCE] = self.seq & 0xFFFFFFFF, self.synced_seq & 0xFFFFFFFF
+        self.dev.write(self.b_headers, hdr)  # every burst is done: the header rows are free
+        self.dev.write(self.b_delta, np.array([0, cap, 0, 0], np.uint32))
+        rec = _Recorder(self.dev)
+        rec.bind(0, self.g0, 0)
+        rec.pipeline(self.p_delta)
+        rec.bind(1, self.g_delta)
+        rec.dispatch(*_grid(-(-self.n // WG)))
+        rec.end_pass()
+        rec.submit()
+        count = int(self.dev.download(self.b_delta, 0, 16).view(np.uint32)[0])
+        if count <= cap:
+            rows = self.dev.download(self.b_delta, 16, count * 16).view(np.uint32).reshape(count, 4) \
+                if count else np.zeros((0, 4), np.uint32)
+            self.mirror[rows[:, 0], :3] = rows[:, 1:]
+            self.state_download = f"delta ({count:,} of {self.n:,} neurons)"
+        else:
+            self.mirror = self.dev.download(self.b_state, 0, self.n * 16).view(np.uint32).reshape(self.n, 4)
+            self.state_download = "full"
+        self.synced_seq = self.seq
 
     def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
         """Continue from `state`; `last_fired`/`last_mp` propagate into the next burst."""
@@ -1013,6 +1167,7 @@ class GPUBackend(Backend):
         raw[:, 2] = state.blocked_until
         if n:
             self.dev.upload(self.b_state, raw)
+        self.mirror, self.synced_seq = raw, self.seq
         fired = np.asarray(last_fired, np.uint32)
         at = self._slot(self.seq) * 4
         head = np.zeros(SLOT_HEADER + fired.size, np.uint32)
@@ -1034,7 +1189,7 @@ class GPUBackend(Backend):
         return self.last_fired, self.last_mp
 
     def _drain(self) -> None:
-        self._flush(inline=True)
+        self._flush()
         while self.in_flight:
             self._finish(self.in_flight.popleft())
 
@@ -1051,7 +1206,7 @@ class GPUBackend(Backend):
         except BackendError:
             pass
         for name in ("b_params", "b_state", "b_fcl", "b_work", "b_lookup", "b_args", "b_headers", "b_inputs",
-                     "b_resolve"):
+                     "b_resolve", "b_delta"):
             b = getattr(self, name, None)
             if b is not None:
                 try:
@@ -1069,9 +1224,6 @@ class GPUBackend(Backend):
 
     def close(self) -> None:
         self.close_buffers()
-        reader = getattr(self, "reader", None)
-        if reader is not None:
-            reader.shutdown(wait=True)
         dev = getattr(self, "dev", None)
         if dev is not None:
             try:
