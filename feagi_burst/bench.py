@@ -72,6 +72,7 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
         "events_per_s": events / wall,
         "firing_rate": stats.spikes / bursts / brain.neuron_count,
         "phases": {p: v for p, v in stats.summary()["phases"].items()},
+        "timed_bursts": stats.timed,  # bursts whose phases were timed (a GPU samples its timestamps)
         "warmup_s": warm_s,
     }
 

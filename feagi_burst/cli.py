@@ -352,7 +352,7 @@ def bench_cmd(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the synthetic brain."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results here."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit the selection model and write it to --config."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml whose [backend] to use/calibrate."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml whose \\[backend] table to use or calibrate."),
 ) -> None:
     """Benchmark a synthetic brain on the CPU and/or GPU backends (or calibrate the selection model)."""
     from feagi_burst.backends import probe_adapters
@@ -426,7 +426,9 @@ def bench_table(r: dict[str, Any]) -> Any:
         t.add_row(name, f"[bold]per burst ({b['mode']})", f"[bold]{b['us_per_burst']:,.1f}", f"{b['p50_us']:,.1f}",
                   f"{b['p99_us']:,.1f}", end_section=True)
     lines = [f"{name}: {b['backend']}, {b['bursts_per_s']:,.0f} bursts/s, {b['events_per_s'] / 1e6:,.1f} M "
-             f"synaptic events/s, measured firing rate {b['firing_rate']:.3%}" for name, b in r["backends"].items()]
+             f"synaptic events/s, measured firing rate {b['firing_rate']:.3%}"
+             + (f"; phases and p50/p99 from GPU timestamps on {b['timed_bursts']:,} of {r['bursts']:,} bursts"
+                if b["timed_bursts"] < r["bursts"] else "") for name, b in r["backends"].items()]
     if r.get("speedup"):
         lines.append(f"speedup {r['speedup']:.1f}x (model predicted {r['predicted_speedup']:.1f}x)")
     else:
