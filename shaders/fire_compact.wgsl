@@ -84,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 atomicStore(&work[W_CAND_FULL], 0u);
             }
             // as stage_input would write it for the next burst (the Drive's size is fixed)
-            write_grid((fired + 7u) / 8u + (H.drive_n + WG - 1u) / WG, 0u);
+            write_grid((fired + FIRED_PER_WG - 1u) / FIRED_PER_WG + (H.drive_n + WG - 1u) / WG, 0u);
         }
     }
 }

@@ -5,8 +5,9 @@
 //                                             synapses [C.base, C.base + C.len) (one chunk)
 //   @group(1) @binding(1) uniform        C    Chunk: which synapses this binding holds
 //
-// Grid (indirect, written by stage_input): workgroups [0, ceil(fired/8)) propagate: 8 groups of
-// 32 invocations, one fired neuron per group, lanes striding over its synapses; the workgroups
+// Grid (indirect, written by stage_input or the previous fire_compact): workgroups
+// [0, ceil(fired / FIRED_PER_WG)) propagate: FIRED_PER_WG groups of LANES invocations, one fired
+// neuron per group, lanes striding over its synapses; the workgroups
 // after them apply the Drive (one neuron per invocation, chunk 0 only).
 // A contribution is an i32 fixed-point number, or for a source in an mp-driven area the f32 bits
 // of a factor: q = round_half_even(clamp(firing mp, -cap, cap) * factor), exactly as
@@ -22,12 +23,12 @@ struct Chunk {
 @group(1) @binding(0) var<storage, read> syn: array<vec2<u32>>;
 @group(1) @binding(1) var<uniform> C: Chunk;
 
-const GROUPS: u32 = 8u;
-const LANES: u32 = 32u;
+const GROUPS: u32 = FIRED_PER_WG;
+const LANES: u32 = WG / FIRED_PER_WG;
 
 var<workgroup> wg_fired_n: u32;
 var<workgroup> wg_iters: u32;
-var<workgroup> wg_cnt: array<u32, 8>;
+var<workgroup> wg_cnt: array<u32, FIRED_PER_WG>;
 var<workgroup> wg_app_n: atomic<u32>;
 var<workgroup> wg_app_base: u32;
 

@@ -36,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let k = linear_wg(wid, nwg) * WG + lid;
     if (k == 0u) {
         let fired_prev = atomicLoad(&work[H.prev_slot]);
-        write_grid((fired_prev + 7u) / 8u + (H.drive_n + WG - 1u) / WG, 0u);
+        write_grid((fired_prev + FIRED_PER_WG - 1u) / FIRED_PER_WG + (H.drive_n + WG - 1u) / WG, 0u);
         atomicStore(&work[H.slot], 0u);
         atomicStore(&work[H.slot + 1u], 0u);
         atomicStore(&work[H.slot + 2u], H.seq);
