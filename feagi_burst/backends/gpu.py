@@ -372,6 +372,7 @@ class _Device:
         self.queue = self.device.queue
         self.limits = dict(self.device.limits)
         self.native = self._native() if native else None
+        self.readback: Any = None  # staging for download(), grown on demand
         try:
             self.device.lost_async.then(self._on_lost)  # needs an event loop; fine when absent
         except Exception:  # noqa: BLE001
@@ -441,9 +442,27 @@ class _Device:
             self.call(f"uploading {buf.label}", self.queue.write_buffer, buf, offset + at, part)
 
     def download(self, buf: Any, offset: int, size: int) -> np.ndarray:
-        """Blocking read (waits for the queue)."""
-        data = self.call(f"reading {buf.label}", self.queue.read_buffer, buf, offset, size)
-        return np.frombuffer(data, np.uint8).copy()
+        """Blocking read of `size` bytes at `offset` (4-aligned), after all work submitted before.
+
+        Through one reused staging buffer: wgpu-py's queue.read_buffer allocates a new one per
+        call, which for a 1M-neuron state (16 MB) costs more than the copy.
+        """
+        padded = (size + 3) // 4 * 4
+        if padded == 0:
+            return np.zeros(0, np.uint8)
+        if self.readback is None or self.readback.size < padded:
+            if self.readback is not None:
+                self.readback.destroy()
+            self.readback = self.buffer("state readback", _pow2(padded),
+                                        self.wgpu.BufferUsage.MAP_READ | self.wgpu.BufferUsage.COPY_DST)
+        rec = _Recorder(self, compute=False)
+        rec.copy(buf, offset, self.readback, 0, padded)
+        submission = rec.submit()
+        ticket = self.map_read(self.readback, padded)
+        try:
+            return self.read_mapped(self.readback, padded, ticket, submission).view(np.uint8)[:size].copy()
+        finally:
+            self.unmap(self.readback)
 
     def write(self, buf: Any, data: np.ndarray, offset: int = 0) -> None:
         """A small queue write (per-burst headers and inputs); `upload` for large data."""
@@ -500,16 +519,19 @@ class _Recorder:
     would cost ~5 µs in wgpu-py's wrappers); without it, the public API.
     """
 
-    def __init__(self, dev: _Device) -> None:
+    def __init__(self, dev: _Device, compute: bool = True) -> None:
         self.dev = dev
         self.n = dev.native
+        self.p = self.cp = None
         if self.n is None:
             self.enc = dev.call("encoding", dev.device.create_command_encoder)
-            self.cp = self.enc.begin_compute_pass()
+            if compute:
+                self.cp = self.enc.begin_compute_pass()
             return
         self.lib, self.ffi, null = self.n.lib, self.n.ffi, self.n.ffi.NULL
         self.enc = dev.call("encoding", self.n.libf.wgpuDeviceCreateCommandEncoder, self.n.device, null)
-        self.p = dev.call("encoding", self.n.libf.wgpuCommandEncoderBeginComputePass, self.enc, null)
+        if compute:
+            self.p = dev.call("encoding", self.n.libf.wgpuCommandEncoderBeginComputePass, self.enc, null)
         self.offset = self.ffi.new("uint32_t[1]")
 
     def bind(self, index: int, group: Any, offset: int | None = None) -> None:
@@ -577,7 +599,8 @@ class _Recorder:
             self.n.cmds[0] = cmd
             return int(d.call("submitting bursts", self.n.libf.wgpuQueueSubmitForIndex, self.n.queue, 1, self.n.cmds))
         finally:
-            self.lib.wgpuComputePassEncoderRelease(self.p)
+            if self.p is not None:
+                self.lib.wgpuComputePassEncoderRelease(self.p)
             self.lib.wgpuCommandEncoderRelease(self.enc)
             if cmd is not None:
                 self.lib.wgpuCommandBufferRelease(cmd)
