@@ -1,6 +1,8 @@
 """The engine loop: ordering, pipelining, stimulation staging, and falling back on a backend fault."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -140,6 +142,39 @@ def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend
     assert_same_bursts(got, want)
     assert engine.backend_name() == "CPU (numpy)"
     assert len(messages) == 1 and "failed at burst 75" in messages[0] and "from burst 64 " in messages[0]
+
+
+def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wgpu-native itself rejects a batch mid-run (a dispatch larger than the device allows, from
+    burst 75 on): its validation message reaches the user in one line, and the run goes on on the
+    CPU with identical bursts. (An error inside queue.submit would abort the process instead:
+    wgpu-native makes those fatal, gfx-rs/wgpu-native#588.)"""
+    import feagi_burst.engine as engine_mod
+    from feagi_burst.backends import gpu as gpu_mod
+
+    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
+    try:
+        gpu = gpu_mod.GPUBackend(batch=4)
+    except BackendError as e:
+        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
+            pytest.skip(f"no GPU adapter: {e}")
+        raise
+    submit, grid = gpu.submit, gpu_mod._grid
+    broken = False
+
+    def sabotaging_submit(inp: BurstInput) -> None:
+        nonlocal broken
+        broken = broken or inp.burst == 75
+        submit(inp)
+    monkeypatch.setattr(gpu, "submit", sabotaging_submit)
+    monkeypatch.setattr(gpu_mod, "_grid", lambda n: (gpu_mod.MAX_DIM + 1, 1, 1) if broken else grid(n))
+    messages: list[str] = []
+    engine = pong_engine(gpu, warn=messages.append)
+    got = collect(engine, 120)
+    assert_same_bursts(got, collect(pong_engine("cpu"), 120))
+    assert engine.backend_name() == "CPU (numpy)"
+    assert len(messages) == 1, messages
+    assert "validation error" in messages[0] and "65535" in messages[0] and "from burst 64 " in messages[0]
 
 
 def test_a_brain_the_gpu_cannot_hold(gpu_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 Layers, bottom up (modelled on tinygrad's runtime/ops_webgpu.py):
 
 - `probe_adapters()` lists adapters without creating a device.
+- `_Native` calls wgpu-native directly on the per-burst path (encode, submit, map, poll).
 - `_Device` owns adapter, device and queue; every wgpu call goes through `_Device.call`, which
   turns wgpu-py's errors (it captures each native call's validation / out-of-memory / internal
   error and raises it) and device loss into one `BackendError` naming what was being done.
@@ -24,9 +25,11 @@ Per burst (all on the GPU, no CPU round trip), in one compute pass per batch of 
    counts summed, a workgroup prefix sum per block), so the host never sorts.
 
 After the pass, each burst's fire slot (header, the first `cap` ids and their mps) is copied into
-a staging buffer (a reused pool) that is mapped asynchronously; a readback thread waits for it
-and slices out the fire sets, and `collect` hands out the finished batches in order. Bursts whose
-fire count exceeds `cap` (it tracks the recent maximum) get the rest by one direct read.
+a staging buffer (a reused pool) whose mapping starts right after the submit; `collect` checks
+with a non-blocking poll which batches are done, slices out their fire sets and hands them out in
+order, and waits (for that batch's submission only) just when the fire-slot ring is full or the
+caller blocks. Bursts whose fire count exceeds `cap` (it tracks the recent maximum) get the rest by
+one direct read. `_Native` makes the per-burst wgpu calls directly (see its docstring).
 Neuron parameters are a per-neuron threshold plus a row index into a table of the distinct
 remaining parameter combinations (usually one per cortical area).
 Burst numbers start at 1 (as everywhere in the engine); the internal sequence used for stamps is
@@ -656,15 +659,18 @@ class GPUBackend(Backend):
     Knobs: `path` "auto" | "fcl" | "full" (force the candidate-list or full-array kernels),
     `batch` bursts encoded per command buffer, `adapter` a substring of the adapter label to pick,
     `timing` "auto" | "gpu" | "host", `max_binding_bytes` to shrink the storage binding limit
-    (tests use it to exercise synapse chunking), `slots` the fire-slot ring size (bursts in flight).
+    (tests use it to exercise synapse chunking), `slots` the fire-slot ring size (bursts in flight),
+    `native` False to use only wgpu-py's public API.
 
     Timings: with timestamp queries (adapter features timestamp-query and
-    timestamp-query-inside-passes; `timing="gpu"` or "auto"), each phase is GPU time between
-    timestamps written inside the pass: input = stage_input (skipped, ~0, for bursts without
-    stimulation or a power neuron), synaptic_propagation = propagation (+ Drive), neural_dynamics =
-    dynamics_args + dynamics, output = forced fires + fire_compact (the readback copy is not timed). Without them (`timing="host"`), input = host time preparing and encoding the
-    burst, synaptic_propagation = 0, neural_dynamics = the batch's GPU wall time (submit to mapped)
-    divided among its bursts, output = host time reading back and sorting.
+    timestamp-query-inside-passes), each phase is GPU time between timestamps written inside the
+    pass: input = stage_input (skipped, ~0, for bursts without stimulation or a power neuron),
+    synaptic_propagation = propagation (+ Drive), neural_dynamics = dynamics_args + dynamics,
+    output = forced fires + fire_compact (the readback copy is not timed). `timing="gpu"` stamps
+    every batch; "auto" one batch in TS_SAMPLE, and the other bursts carry no timings.
+    `timing="host"` (or no timestamp support): input = host time preparing and encoding the burst,
+    synaptic_propagation = 0, neural_dynamics = the batch's wall time from submit to mapped,
+    divided among its bursts, output = host time reading back.
     """
 
     name = "GPU (wgpu)"
