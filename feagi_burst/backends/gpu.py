@@ -435,14 +435,14 @@ class _Device:
                          label=label, size=size, usage=usage)
 
     def upload(self, buf: Any, data: np.ndarray, offset: int = 0) -> None:
-        """queue.write_buffer in pieces (bounded staging memory for GB-sized uploads)."""
+        """`write` in pieces (bounded staging memory for GB-sized uploads), padded to 4 bytes."""
         raw = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
         step = 64 << 20
         for at in range(0, raw.size, step):
             part = raw[at:at + step]
             if part.size % 4:
                 part = np.concatenate([part, np.zeros(4 - part.size % 4, np.uint8)])
-            self.call(f"uploading {buf.label}", self.queue.write_buffer, buf, offset + at, part)
+            self.write(buf, part, offset + at)
 
     def download(self, buf: Any, offset: int, size: int) -> np.ndarray:
         """Blocking read of `size` bytes at `offset` (4-aligned), after all work submitted before.
