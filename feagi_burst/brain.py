@@ -1,8 +1,8 @@
 """The brain as flat arrays: what a genome (or the synthetic builder) expands into.
 
 Data flows one way: genome -> Brain -> backend -> BurstResult -> reports. A Brain is immutable
-model description; the dynamic state (membrane potentials, refractory blocks) lives in
-`NeuronState`, owned by a backend.
+model description; the dynamic state (each neuron model's variables) lives in `NeuronState`,
+owned by a backend.
 """
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Compact dtypes: a neuron costs 31 bytes of parameters + 10 of state, a synapse 10 bytes.
+from feagi_burst.models import DEFAULT_MODEL, get_model
+from feagi_burst.models.base import DTYPES, ParamTable, Population, StateVar, merge_ranges, state_key
+
+# Compact dtypes: a FEAGI LIF neuron costs 31 bytes of parameters + 10 of state, a synapse 13 bytes.
 COORD_DTYPE = np.uint16
 MAX_COORD = int(np.iinfo(COORD_DTYPE).max)
 
@@ -48,27 +51,32 @@ class CorticalArea:
 
 @dataclass
 class NeuronArray:
-    """Per-neuron parameters, struct of arrays; index = neuron id."""
+    """Per-neuron data, struct of arrays; index = neuron id.
 
-    threshold: np.ndarray  # f32
-    threshold_limit: np.ndarray  # f32, 0 = none
-    leak: np.ndarray  # f32
-    refractory_period: np.ndarray  # u16
-    excitability: np.ndarray  # f32
-    cfc_limit: np.ndarray  # u16, 0 = none
-    snooze: np.ndarray  # u16
-    mp_accumulate: np.ndarray  # bool
+    Where each neuron is (`cortical_area`, `x`, `y`, `z`), and `params`: the genome's parameters
+    of FEAGI's LIF neuron (threshold, leak, ... as `feagi_burst.models.feagi_lif` declares them),
+    which every area runs unless it is assigned another model (`Brain.populations`). They read as
+    attributes too (`neurons.threshold`).
+    """
+
     cortical_area: np.ndarray  # u16, index into Brain.areas
     x: np.ndarray  # u16
     y: np.ndarray  # u16
     z: np.ndarray  # u16
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        params = self.__dict__.get("params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"NeuronArray has no field or parameter {name!r}")
 
     def __len__(self) -> int:
-        return int(self.threshold.shape[0])
+        return int(self.cortical_area.shape[0])
 
     @property
     def nbytes(self) -> int:
-        return sum(getattr(self, f).nbytes for f in self.__dataclass_fields__)
+        return sum(a.nbytes for a in (self.cortical_area, self.x, self.y, self.z, *self.params.values()))
 
 
 @dataclass
@@ -77,7 +85,7 @@ class SynapseArray:
 
     source: np.ndarray  # u32
     target: np.ndarray  # u32
-    weight: np.ndarray  # u8, 0..255
+    weight: np.ndarray  # f32 magnitude, >= 0 (|psc multiplier|; plasticity changes it at run time)
     inhibitory: np.ndarray  # bool
 
     def __len__(self) -> int:
@@ -111,7 +119,11 @@ class Drive:
 
 @dataclass
 class Brain:
-    """A whole brain: areas, neurons, synapses and where they came from."""
+    """A whole brain: areas, neurons, synapses, the neuron model each area runs, and provenance.
+
+    `populations` lists, per neuron model present, the areas that run it and its parameters; by
+    default every area runs FEAGI's LIF with the genome's parameters (`neurons.params`).
+    """
 
     name: str
     areas: list[CorticalArea]
@@ -121,6 +133,17 @@ class Brain:
     drive: Drive | None = None
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    populations: list[Population] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.populations:
+            lif = get_model(DEFAULT_MODEL)
+            params = {p.name: self.neurons.params[p.name] for p in lif.params} if self.neurons.params \
+                else lif.defaults(len(self.neurons))
+            self.populations = [Population(lif, tuple(a.index for a in self.areas), params,
+                                           merge_ranges([(0, len(self.neurons))]))]
+        self._by_id: dict[str, CorticalArea] | None = None
+        self._tables: list[ParamTable] | None = None
 
     @property
     def neuron_count(self) -> int:
@@ -131,12 +154,19 @@ class Brain:
         return len(self.synapses)
 
     def area(self, cortical_id: str) -> CorticalArea:
-        """The area with this cortical id; KeyError names the known ids."""
-        for a in self.areas:
-            if a.cortical_id == cortical_id:
-                return a
-        known = ", ".join(a.cortical_id for a in self.areas[:20])
-        raise KeyError(f"unknown cortical area {cortical_id!r} (known: {known})")
+        """The area with this cortical id or name; KeyError names the known ids."""
+        if self._by_id is None or len(self._by_id) < len(self.areas):
+            by: dict[str, CorticalArea] = {}
+            for a in reversed(self.areas):  # the first area wins where a name repeats an id
+                by[a.name] = a
+            for a in reversed(self.areas):
+                by[a.cortical_id] = a
+            self._by_id = by
+        found = self._by_id.get(cortical_id)
+        if found is None:
+            known = ", ".join(a.cortical_id for a in self.areas[:20])
+            raise KeyError(f"unknown cortical area {cortical_id!r} (known: {known})")
+        return found
 
     def describe(self, ids: np.ndarray) -> list[tuple[str, int, int, int]]:
         """(cortical id, x, y, z) for each neuron id."""
@@ -146,45 +176,82 @@ class Brain:
         return [(self.areas[a].cortical_id, int(x), int(y), int(z))
                 for a, x, y, z in zip(area.tolist(), n.x[ids].tolist(), n.y[ids].tolist(), n.z[ids].tolist())]
 
+    # -- neuron models --------------------------------------------------------------------
+    def param_tables(self) -> list[ParamTable]:
+        """Each population's ParamTable (built once)."""
+        if self._tables is None or len(self._tables) != len(self.populations):
+            whole = len(self.populations) == 1
+            self._tables = [ParamTable(p.params, self.neurons.cortical_area, len(self.areas),
+                                       None if whole else p.ids()) for p in self.populations]
+        return self._tables
+
+    def population_of_area(self) -> np.ndarray:
+        """u8 [areas]: the index in `populations` of each area's model."""
+        out = np.zeros(len(self.areas), np.uint8)
+        for k, p in enumerate(self.populations):
+            out[list(p.areas)] = k
+        return out
+
+    def model_of(self, area_index: int) -> str:
+        """The name of the neuron model an area runs."""
+        return self.populations[int(self.population_of_area()[area_index])].model.name
+
+    def state_vars(self) -> list[tuple[str, Population, StateVar]]:
+        """(name in NeuronState, population, variable) for every state variable of every model present."""
+        return [(state_key(p.model, v), p, v) for p in self.populations for v in p.model.state]
+
+    def initial_state(self) -> NeuronState:
+        """Every model's state at burst 0."""
+        n = self.neuron_count
+        values: dict[str, np.ndarray] = {}
+        for pop, table in zip(self.populations, self.param_tables()):
+            arrays = {v.name: np.full(n, v.initial, DTYPES[v.dtype]) for v in pop.model.state}
+            pop.model.init_state(table, pop.ids(), arrays)
+            values.update({state_key(pop.model, v): arrays[v.name] for v in pop.model.state})
+        return NeuronState(values, 0)
+
 
 @dataclass
 class NeuronState:
-    """Dynamic per-neuron state.
+    """Dynamic per-neuron state: one full-length array per state variable of each model present,
+    named '<model>.<variable>' (e.g. 'feagi_lif.mp'); `burst` is the last burst processed.
 
-    `blocked_until[i] = B` means neuron i discards input at bursts up to and including B; a value
-    below the current burst that is not 0 marks a block that ended and whose consecutive-fire
-    reset has not been applied yet (it is applied lazily, when the neuron is next touched).
+    A variable whose short name is unique also reads as `state["mp"]` or `state.mp`.
     """
 
-    mp: np.ndarray  # f32
-    cfc_count: np.ndarray  # u16
-    blocked_until: np.ndarray  # u32
-    burst: int = 0  # last burst processed
-
-    @classmethod
-    def zeros(cls, n: int) -> NeuronState:
-        return cls(np.zeros(n, np.float32), np.zeros(n, np.uint16), np.zeros(n, np.uint32), 0)
+    values: dict[str, np.ndarray]
+    burst: int = 0
 
     def copy(self) -> NeuronState:
-        return NeuronState(self.mp.copy(), self.cfc_count.copy(), self.blocked_until.copy(), self.burst)
+        return NeuronState({k: v.copy() for k, v in self.values.items()}, self.burst)
+
+    def key(self, name: str) -> str:
+        """The full name of a variable given by its full or unique short name."""
+        if name in self.values:
+            return name
+        hits = [k for k in self.values if k.split(".", 1)[-1] == name]
+        if len(hits) != 1:
+            raise KeyError(f"no state variable {name!r}" if not hits else
+                           f"state variable {name!r} is ambiguous: {', '.join(hits)}")
+        return hits[0]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[self.key(name)]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("__") or "values" not in self.__dict__:
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(str(e)) from None
 
 
 def neuron_array(n: int) -> NeuronArray:
     """A NeuronArray of n neurons with FEAGI's default parameters (all in area 0 at 0,0,0)."""
-    return NeuronArray(
-        threshold=np.ones(n, np.float32),
-        threshold_limit=np.zeros(n, np.float32),
-        leak=np.zeros(n, np.float32),
-        refractory_period=np.zeros(n, np.uint16),
-        excitability=np.full(n, 100.0, np.float32),
-        cfc_limit=np.zeros(n, np.uint16),
-        snooze=np.zeros(n, np.uint16),
-        mp_accumulate=np.zeros(n, bool),
-        cortical_area=np.zeros(n, np.uint16),
-        x=np.zeros(n, COORD_DTYPE),
-        y=np.zeros(n, COORD_DTYPE),
-        z=np.zeros(n, COORD_DTYPE),
-    )
+    return NeuronArray(cortical_area=np.zeros(n, np.uint16), x=np.zeros(n, COORD_DTYPE),
+                       y=np.zeros(n, COORD_DTYPE), z=np.zeros(n, COORD_DTYPE),
+                       params=get_model(DEFAULT_MODEL).defaults(n))
 
 
 def sort_synapses(source: np.ndarray, target: np.ndarray, weight: np.ndarray,
@@ -193,5 +260,5 @@ def sort_synapses(source: np.ndarray, target: np.ndarray, weight: np.ndarray,
     order = np.argsort(source, kind="stable")
     return SynapseArray(source=np.ascontiguousarray(source[order], np.uint32),
                         target=np.ascontiguousarray(target[order], np.uint32),
-                        weight=np.ascontiguousarray(weight[order], np.uint8),
+                        weight=np.ascontiguousarray(weight[order], np.float32),
                         inhibitory=np.ascontiguousarray(inhibitory[order], bool))

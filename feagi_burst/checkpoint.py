@@ -4,7 +4,8 @@ A checkpoint is an `.npz` file (np.load reads it, no pickle) holding:
 
 - `meta`: JSON (u1 bytes): format, burst, seed, the genome fingerprint (`Brain.fingerprint`), the
   run settings that change spikes (`config`) and their fingerprint, brain name and size, backend;
-- `mp`, `cfc_count`, `blocked_until`: the NeuronState after burst `burst`;
+- `state:<model>.<variable>` (e.g. `state:feagi_lif.mp`): every state array of the NeuronState after
+  burst `burst`, by name, as the neuron models declare them (meta `state` lists names and dtypes);
 - `last_fired`, `last_mp`: the fire set of that burst (what the next burst propagates);
 - `plan_burst`, `plan_mode`, `plan_count`, `plan_neurons`, `plan_potential`: the staged input
   (every stimulation staged for a later burst, in staging order, so later bursts get bit-identical
@@ -32,7 +33,8 @@ from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write
 from feagi_burst.stimulus import StimulusPlan
 
-FORMAT = "feagi-burst checkpoint 1"
+FORMAT = "feagi-burst checkpoint 2"  # 2: state arrays by name (neuron models)
+STATE_PREFIX = "state:"
 MODES = ("fire", "potential")
 
 
@@ -101,12 +103,11 @@ def plan_from_arrays(z: Any) -> StimulusPlan:
 def save_checkpoint(path: str | Path, meta: dict[str, Any], state: NeuronState, last_fired: np.ndarray,
                     last_mp: np.ndarray, plan: StimulusPlan) -> None:
     """Write a checkpoint atomically (temporary file, fsync, rename)."""
-    meta = {"format": FORMAT, **meta, "burst": int(state.burst)}
+    meta = {"format": FORMAT, **meta, "burst": int(state.burst),
+            "state": {k: str(v.dtype) for k, v in state.values.items()}}
     arrays = {
         "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8),
-        "mp": np.asarray(state.mp, np.float32),
-        "cfc_count": np.asarray(state.cfc_count, np.uint16),
-        "blocked_until": np.asarray(state.blocked_until, np.uint32),
+        **{STATE_PREFIX + k: np.asarray(v) for k, v in state.values.items()},
         "last_fired": np.asarray(last_fired, np.uint32),
         "last_mp": np.asarray(last_mp, np.float32),
         **plan_arrays(plan),
@@ -118,28 +119,76 @@ def save_checkpoint(path: str | Path, meta: dict[str, Any], state: NeuronState, 
         raise InputError(f"cannot write checkpoint {path}: {e.strerror or e}; the previous one is unchanged") from None
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint; anything missing or damaged is an InputError naming the file."""
+def _shapes(p: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each array's shape and dtype from its .npy header, without reading (or inflating) its data."""
+    out = {}
+    with zipfile.ZipFile(p) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = read(f)
+            out[info.filename[:-4]] = (tuple(shape), dtype)
+    return out
+
+
+def load_checkpoint(path: str | Path, state_vars: dict[str, np.dtype] | None = None,
+                    neurons: int | None = None) -> Checkpoint:
+    """Read a checkpoint; anything missing or damaged is an InputError naming the file.
+
+    With `state_vars` (name -> dtype, `Brain.state_vars`) and `neurons`, every array's header is
+    checked against them before any data is read: a crafted file cannot make us allocate more
+    than the brain's own state.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"checkpoint {p} is a directory; give the checkpoint file (.npz)")
     if not p.is_file():
         raise InputError(f"checkpoint {p} does not exist; check the --resume path")
     try:
+        shapes = _shapes(p)
+        if "meta" not in shapes or len(shapes["meta"][0]) != 1 or shapes["meta"][0][0] > 1 << 24:
+            raise ValueError("no readable meta record")
         with np.load(p, allow_pickle=False) as z:
             meta = json.loads(z["meta"].tobytes().decode())
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("feagi-burst checkpoint"):
                 raise ValueError(f"not a {FORMAT!r} file")
+            if meta["format"] != FORMAT:
+                raise InputError(f"checkpoint {p} is in an older format ({meta['format']!r}; this version reads "
+                                 f"{FORMAT!r}, which stores every neuron model's state by name); start the run "
+                                 "again without --resume")
             n = int(meta["neurons"])
-            state = NeuronState(z["mp"].astype(np.float32), z["cfc_count"].astype(np.uint16),
-                                z["blocked_until"].astype(np.uint32), int(meta["burst"]))
-            if not (state.mp.shape == state.cfc_count.shape == state.blocked_until.shape == (n,)):
-                raise ValueError("neuron state arrays do not match the neuron count")
+            if neurons is not None and n != neurons:
+                raise InputError(f"checkpoint {p} was made with another genome ({meta.get('brain')!r}, {n} neurons; "
+                                 f"this brain has {neurons}); resume with the genome it was made with")
+            names = [k[len(STATE_PREFIX):] for k in shapes if k.startswith(STATE_PREFIX)]
+            if state_vars is not None and sorted(names) != sorted(state_vars):
+                raise InputError(f"checkpoint {p} holds state {', '.join(sorted(names)) or 'none'}, this brain's "
+                                 f"neuron models need {', '.join(sorted(state_vars))}; resume with the same "
+                                 "genome and [[model]] settings")
+            for k in names:
+                shape, dtype = shapes[STATE_PREFIX + k]
+                if shape != (n,) or (state_vars is not None and dtype != np.dtype(state_vars[k])):
+                    raise ValueError(f"state array {k} is {dtype}{list(shape)}, expected {n} values")
+            for key in ("last_fired", "last_mp"):
+                if shapes.get(key, ((n + 1,), None))[0][0] > n:
+                    raise ValueError(f"{key} holds more entries than the brain has neurons")
+            state = NeuronState({k: z[STATE_PREFIX + k] for k in names}, int(meta["burst"]))
             fired, mp = z["last_fired"].astype(np.uint32), z["last_mp"].astype(np.float32)
             if fired.shape != mp.shape or (fired.size and int(fired.max()) >= n):
                 raise ValueError("last fire set is inconsistent")
+            plan_neurons, plan_burst = z["plan_neurons"], z["plan_burst"]
+            if plan_neurons.size and (int(plan_neurons.min()) < 0 or int(plan_neurons.max()) >= n):
+                raise ValueError("staged input names a neuron the brain does not have")
+            if plan_burst.size and int(plan_burst.min()) <= int(meta["burst"]):
+                raise ValueError("staged input for a burst that has already run")
             plan = plan_from_arrays(z)
     except InputError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, zipfile.BadZipFile,
+            EOFError, OverflowError, RecursionError) as e:
         raise InputError(f"checkpoint {p} is damaged or not a feagi-burst checkpoint ({e})") from None
     return Checkpoint(meta, state, fired, mp, plan)
 

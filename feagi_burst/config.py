@@ -14,6 +14,8 @@ import tomli_w
 
 from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write, read_toml
+from feagi_burst.models import get_model
+from feagi_burst.models.assign import ModelSpec, parse_model_specs
 
 @dataclass
 class SyntheticSpec:
@@ -23,6 +25,7 @@ class SyntheticSpec:
     synapses_per_neuron: int = 100
     firing_rate: float = 0.01
     seed: int = 0
+    model: str = "feagi_lif"  # the neuron model of every neuron; other keys of the table are its parameters
 
 
 @dataclass
@@ -75,17 +78,19 @@ class Config:
     stimulus: Path | None = None
     record: Path | None = None
     backend: BackendConfig = field(default_factory=BackendConfig)
+    models: list[ModelSpec] = field(default_factory=list)  # [[model]] tables, in order
+    synthetic_params: dict[str, Any] = field(default_factory=dict)  # [genome.synthetic] model parameters
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-def _check(section: str, table: Any, where: str) -> dict[str, Any]:
+def _check(section: str, table: Any, where: str, extra: set[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise InputError(f"{where}: [{section}] must be a table")
     schema = SCHEMA[section]
     out = {}
     for key, value in table.items():
         full = f"{section}.{key}"
-        if section == "genome" and key == "synthetic":
+        if (section == "genome" and key == "synthetic") or key in extra:
             continue
         if key not in schema:
             raise InputError(f"{where}: unknown key {full!r}; known keys in [{section}]: {', '.join(schema)}")
@@ -110,9 +115,10 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     """Validate a parsed brain.toml; relative paths are taken from `path`'s folder."""
     where = str(path) if path else "config"
     base = path.parent if path else Path.cwd()
-    unknown = set(data) - {"genome", "run", "backend"}
+    unknown = set(data) - {"genome", "run", "backend", "model"}
     if unknown:
-        raise InputError(f"{where}: unknown section [{sorted(unknown)[0]}]; known: [genome], [run], [backend]")
+        raise InputError(f"{where}: unknown section [{sorted(unknown)[0]}]; known: [genome], [run], [backend], "
+                         "[[model]]")
     cfg = Config(path=path, raw=data)
     genome = data.get("genome", {})
     g = _check("genome", genome, where)
@@ -120,9 +126,23 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
         cfg.genome = resolve_path(base, g["path"])
     cfg.honour_snooze_i = g.get("honour_snooze_i", False)
     if isinstance(genome, dict) and "synthetic" in genome:
-        cfg.synthetic = SyntheticSpec(**_check("genome.synthetic", genome["synthetic"], where))
+        table = genome["synthetic"]
+        model_keys = set(table) - set(SCHEMA["genome.synthetic"]) if isinstance(table, dict) else set()
+        cfg.synthetic = SyntheticSpec(**_check("genome.synthetic", table, where, model_keys))
         if not 0 <= cfg.synthetic.firing_rate <= 1:
             raise InputError(f"{where}: genome.synthetic.firing_rate must be between 0 and 1")
+        if cfg.synthetic.model != "feagi_lif" or model_keys:
+            model = get_model(cfg.synthetic.model, f"{where}: genome.synthetic.model")
+            for k in sorted(model_keys):
+                if k not in {p.name for p in model.params}:
+                    raise InputError(f"{where}: unknown key 'genome.synthetic.{k}'; known keys: "
+                                     f"{', '.join(SCHEMA['genome.synthetic'])} and the parameters of model "
+                                     f"{model.name}: {', '.join(p.name for p in model.params)}")
+            spec = parse_model_specs([{"areas": ["synth"], "type": model.name,
+                                       **{k: table[k] for k in model_keys}}], f"{where}: genome.synthetic")[0]
+            cfg.synthetic_params = spec.params
+    if "model" in data:
+        cfg.models = parse_model_specs(data["model"], where)
     if cfg.genome and cfg.synthetic:
         raise InputError(f"{where}: give either genome.path or [genome.synthetic], not both")
     r = _check("run", data.get("run", {}), where)

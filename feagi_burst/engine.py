@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from feagi_burst.backends import make_backend
+from feagi_burst.backends import create_backend, make_backend
 from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
-from feagi_burst.backends.cpu import CPUBackend
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.config import BackendConfig, Config, load_config
 from feagi_burst.errors import InputError
@@ -42,15 +41,21 @@ def load_brain(genome: str | Path, honour_snooze_i: bool = False, warn: Callable
 
 
 def brain_from_config(cfg: Config, warn: Callable[[str], None] | None = notice) -> Brain:
-    """The brain a config describes: its genome expanded, or its synthetic brain built."""
+    """The brain a config describes: its genome expanded, or its synthetic brain built, with its
+    [[model]] tables applied."""
+    from feagi_burst.models.assign import apply_model_specs
+
     if cfg.synthetic is not None:
         from feagi_burst.synthetic import synthetic_brain
 
         s = cfg.synthetic
-        return synthetic_brain(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed)
-    if cfg.genome is not None:
-        return load_brain(cfg.genome, cfg.honour_snooze_i, warn)
-    raise InputError(f"{cfg.path or 'config'}: no brain given; set [genome] path or [genome.synthetic]")
+        brain = synthetic_brain(s.neurons, s.synapses_per_neuron, s.firing_rate, s.seed,
+                                model=s.model, **cfg.synthetic_params)
+    elif cfg.genome is not None:
+        brain = load_brain(cfg.genome, cfg.honour_snooze_i, warn)
+    else:
+        raise InputError(f"{cfg.path or 'config'}: no brain given; set [genome] path or [genome.synthetic]")
+    return apply_model_specs(brain, cfg.models)
 
 
 class Engine:
@@ -76,13 +81,13 @@ class Engine:
                 raise  # the user asked for this backend: say why it cannot run, do not swap it
             self.warn(f"{self.backend.backend_name()} cannot hold this brain ({e}); running on the CPU")
             self.backend.close()
-            self.backend = CPUBackend()
+            self.backend = create_backend("cpu")
             self.backend.load(brain, self.tables, seed)
         self.plan = StimulusPlan()
         self.submitted = 0  # last burst submitted
         self.delivered = 0  # last burst whose result was handed out
         self._since_sync: list[BurstInput] = []
-        self._sync = (NeuronState.zeros(brain.neuron_count), np.zeros(0, np.uint32), np.zeros(0, np.float32))
+        self._sync = (brain.initial_state(), np.zeros(0, np.uint32), np.zeros(0, np.float32))
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -147,11 +152,8 @@ class Engine:
     # -- running ---------------------------------------------------------------------------
     def process_burst(self) -> BurstResult:
         """Run the next burst and return its result (blocking: for closed-loop use)."""
-        results = self._guarded(lambda: self.backend.process_burst(self._next_input()))
-        if isinstance(results, BurstResult):
-            results = [results]
-        results = self._deliver(results)
-        return results[-1]
+        inp = self._next_input()
+        return self._deliver(self._guarded(lambda: [self.backend.process_burst(inp)]))[-1]
 
     def run(self, bursts: int, on_result: Callable[[BurstResult], None] | None = None,
             stop: Callable[[], bool] | None = None) -> int:
@@ -177,14 +179,14 @@ class Engine:
     def _next_input(self) -> BurstInput:
         self.submitted += 1
         inp = self.plan.pop(self.submitted)
-        if not isinstance(self.backend, CPUBackend):  # the CPU never falls back: keeping inputs would leak
+        if not self.backend.host_resident:  # a host backend never falls back: keeping inputs would leak
             self._since_sync.append(inp)
         return inp
 
     def _deliver(self, results: list[BurstResult]) -> list[BurstResult]:
         """Results not handed out yet, in order; takes a sync point when one is due."""
         fresh = [r for r in results if r.burst > self.delivered]
-        if not isinstance(self.backend, CPUBackend) and self.submitted - self._sync[0].burst >= SYNC_EVERY:
+        if not self.backend.host_resident and self.submitted - self._sync[0].burst >= SYNC_EVERY:
             # one short stall every SYNC_EVERY bursts bounds what a fault has to replay
             replayed = self._guarded(self._take_sync)
             if replayed:  # the sync itself hit a fault: the CPU replayed up to `submitted`
@@ -193,18 +195,20 @@ class Engine:
             self.delivered = fresh[-1].burst
         return fresh
 
-    def _take_sync(self) -> None:
+    def _take_sync(self) -> list[BurstResult]:
         st = self.backend.state()
         fired, mp = self.backend.last_fire_set()
         self._sync = (st, fired.copy(), mp.copy())
         self._since_sync = [i for i in self._since_sync if i.burst > st.burst]
+        return []
 
-    def _guarded(self, step: Callable[[], Any]) -> Any:
-        """Run a backend step; on a backend fault, move to the CPU and replay since the last sync."""
+    def _guarded(self, step: Callable[[], list[BurstResult]]) -> list[BurstResult]:
+        """Run a backend step (it returns finished bursts); on a backend fault, move to the CPU and
+        return what the replay since the last sync produced."""
         try:
             return step()
         except BackendError as e:
-            if not self.fallback or isinstance(self.backend, CPUBackend):
+            if not self.fallback or self.backend.host_resident:
                 raise
             state, fired, mp = self._sync
             self.warn(f"{self.backend.backend_name()} failed at burst {self.submitted}: {e}; "
@@ -213,7 +217,7 @@ class Engine:
                 self.backend.close()
             except Exception:  # the device is already gone; nothing more to release
                 pass
-            cpu = CPUBackend()
+            cpu = create_backend("cpu")
             cpu.load(self.brain, self.tables, self.seed)
             cpu.set_state(state, fired, mp)
             self.backend = cpu
@@ -252,7 +256,8 @@ class Engine:
         """
         from feagi_burst.checkpoint import check_compatible, load_checkpoint
 
-        ck = load_checkpoint(path)
+        ck = load_checkpoint(path, {k: v.dtype for k, v in self._sync[0].values.items()},
+                             self.brain.neuron_count)
         check_compatible(ck, path, self.brain.fingerprint, self.brain.neuron_count, settings)
         if settings is None and int(ck.meta.get("seed", self.seed)) != self.seed:
             raise InputError(f"checkpoint {path} was made with seed {ck.meta.get('seed')}, this engine has "

@@ -54,12 +54,14 @@ class SynapseTables:
 def mp_caps(brain: Brain) -> np.ndarray:
     """Bound on the firing mp an mp-driven area passes on (larger values saturate; documented)."""
     caps = np.zeros(len(brain.areas), np.float32)
-    n = brain.neurons
+    pop_of = brain.population_of_area()
+    tables = brain.param_tables()
     for a in brain.areas:
         if not a.mp_driven_psp or a.neuron_count == 0:
             continue
-        sl = slice(a.first_neuron, a.neuron_stop)
-        caps[a.index] = max(100.0, float(n.threshold_limit[sl].max()), 4.0 * float(n.threshold[sl].max()))
+        k = int(pop_of[a.index])
+        ids = np.arange(a.first_neuron, a.neuron_stop, dtype=np.int64)
+        caps[a.index] = brain.populations[k].model.mp_cap(tables[k], ids)
     return caps
 
 

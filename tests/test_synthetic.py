@@ -15,8 +15,8 @@ def test_shape_and_determinism() -> None:
     assert (a.neuron_count, a.synapse_count) == (1000, 20_000)
     np.testing.assert_array_equal(a.synapses.target, b.synapses.target)
     assert a.fingerprint == b.fingerprint != synthetic_brain(1000, 20, 0.05, seed=4).fingerprint
-    assert a.synapses.source.dtype == np.uint32 and a.synapses.weight.dtype == np.uint8
-    assert a.synapses.nbytes / a.synapse_count <= 12 and a.neurons.nbytes / a.neuron_count <= 48
+    assert a.synapses.source.dtype == np.uint32 and a.synapses.weight.dtype == np.float32
+    assert a.synapses.nbytes / a.synapse_count <= 13 and a.neurons.nbytes / a.neuron_count <= 48
     assert 0.15 < a.synapses.inhibitory.mean() < 0.25
 
 

@@ -60,6 +60,9 @@ class Backend(ABC):
     """
 
     name: str = "backend"
+    # True when the state lives in host memory, so a fault cannot lose it: the engine then keeps
+    # no replay log and never falls back from it
+    host_resident: bool = False
 
     @abstractmethod
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
@@ -75,15 +78,15 @@ class Backend(ABC):
 
     @abstractmethod
     def state(self) -> NeuronState:
-        """The neuron state after the last submitted burst (waits for it)."""
+        """Every model's state variables after the last submitted burst (waits for it)."""
 
     @abstractmethod
     def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
         """Continue from `state`, whose last burst fired `last_fired` with firing mp `last_mp`."""
 
+    @abstractmethod
     def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, mp) fired by the last submitted burst: what the next burst propagates."""
-        raise NotImplementedError
 
     def process_burst(self, inp: BurstInput) -> BurstResult:
         """Run one burst and return its result (blocking)."""

@@ -1,4 +1,8 @@
-"""The CPU backend: SPEC.md section 2 in vectorised numpy, touching only candidate neurons."""
+"""The CPU backend: SPEC.md section 2 in vectorised numpy; each neuron model's `step` does step 3.
+
+Per burst it costs O(synaptic events + candidates) for FEAGI LIF populations, plus the size of
+the populations whose model integrates every neuron (Izhikevich, AdEx).
+"""
 from __future__ import annotations
 
 import time
@@ -8,20 +12,8 @@ import numpy as np
 from feagi_burst.backends.base import Backend, BurstInput, BurstResult
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables, quantise_mp_driven
-
-EXCITABILITY_ALWAYS = np.float32(0.999)
-
-
-def excitability_draw(ids: np.ndarray, burst: int, seed: int = 0) -> np.ndarray:
-    """rand(id, b) of SPEC.md in wrapping u32 arithmetic, as f32 in [0, 1). seed 0 is FEAGI's."""
-    with np.errstate(over="ignore"):
-        i = (ids.astype(np.uint32) * np.uint32(2654435761)
-             + np.uint32((burst * 1597334677 + seed * 3266489917) & 0xFFFFFFFF))
-        s = i * np.uint32(747796405) + np.uint32(2891336453)
-        w = ((s >> ((s >> np.uint32(28)) + np.uint32(4))) ^ s) * np.uint32(277803737)
-        h = (w >> np.uint32(22)) ^ w
-    return (h.astype(np.float32) / np.float32(4294967296.0)).astype(np.float32)
-
+from feagi_burst.models.base import StepContext
+from feagi_burst.models.feagi_lif import excitability_draw  # noqa: F401 (re-exported: tests and tools use it here)
 
 def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenation of arange(s, s + c) for each (s, c), without a Python loop."""
@@ -33,61 +25,15 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(jump, counts) + np.arange(total, dtype=np.int64)
 
 
-class NeuronParams:
-    """Per-neuron parameters gathered for a set of neurons, with constant ones kept as scalars.
-
-    Genomes set parameters per cortical area, and many are equal across the whole brain; a scalar
-    or a per-area table avoids a gather of a 1M-entry array per parameter per burst.
-    """
-
-    def __init__(self, brain: Brain) -> None:
-        n = brain.neurons
-        self.area = n.cortical_area
-        self.values: dict[str, np.ndarray | np.generic] = {}
-        self.per_area: dict[str, np.ndarray] = {}
-        n_areas = len(brain.areas)
-        for name in ("threshold", "threshold_limit", "leak", "refractory_period", "excitability", "cfc_limit",
-                     "snooze", "mp_accumulate"):
-            arr = getattr(n, name)
-            if arr.size == 0 or (arr == arr[0]).all():
-                self.values[name] = arr[:1][0] if arr.size else arr.dtype.type(0)
-                continue
-            table = np.zeros(n_areas, arr.dtype)
-            table[n.cortical_area] = arr  # any neuron's value; checked below
-            if (table[n.cortical_area] == arr).all():
-                self.per_area[name] = table
-            else:
-                self.values[name] = arr
-
-    def is_scalar(self, name: str) -> bool:
-        return name in self.values and np.ndim(self.values[name]) == 0
-
-    def scalar(self, name: str) -> np.generic | None:
-        return self.values[name] if self.is_scalar(name) else None  # type: ignore[return-value]
-
-    def gather(self, name: str, ids: np.ndarray, area: np.ndarray | None) -> np.ndarray | np.generic:
-        """The parameter for `ids` (a scalar when it is the same for every neuron)."""
-        if name in self.per_area:
-            return self.per_area[name][area if area is not None else self.area[ids]]
-        v = self.values[name]
-        return v if np.ndim(v) == 0 else v[ids]
-
-    def any(self, name: str) -> bool:
-        """Whether any neuron has a non-zero value of this parameter."""
-        if name in self.per_area:
-            return bool(self.per_area[name].any())
-        return bool(np.any(self.values[name]))
-
-
 class CPUBackend(Backend):
     """Numpy burst engine. Per burst it costs O(synaptic events + candidates), never O(neurons)."""
 
     name = "CPU (numpy)"
+    host_resident = True
 
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
         self.brain, self.tables, self.seed = brain, tables, seed
-        n = brain.neuron_count
-        self.st = NeuronState.zeros(n)
+        n = self.n = brain.neuron_count
         self.slot = np.zeros(n, np.int32)  # scratch for de-duplicating candidates
         self.fired = np.zeros(0, np.uint32)
         self.fired_mp = np.zeros(0, np.float32)
@@ -95,12 +41,15 @@ class CPUBackend(Backend):
         self.scale_inv = np.float32(tables.resolution)
         self.driven_area = tables.mp_driven_area
         self.any_driven = bool(tables.mp_driven_area.any())
-        self.p = NeuronParams(brain)
-        self.need_area = bool(self.p.per_area)
-        # blocks only exist where a refractory period or a snooze can be non-zero
-        self.may_block = self.p.any("refractory_period") or (self.p.any("snooze") and self.p.any("cfc_limit"))
-        self.any_cfc = self.p.any("cfc_limit")
-        self.any_limit = self.p.any("threshold_limit")
+        self.pop_of_area = brain.population_of_area()
+        self.pop_ids = [p.ids() for p in brain.populations]
+        self._set(brain.initial_state())
+
+    def _set(self, st: NeuronState) -> None:
+        """Take `st` as the state, and hand each model its own arrays of it (by name, no copies)."""
+        self.st = st
+        self.pops = [(pop, table, {v.name: st.values[key] for key, p2, v in self.brain.state_vars() if p2 is pop})
+                     for pop, table in zip(self.brain.populations, self.brain.param_tables())]
 
     def submit(self, inp: BurstInput) -> None:
         self.results.append(self._burst(inp))
@@ -113,7 +62,7 @@ class CPUBackend(Backend):
         return self.st.copy()
 
     def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
-        self.st = state.copy()
+        self._set(state.copy())
         self.fired = np.asarray(last_fired, np.uint32)
         self.fired_mp = np.asarray(last_mp, np.float32)
 
@@ -203,121 +152,65 @@ class CPUBackend(Backend):
 
     def _dynamics(self, cand: np.ndarray, inp_val: np.ndarray, b: int,
                   forced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Step 3 of SPEC.md for the candidates; returns the self-fired ids (sorted) and their mp.
+        """Each population's model steps its neurons; returns the self-fired ids (sorted) and their mp.
 
-        mp_accumulate = false is applied at the end of the burst (FEAGI's order): a candidate that
-        neither fired nor was forced ends the burst at mp 0, a forced one keeps its mp
-        (docs/feagi-findings.md, case f).
+        A candidates-only model (FEAGI LIF) gets its candidates; a model that integrates every
+        neuron gets its whole population, with zero input where a neuron is not a candidate.
         """
-        st, p = self.st, self.p
-        area = self.brain.neurons.cortical_area[cand] if self.need_area else None
-        mp = st.mp[cand]
-        gain = np.maximum(inp_val, np.float32(0))
-        if self.may_block:
-            bu = st.blocked_until[cand]
-            active = bu < b
-            ended = (bu != 0) & active
-            if ended.any():
-                # a block ended since this neuron was last touched: apply its cfc reset now
-                e = cand[ended]
-                lim_e = p.gather("cfc_limit", e, None)
-                cfc_e = st.cfc_count[e]
-                st.cfc_count[e] = np.where((lim_e > 0) & (cfc_e >= lim_e), np.uint16(0), cfc_e)
-                st.blocked_until[e] = 0
-            gain = np.where(active, gain, np.float32(0))
-        else:
-            active = None
-        m = mp + gain
-        thr = p.gather("threshold", cand, area)
-        above = thr <= m
-        if self.any_limit:
-            tl = p.gather("threshold_limit", cand, area)
-            above &= (tl == 0) | (m <= tl)
-        if active is not None:
-            above &= active
-        if self.any_cfc:
-            lim = p.gather("cfc_limit", cand, area)
-            cfc = st.cfc_count[cand]
-            capped = above & (lim > 0) & (cfc >= lim)
-            try_fire = above & ~capped
-        else:
-            capped = None
-            try_fire = above
-        ex = p.gather("excitability", cand, area)
-        if np.ndim(ex) == 0:
-            if ex >= EXCITABILITY_ALWAYS:
-                fire = try_fire
-            elif ex > 0:
-                fire = try_fire & (excitability_draw(cand, b, self.seed) < ex)
+        brain = self.brain
+        forced = np.sort(forced.astype(np.int64)) if forced.size else forced.astype(np.int64)
+        ids_out: list[np.ndarray] = []
+        mp_out: list[np.ndarray] = []
+        single = len(self.pops) == 1
+        cand_pop = None if single else self.pop_of_area[brain.neurons.cortical_area[cand]]
+        for k, (pop, table, state) in enumerate(self.pops):
+            model = pop.model
+            if model.integrates_all:
+                ids = self.pop_ids[k]
+                dense = np.zeros(self.n, np.float32)
+                mine = slice(None) if single else cand_pop == k
+                dense[cand[mine]] = inp_val[mine]
+                inp = dense[ids]
+            elif single:
+                ids, inp = cand, inp_val
             else:
-                fire = np.zeros_like(try_fire)
-        else:
-            fire = try_fire & (ex >= EXCITABILITY_ALWAYS)
-            maybe = np.flatnonzero(try_fire & (ex > 0) & (ex < EXCITABILITY_ALWAYS))
-            if maybe.size:
-                fire[maybe] = excitability_draw(cand[maybe], b, self.seed) < ex[maybe]
-
-        fi = np.flatnonzero(fire)
-        fired_ids = cand[fi]
-        fired_mp = m[fi]
-        # did not fire (and not held by the consecutive-fire limit): leak; a blocked neuron keeps mp
-        leak = p.gather("leak", cand, area)
-        if np.ndim(leak) != 0 or leak != 0:
-            keep = fire if capped is None else fire | capped
-            if active is not None:
-                keep = keep | ~active
-            m = np.where(keep, m, m * (np.float32(1) - leak)).astype(np.float32)
-        acc = p.gather("mp_accumulate", cand, area)
-        if np.ndim(acc) != 0 or not acc:
-            keep_mp = acc | np.isin(cand, forced) if forced.size else acc
-            m = np.where(keep_mp, m, np.float32(0)).astype(np.float32)
-        m[fi] = 0.0
-        st.mp[cand] = m
-        if self.any_cfc:
-            # capped neurons restart their count; so do active neurons that did not fire
-            reset = capped | (~fire & (lim > 0))
-            if active is not None:
-                reset &= active
-            cfc = np.where(reset, np.uint16(0), cfc)
-            cfc[fi] = np.minimum(cfc[fi], np.uint16(65534)) + np.uint16(1)  # saturate, never wrap
-            st.cfc_count[cand] = cfc
-            cfc_fired = cfc[fi]
-        else:
-            cfc_fired = np.minimum(st.cfc_count[fired_ids], np.uint16(65534)) + np.uint16(1)
-            st.cfc_count[fired_ids] = cfc_fired
-        if self.may_block:
-            st.blocked_until[fired_ids] = self._block_end(fired_ids, cfc_fired, b)
-        if not self.sorted_candidates:
-            order = np.argsort(fired_ids)
+                mine = cand_pop == k
+                ids, inp = cand[mine], inp_val[mine]
+            if not ids.size:
+                continue
+            area = brain.neurons.cortical_area[ids] if table.needs_area else None
+            pos, mp = model.step(StepContext(ids, inp, b, self.seed, table, state, forced, area))
+            ids_out.append(ids[pos])
+            mp_out.append(mp)
+        if not ids_out:
+            return np.zeros(0, np.uint32), np.zeros(0, np.float32)
+        fired_ids = np.concatenate(ids_out) if len(ids_out) > 1 else ids_out[0]
+        fired_mp = np.concatenate(mp_out) if len(mp_out) > 1 else mp_out[0]
+        if not (single and (self.sorted_candidates or self.pops[0][0].model.integrates_all)):
+            order = np.argsort(fired_ids, kind="stable")
             fired_ids, fired_mp = fired_ids[order], fired_mp[order]
         return fired_ids.astype(np.uint32), fired_mp.astype(np.float32)
-
-    def _block_end(self, ids: np.ndarray, cfc_after: np.ndarray, b: int) -> np.ndarray:
-        """blocked_until for neurons firing at b: refractory, plus snooze at the consecutive limit."""
-        p = self.p
-        lim = p.gather("cfc_limit", ids, None)
-        countdown = np.asarray(p.gather("refractory_period", ids, None), np.int64) + np.where(
-            (lim > 0) & (cfc_after >= lim), p.gather("snooze", ids, None), 0)
-        countdown = np.broadcast_to(countdown, ids.shape)
-        return np.where(countdown > 0, b + countdown, 0).astype(np.uint32)
 
     def _forced(self, inp: BurstInput, fired: np.ndarray, fired_mp: np.ndarray,
                 b: int) -> tuple[np.ndarray, np.ndarray]:
         """Add forced fires to the fire set (rule measured on FEAGI: docs/feagi-findings.md).
 
         A forced neuron that fired by itself keeps its own entry. One that did not is added with
-        the stimulation's potential as its firing mp, and its own state is left alone, except that
-        a forced burst inside a refractory or snooze block does not count toward the block: the
-        block gets one burst longer.
+        the stimulation's potential as its firing mp; what that does to its own state is its
+        model's `forced` rule.
         """
         if not inp.forced_ids.size:
             return fired, fired_mp
         forced = inp.forced_ids.astype(np.int64)
         extra = ~np.isin(forced, fired)
         fo = forced[extra]
-        if self.may_block:
-            blocked = fo[self.st.blocked_until[fo] >= b]
-            self.st.blocked_until[blocked] += np.uint32(1)
+        if len(self.pops) == 1:
+            pop, table, state = self.pops[0]
+            pop.model.forced(fo, b, table, state)
+        else:
+            which = self.pop_of_area[self.brain.neurons.cortical_area[fo]]
+            for k, (pop, table, state) in enumerate(self.pops):
+                pop.model.forced(fo[which == k], b, table, state)
         fired = np.concatenate([fired, fo.astype(np.uint32)])
         fired_mp = np.concatenate([fired_mp, inp.forced_mp[extra].astype(np.float32)])
         order = np.argsort(fired, kind="stable")
