@@ -29,10 +29,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from feagi_burst.backends import gpu as gpu_mod
+from feagi_burst.backends import wgpu as gpu_mod
 from feagi_burst.backends.base import PHASES, BurstInput
 from feagi_burst.backends.cpu import CPUBackend
-from feagi_burst.backends.gpu import GPUBackend
+from feagi_burst.backends.wgpu import GPUBackend
 from feagi_burst.bench import bench_backend
 from feagi_burst.fixed_point import compile_tables
 from feagi_burst.synthetic import synthetic_brain
@@ -73,7 +73,7 @@ def blocking(gpu: GPUBackend, first: int, count: int) -> float:
 
 
 def host_profile(gpu: GPUBackend, first: int, count: int) -> dict[str, float]:
-    """Blocking bursts with timers around every `_Device.call` (by what it does) and the header
+    """Blocking bursts with timers around every `Device.call` (by what it does) and the header
     build; µs per burst in each."""
     spent: dict[str, float] = defaultdict(float)
     dev = gpu.dev

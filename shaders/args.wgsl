@@ -4,7 +4,7 @@
 
 @group(1) @binding(0) var<storage, read_write> args: array<u32>;
 
-// Write a grid of n workgroups at args[at..at+3): 2-D once n passes the 65535 per-dimension limit.
+// Write a grid of n workgroups at args[at..at+3): 2-D once n passes MAX_DIM, the per-dimension limit.
 fn write_grid(n: u32, at: u32) {
     if (n == 0u) {
         args[at] = 0u;
@@ -12,7 +12,7 @@ fn write_grid(n: u32, at: u32) {
         args[at + 2u] = 1u;
         return;
     }
-    let x = min(n, 65535u);
+    let x = min(n, MAX_DIM);
     args[at] = x;
     args[at + 1u] = (n + x - 1u) / x;
     args[at + 2u] = 1u;

@@ -14,52 +14,16 @@
 //                                                    Drive order (u32s packed 4 per vec4)
 //   @group(0) @binding(6) storage, read      inputs  array<u32>: staged potentials and forced fires
 
-const NONE: u32 = 0xffffffffu;
-const WG: u32 = 256u;          // invocations per workgroup, every shader
-const W_CAND_CTR: u32 = 0u;    // work[0]: candidates appended so far this burst (FCL path)
-const W_CAND_N: u32 = 1u;      // work[1]: candidate count frozen for neural_dynamics_fcl
-const W_CAND_FULL: u32 = 2u;   // work[2]: candidates counted by neural_dynamics (full path)
-const CAND_BASE: u32 = 16u;    // work[16 ..16+N): candidate list
-const BLOCK_SHIFT: u32 = 13u;  // a fire block: 8192 neurons = 256 bitmask words = one fire_compact workgroup
-// Propagation: fired neurons per workgroup, each to a group of WG / FIRED_PER_WG lanes. 64 lanes
-// beat 32 and 16 by 2-6 µs a burst at 100 synapses per neuron on an H100 (fewer loop rounds).
-const FIRED_PER_WG: u32 = 4u;
+// The constants (NONE, WG, W_CAND_*, CAND_BASE, SLOT_HEADER, BLOCK_SHIFT, FIRED_PER_WG, HASH_MULT...)
+// and `struct Header` (this burst's numbers) are generated from one table in
+// feagi_burst/backends/wgpu/layout.py, which the host uses too: the loader pastes them here.
+//!generated layout
+
 // A fire slot at word s of `work`: [s] fired count, [s+1] candidate count, [s+2] seq, [s+3] 0,
-// then the fired ids (ascending) from s+4 and their mp bits from s+4+N.
+// then the fired ids (ascending) from s+SLOT_HEADER and their mp bits from s+SLOT_HEADER+N.
 // Fires of the burst being computed are first recorded per neuron (record_fire): a bit in the
 // bitmask at work[bits_off..), the firing mp at work[fmp_off + id], and +1 in the count of its
 // block at work[bcnt_off + (seq & 1) * nblk + block]; fire_compact turns them into the slot.
-
-struct Header {
-    burst: u32,        // b: refractory blocks and the excitability draw use it
-    seq: u32,          // backend's own burst sequence (1, 2, ...): candidate stamps and fired marks
-    salt: u32,         // (b*1597334677 + seed*3266489917) mod 2^32
-    append: u32,       // 1: FCL path (append candidates to a list); 0: full-array path
-    slot: u32,         // word offset in `work` of this burst's fire slot
-    prev_slot: u32,    // word offset of the previous burst's fire slot (what propagates now)
-    n_neurons: u32,
-    scale_inv: f32,    // 2^-scale_exp: fixed-point sum -> f32
-    ext_off: u32,      // inputs[ext_off ..+ext_n): ids; then ext_n f32 potentials
-    ext_n: u32,
-    forced_off: u32,   // inputs[forced_off ..+forced_n): ids; then forced_n f32 firing mps
-    forced_n: u32,
-    power: u32,        // power neuron id, or NONE
-    power_ext: u32,    // index of the power neuron in the external list, or NONE
-    hash_mask: u32,    // hash capacity - 1
-    hash_shift: u32,   // 32 - log2(capacity)
-    max_probe: u32,    // longest probe measured when the table was built
-    drive_off: u32,    // u32 index of the Drive order inside `lookup`
-    drive_len: u32,
-    drive_start: u32,  // ((b-1)*per_burst) mod drive_len
-    drive_n: u32,      // min(per_burst, drive_len)
-    drive_pot: f32,
-    bits_off: u32,     // word offset in `work` of the fire bitmask (nblk * 256 words)
-    bcnt_off: u32,     // word offset of the block fire counts (2 * nblk words: by seq parity)
-    fmp_off: u32,      // word offset of the per-neuron firing mp (N words)
-    nblk: u32,         // fire blocks: ceil(N / 8192)
-    since: u32,        // state_delta only: the seq of the last state sync
-    pad1: u32,
-};
 
 // A neuron's parameters: the threshold is per neuron, the rest is a row of a small table (one
 // row per distinct combination, usually one per cortical area): 8 bytes per neuron instead of 32.

@@ -20,7 +20,7 @@
 //!include common.wgsl
 //!include args.wgsl
 
-var<workgroup> wg_sum: array<u32, 256>;
+var<workgroup> wg_sum: array<u32, WG>;
 
 // (exclusive prefix of v over the workgroup's invocations, total). Workgroup-uniform call.
 fn wg_scan(v: u32, lid: u32) -> vec2<u32> {
@@ -41,7 +41,7 @@ fn wg_scan(v: u32, lid: u32) -> vec2<u32> {
     return vec2<u32>(inclusive - v, total);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let w = linear_wg(wid, nwg);
@@ -54,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         part = part + atomicLoad(&work[counts + j]);
     }
     let base = wg_scan(part, lid).y;  // fires in the blocks before this one
-    let word = (w << 8u) + lid;
+    let word = (w << (BLOCK_SHIFT - 5u)) + lid;  // 256 bitmask words per block, one per invocation
     let bits_at = H.bits_off + word;
     var bits = atomicLoad(&work[bits_at]);
     if (bits != 0u) {
@@ -62,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let scan = wg_scan(countOneBits(bits), lid);
     var pos = base + scan.x;
-    let ids_at = H.slot + 4u;
+    let ids_at = H.slot + SLOT_HEADER;
     let mps_at = ids_at + H.n_neurons;
     while (bits != 0u) {
         let id = (word << 5u) + firstTrailingBit(bits);

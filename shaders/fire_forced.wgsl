@@ -14,7 +14,7 @@
 //!include common.wgsl
 //!include dynamics.wgsl
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let k = linear_wg(wid, nwg) * WG + lid;

@@ -70,7 +70,7 @@ fn touch(id: u32) -> bool {
 // (found, start, count, mp cap bits) of a source neuron. Linear probing never goes further than
 // the longest probe measured at build time, so no lookup can miss.
 fn lookup_source(id: u32) -> vec4<u32> {
-    let h = (id * 0x9e3779b1u) >> H.hash_shift;
+    let h = (id * HASH_MULT) >> H.hash_shift;
     for (var d = 0u; d <= H.max_probe; d = d + 1u) {
         let e = lookup[(h + d) & H.hash_mask];
         if (e.x == id) {
@@ -129,7 +129,7 @@ fn propagate(wg: u32, lid: u32) {
     var cap_bits = 0u;
     var mp = 0.0;
     if (item < fired_n) {
-        let at = H.prev_slot + 4u + item;
+        let at = H.prev_slot + SLOT_HEADER + item;
         let id = atomicLoad(&work[at]);
         mp = bitcast<f32>(atomicLoad(&work[at + H.n_neurons]));
         let e = lookup_source(id);

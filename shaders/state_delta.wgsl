@@ -25,7 +25,7 @@ fn changed(stamp: u32) -> bool {
     return stamp - H.since - 1u < H.seq - H.since;  // since < stamp <= seq, wrapping
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     if (lid == 0u) {

@@ -19,7 +19,7 @@
 const APPEND: bool = false;
 //!include propagation.wgsl
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     propagate(linear_wg(wid, nwg), lid);

@@ -56,7 +56,7 @@ def gpu_backend() -> Any:
     A missing adapter fails: GPU tests must not pass vacuously. FEAGI_BURST_ALLOW_NO_GPU=1 skips.
     """
     from feagi_burst.backends.base import BackendError
-    from feagi_burst.backends.gpu import GPUBackend
+    from feagi_burst.backends.wgpu import GPUBackend
 
     try:
         backend = GPUBackend()

@@ -150,7 +150,8 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
     CPU with identical bursts. (An error inside queue.submit would abort the process instead:
     wgpu-native makes those fatal, gfx-rs/wgpu-native#588.)"""
     import feagi_burst.engine as engine_mod
-    from feagi_burst.backends import gpu as gpu_mod
+    from feagi_burst.backends import wgpu as gpu_mod
+    from feagi_burst.backends.wgpu import layout, scheduler
 
     monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
     try:
@@ -159,7 +160,7 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
         if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
             pytest.skip(f"no GPU adapter: {e}")
         raise
-    submit, grid = gpu.submit, gpu_mod._grid
+    submit, grid = gpu.submit, scheduler.grid
     broken = False
 
     def sabotaging_submit(inp: BurstInput) -> None:
@@ -167,7 +168,7 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
         broken = broken or inp.burst == 75
         submit(inp)
     monkeypatch.setattr(gpu, "submit", sabotaging_submit)
-    monkeypatch.setattr(gpu_mod, "_grid", lambda n: (gpu_mod.MAX_DIM + 1, 1, 1) if broken else grid(n))
+    monkeypatch.setattr(scheduler, "grid", lambda n: (layout.MAX_DIM + 1, 1, 1) if broken else grid(n))
     messages: list[str] = []
     engine = pong_engine(gpu, warn=messages.append)
     got = collect(engine, 120)
@@ -180,7 +181,7 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
 def test_a_brain_the_gpu_cannot_hold(gpu_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     """Named explicitly, the GPU's refusal is an error naming the limit; chosen by auto, the CPU runs it."""
     import feagi_burst.backends as backends_mod
-    from feagi_burst.backends import gpu as gpu_mod
+    from feagi_burst.backends import wgpu as gpu_mod
     from feagi_burst.selection import Selection
 
     brain = synthetic_brain(20_000, 10, 0.01)

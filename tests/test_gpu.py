@@ -16,8 +16,9 @@ from feagi_burst.backends.cpu import CPUBackend
 from feagi_burst.brain import Brain, CorticalArea, Drive, NeuronState, neuron_array, sort_synapses
 from feagi_burst.fixed_point import compile_tables
 
-from feagi_burst.backends import gpu as gpu_mod
-from feagi_burst.backends.gpu import GPUBackend, build_synapse_hash, hash_slot, lookup_synapse_hash
+from feagi_burst.backends.wgpu import GPUBackend, probe_adapters
+from feagi_burst.backends.wgpu.backend import TS_SAMPLE
+from feagi_burst.backends.wgpu.hashing import build_synapse_hash, hash_slot, lookup_synapse_hash
 
 
 def new_gpu(**kwargs: object) -> GPUBackend:
@@ -425,13 +426,13 @@ def test_timestamps_are_sampled_one_batch_in_ts_sample(gpu: GPUBackend) -> None:
     from feagi_burst.report import PhaseStats
     brain = random_brain(3000, 5, seed=32)
     gpu.load(brain, compile_tables(brain))
-    assert gpu.ts_every == (gpu_mod.TS_SAMPLE if gpu.dev.timestamps else 0)
-    results = [gpu.process_burst(BurstInput(b)) for b in range(1, 2 * gpu_mod.TS_SAMPLE + 1)]
+    assert gpu.ts_every == (TS_SAMPLE if gpu.dev.timestamps else 0)
+    results = [gpu.process_burst(BurstInput(b)) for b in range(1, 2 * TS_SAMPLE + 1)]
     timed = [r.burst for r in results if r.timings]
     phases = {"input", "synaptic_propagation", "neural_dynamics", "output"}
     assert all(set(r.timings) == phases for r in results if r.timings)
     if gpu.dev.timestamps:  # batches 1 and 1 + TS_SAMPLE (one burst each) are the timed ones
-        assert timed == [1, 1 + gpu_mod.TS_SAMPLE]
+        assert timed == [1, 1 + TS_SAMPLE]
         assert all(r.timings["neural_dynamics"] > 0 for r in results if r.timings)
     stats = PhaseStats()
     for r in results:
@@ -444,7 +445,7 @@ def test_timestamps_are_sampled_one_batch_in_ts_sample(gpu: GPUBackend) -> None:
 def test_names_and_adapters(gpu: GPUBackend) -> None:
     name = gpu.backend_name()
     assert name.startswith("WGPU (") and "): " in name
-    found = gpu_mod.probe_adapters()
+    found = probe_adapters()
     assert found and all(isinstance(a.is_software, bool) for a in found)
     assert any(a.label == name for a in found)
     assert isinstance(gpu.is_software, bool)

@@ -22,7 +22,7 @@ def probe_adapters() -> list[dict[str, Any]]:
     [] when wgpu is missing or the driver stack cannot be enumerated.
     """
     try:
-        from feagi_burst.backends.gpu import probe_adapters as probe
+        from feagi_burst.backends.wgpu import probe_adapters as probe
     except ImportError:
         return []
     try:
@@ -54,7 +54,7 @@ def make_backend(name: str, brain: Brain, cfg: BackendConfig) -> tuple[Backend, 
 
         return CPUBackend(), selection
     try:
-        from feagi_burst.backends.gpu import GPUBackend
+        from feagi_burst.backends.wgpu import GPUBackend
     except ImportError as e:
         raise InputError(f"the GPU backend needs the wgpu package ({e}); pip install wgpu, or use --backend cpu") from None
     try:

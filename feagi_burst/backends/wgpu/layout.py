@@ -1,0 +1,180 @@
+"""The memory layout the host and the shaders share, written once: the burst Header and the constants.
+
+`HEADER` lists the fields of the per-burst uniform `struct Header` (name, WGSL type, comment) and
+`CONSTANTS` the constants of the `work` buffer and the dispatch geometry (name, WGSL type, value,
+comment). From these two tables come
+
+- the WGSL text `wgsl()`: every `const` line and `struct Header { ... }`, which the shader loader
+  pastes where shaders/common.wgsl says `//!generated layout` (no shader writes them by hand;
+  tests/test_gpu_layout.py checks that);
+- the Python side: `H_<FIELD>` (the word index of each Header field, e.g. `H_PREV_SLOT`),
+  `HEADER_WORDS`, and every constant as a module attribute (`WG`, `CAND_BASE`...).
+
+Every Header field is one 4-byte word (u32 or f32), so a field's byte offset in WGSL is 4 x its
+index and the host writes a header as a u32 row; the struct is padded to a multiple of 16 bytes.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Field(NamedTuple):
+    name: str
+    type: str  # "u32" or "f32": one word each
+    comment: str = ""
+
+
+class Constant(NamedTuple):
+    name: str
+    type: str  # "u32" or "f32"
+    value: int | float
+    comment: str = ""
+
+
+# --- struct Header: this burst's numbers (uniform, one 256-byte row per burst) -------------------
+HEADER: tuple[Field, ...] = (
+    Field("burst", "u32", "b: refractory blocks and the excitability draw use it"),
+    Field("seq", "u32", "backend's own burst sequence (1, 2, ...): candidate stamps and fired marks"),
+    Field("salt", "u32", "(b*1597334677 + seed*3266489917) mod 2^32"),
+    Field("append", "u32", "1: FCL path (append candidates to a list); 0: full-array path"),
+    Field("slot", "u32", "word offset in `work` of this burst's fire slot"),
+    Field("prev_slot", "u32", "word offset of the previous burst's fire slot (what propagates now)"),
+    Field("n_neurons", "u32"),
+    Field("scale_inv", "f32", "2^-scale_exp: fixed-point sum -> f32"),
+    Field("ext_off", "u32", "inputs[ext_off ..+ext_n): ids; then ext_n f32 potentials"),
+    Field("ext_n", "u32"),
+    Field("forced_off", "u32", "inputs[forced_off ..+forced_n): ids; then forced_n f32 firing mps"),
+    Field("forced_n", "u32"),
+    Field("power", "u32", "power neuron id, or NONE"),
+    Field("power_ext", "u32", "index of the power neuron in the external list, or NONE"),
+    Field("hash_mask", "u32", "hash capacity - 1"),
+    Field("hash_shift", "u32", "32 - log2(capacity)"),
+    Field("max_probe", "u32", "longest probe measured when the table was built"),
+    Field("drive_off", "u32", "u32 index of the Drive order inside `lookup`"),
+    Field("drive_len", "u32"),
+    Field("drive_start", "u32", "((b-1)*per_burst) mod drive_len"),
+    Field("drive_n", "u32", "min(per_burst, drive_len)"),
+    Field("drive_pot", "f32"),
+    Field("bits_off", "u32", "word offset in `work` of the fire bitmask (nblk * 256 words)"),
+    Field("bcnt_off", "u32", "word offset of the block fire counts (2 * nblk words: by seq parity)"),
+    Field("fmp_off", "u32", "word offset of the per-neuron firing mp (N words)"),
+    Field("nblk", "u32", "fire blocks: ceil(N / 8192)"),
+    Field("since", "u32", "state_delta only: the seq of the last state sync"),
+)
+
+# --- constants shared by the host and every shader -----------------------------------------------
+BLOCK_SHIFT = 13
+CONSTANTS: tuple[Constant, ...] = (
+    Constant("NONE", "u32", 0xFFFFFFFF, "an empty hash slot, no power neuron, ..."),
+    Constant("WG", "u32", 256, "invocations per workgroup, every shader"),
+    Constant("MAX_DIM", "u32", 65535, "workgroups per grid dimension (larger grids are 2-D)"),
+    Constant("W_CAND_CTR", "u32", 0, "work[0]: candidates appended so far this burst (FCL path)"),
+    Constant("W_CAND_N", "u32", 1, "work[1]: candidate count frozen for neural_dynamics_fcl"),
+    Constant("W_CAND_FULL", "u32", 2, "work[2]: candidates counted by neural_dynamics (full path)"),
+    Constant("CAND_BASE", "u32", 16, "work[16 ..16+N): candidate list (the words before it are counters)"),
+    Constant("SLOT_HEADER", "u32", 4, "words of a fire slot before its ids: fired count, candidate count, seq, 0"),
+    Constant("BLOCK_SHIFT", "u32", BLOCK_SHIFT,
+             "a fire block: 8192 neurons = 256 bitmask words = one fire_compact workgroup"),
+    Constant("BLOCK_NEURONS", "u32", 1 << BLOCK_SHIFT, "neurons per fire block"),
+    # Propagation: fired neurons per workgroup, each to a group of WG / FIRED_PER_WG lanes. 64 lanes
+    # beat 32 and 16 by 2-6 µs a burst at 100 synapses per neuron on an H100 (fewer loop rounds).
+    Constant("FIRED_PER_WG", "u32", 4, "fired neurons per propagation workgroup (64 lanes each)"),
+    Constant("HASH_MULT", "u32", 0x9E3779B1, "multiplicative (Fibonacci) hash of the synapse table"),
+    Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
+)
+
+_WORD_TYPES = ("u32", "f32")
+_PAD_TO = 4  # words: a uniform struct's size is kept a multiple of 16 bytes
+
+
+def _padded(fields: tuple[Field, ...]) -> tuple[Field, ...]:
+    pad = tuple(Field(f"pad{i}", "u32") for i in range(-len(fields) % _PAD_TO))
+    return fields + pad
+
+
+HEADER_FIELDS: tuple[Field, ...] = _padded(HEADER)  # as in the WGSL struct, padding included
+HEADER_WORDS = len(HEADER_FIELDS)
+HEADER_INDEX: dict[str, int] = {f.name: i for i, f in enumerate(HEADER_FIELDS)}
+
+# the Python side of the tables: one name per constant and per header field (H_ + FIELD); a name
+# the tables lose fails here, at import
+VALUE: dict[str, int | float] = {c.name: c.value for c in CONSTANTS}
+NONE = int(VALUE["NONE"])
+WG = int(VALUE["WG"])
+MAX_DIM = int(VALUE["MAX_DIM"])
+W_CAND_CTR = int(VALUE["W_CAND_CTR"])
+W_CAND_N = int(VALUE["W_CAND_N"])
+W_CAND_FULL = int(VALUE["W_CAND_FULL"])
+CAND_BASE = int(VALUE["CAND_BASE"])
+SLOT_HEADER = int(VALUE["SLOT_HEADER"])
+BLOCK_NEURONS = int(VALUE["BLOCK_NEURONS"])
+FIRED_PER_WG = int(VALUE["FIRED_PER_WG"])
+HASH_MULT = int(VALUE["HASH_MULT"])
+HEADER_STRIDE = int(VALUE["HEADER_STRIDE"])
+
+H_BURST = HEADER_INDEX["burst"]
+H_SEQ = HEADER_INDEX["seq"]
+H_SALT = HEADER_INDEX["salt"]
+H_APPEND = HEADER_INDEX["append"]
+H_SLOT = HEADER_INDEX["slot"]
+H_PREV_SLOT = HEADER_INDEX["prev_slot"]
+H_N_NEURONS = HEADER_INDEX["n_neurons"]
+H_SCALE_INV = HEADER_INDEX["scale_inv"]
+H_EXT_OFF = HEADER_INDEX["ext_off"]
+H_EXT_N = HEADER_INDEX["ext_n"]
+H_FORCED_OFF = HEADER_INDEX["forced_off"]
+H_FORCED_N = HEADER_INDEX["forced_n"]
+H_POWER = HEADER_INDEX["power"]
+H_POWER_EXT = HEADER_INDEX["power_ext"]
+H_HASH_MASK = HEADER_INDEX["hash_mask"]
+H_HASH_SHIFT = HEADER_INDEX["hash_shift"]
+H_MAX_PROBE = HEADER_INDEX["max_probe"]
+H_DRIVE_OFF = HEADER_INDEX["drive_off"]
+H_DRIVE_LEN = HEADER_INDEX["drive_len"]
+H_DRIVE_START = HEADER_INDEX["drive_start"]
+H_DRIVE_N = HEADER_INDEX["drive_n"]
+H_DRIVE_POT = HEADER_INDEX["drive_pot"]
+H_BITS_OFF = HEADER_INDEX["bits_off"]
+H_BCNT_OFF = HEADER_INDEX["bcnt_off"]
+H_FMP_OFF = HEADER_INDEX["fmp_off"]
+H_NBLK = HEADER_INDEX["nblk"]
+H_SINCE = HEADER_INDEX["since"]
+
+
+def _check() -> None:
+    """The tables' own invariants (raised at import, also under python -O)."""
+    problems = [f"Header.{f.name}: one word per field (u32 or f32), not {f.type}"
+                for f in HEADER_FIELDS if f.type not in _WORD_TYPES]
+    problems += [f"{c.name}: a u32 (0 .. 2^32-1) or an f32, not {c.type} {c.value!r}" for c in CONSTANTS
+                 if c.type not in _WORD_TYPES or (c.type == "u32" and not 0 <= int(c.value) <= 0xFFFFFFFF)]
+    if len(HEADER_INDEX) != HEADER_WORDS:
+        problems.append("Header field names must be unique")
+    if len(VALUE) != len(CONSTANTS):
+        problems.append("constant names must be unique")
+    if HEADER_WORDS * 4 > HEADER_STRIDE:
+        problems.append(f"a burst header ({HEADER_WORDS * 4} bytes) must fit its uniform row ({HEADER_STRIDE})")
+    if BLOCK_NEURONS != 32 * WG:  # fire_compact: one invocation per bitmask word of a block
+        problems.append("a fire block must be one fire_compact workgroup of bitmask words (32 x WG neurons)")
+    if WG % FIRED_PER_WG:
+        problems.append("propagation splits a workgroup into FIRED_PER_WG equal groups")
+    if problems:
+        raise ValueError("feagi_burst/backends/wgpu/layout.py: " + "; ".join(problems))
+
+
+_check()
+
+
+def wgsl() -> str:
+    """The WGSL the loader pastes at `//!generated layout`: the constants, then `struct Header`."""
+    lines = ["// generated from feagi_burst/backends/wgpu/layout.py: change the tables there, not here"]
+    for c in CONSTANTS:
+        if c.type == "f32":
+            value = repr(float(c.value))
+        else:
+            value = f"0x{c.value:x}u" if c.value > 0xFFFF else f"{c.value}u"
+        lines.append(f"const {c.name}: {c.type} = {value};" + (f"  // {c.comment}" if c.comment else ""))
+    lines += ["", "struct Header {"]
+    for f in HEADER_FIELDS:
+        lines.append(f"    {f.name}: {f.type}," + (f"  // {f.comment}" if f.comment else ""))
+    lines.append("};")
+    return "\n".join(lines) + "\n"
