@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from feagi_burst.errors import InputError
 from feagi_burst.models.base import NeuronModel, Param, ParamTable, Population, StateVar, StepContext, state_key
+from feagi_burst.models.adex import AdEx
 from feagi_burst.models.feagi_lif import FeagiLIF
+from feagi_burst.models.izhikevich import Izhikevich
 
 DEFAULT_MODEL = "feagi_lif"
 # one 32-bit word each on the GPU; the fourth word of a neuron's state row is the backend's
@@ -43,6 +45,8 @@ def model_index(model: NeuronModel) -> int:
 
 
 register_model(FeagiLIF())
+register_model(Izhikevich())
+register_model(AdEx())
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "NeuronModel", "Param", "ParamTable", "Population", "StateVar",
            "StepContext", "get_model", "model_index", "register_model", "state_key"]

@@ -14,9 +14,9 @@ The method (Cephes' expf):
 3. e^r = 1 + r + r^2 * P(r), P a degree-5 polynomial in Horner form;
 4. times 2^k, built as the f32 whose exponent bits are k + 127 (an exact multiplication).
 
-Every product that is followed by an add is one the GPU compiler could fuse into an fma (one
-rounding instead of two); the WGSL wraps each in `opaque()` so it is rounded on its own, as numpy
-does. Accuracy: within 1 ulp of the correctly rounded exp over [-87, 88] (measured on 5M points;
+A GPU compiler could fuse a product and an add into one fma (one rounding instead of two), or
+regroup a sum (Mesa did: `(p*z + r) + 1` came out 1-2 ulp off on llvmpipe); the WGSL passes every
++, -, * result through `opaque()` so each is rounded on its own, as numpy does. Accuracy: within 1 ulp of the correctly rounded exp over [-87, 88] (measured on 5M points;
 tests/test_models.py checks it).
 """
 from __future__ import annotations

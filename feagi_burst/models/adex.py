@@ -1,0 +1,150 @@
+"""Adaptive exponential integrate-and-fire (Brette & Gerstner 2005), forward Euler, sub-stepped.
+
+    C dV/dt = -g_L (V - E_L) + g_L Delta_T exp((V - V_T) / Delta_T) - w + I
+    tau_w dw/dt = a (V - E_L) - w
+    at V >= V_cut: V = V_r, w = w + b
+
+Units as in Naud et al. 2008: C pF, g_L and a nS, E_L, V_T, Delta_T, V_r, V_cut mV, tau_w ms,
+b, w and I pA (nS * mV = pA, pA / pF = mV/ms). Each burst is `dt_ms`, integrated in `n_substeps`
+forward Euler steps of h = dt_ms / n_substeps; V and w are both updated from the old values, then
+V is tested against V_cut (and reset) after every sub-step. A neuron fires in a burst when it
+crosses V_cut in any of its sub-steps; its firing mp is V at the first crossing (V as the step
+left it: the exponential can carry it far past V_cut). Crossing twice in one burst is one fire
+(the engine's fire set has one entry per neuron per burst); both resets are applied.
+
+I = the burst's summed input (SPEC.md section 2, step 1) * input_gain, held for the burst.
+
+No division on the GPU (Vulkan allows 2.5 ulp): the host computes, in f32 and once, inv_dt =
+1/Delta_T, gl_dt = g_L*Delta_T, hc = h*(1/C), hw = h*(1/tau_w) with h = dt_ms/n_substeps
+(`_host`, shared by `step` and `gpu_row`). exp is `exp_f32` (models/expf32.py), built from
+correctly rounded operations. One sub-step, in this f32 order on both backends:
+
+    x  = min((V - V_T) * inv_dt, 60)        e = exp_f32(x)
+    s  = g_L * (E_L - V);  s = s + gl_dt * e;  s = s - w;  s = s + I
+    dw = a * (V - E_L);    dw = dw - w
+    V  = V + hc * s;  w = w + hw * dw;  both clamped to +-1e9
+
+Fused multiply-add and regrouping: numpy rounds every operation on its own and never fuses, but a
+GPU compiler may turn `x*y + z` into one fma (NVIDIA does; one rounding instead of two: other
+bits), and Mesa's compilers may also regroup sums. shaders/models/adex.wgsl therefore passes every
++, -, * result through `opaque()` (common.wgsl: a bitcast XOR with a zero the compiler cannot see)
+before another operation uses it. The exponent is capped at 60 (V is then far
+past any V_cut for any sensible parameters: only the firing mp of that sub-step can differ from
+an uncapped exp) and V, w are clamped to +-1e9: nothing can overflow to inf or NaN.
+
+Initial state: V = V0, or E_L when V0 is not given (V0 = V0_FROM_EL, outside V0's range, marks
+that); w = w0 (default 0).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from feagi_burst.models.base import NeuronModel, Param, ParamTable, StateVar, StepContext
+from feagi_burst.models.expf32 import exp_f32
+
+F = np.float32
+LIMIT = F(1e9)  # |V|, |w| and |I| are clamped to this (an f32 overflow guard)
+X_MAX = F(60.0)  # cap of the exponent (V - V_T) / Delta_T
+V0_FROM_EL = 1e30  # V0's default: V starts at E_L
+
+
+def clamp(x: np.ndarray) -> np.ndarray:
+    return np.minimum(np.maximum(x, -LIMIT), LIMIT)
+
+
+class AdEx(NeuronModel):
+    name = "adex"
+    title = "AdEx (Brette & Gerstner 2005)"
+    # defaults: Brette & Gerstner 2005's cell, with V_cut = 0 mV
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("C", "f32", 281.0, 1.0, 1e5, "membrane capacitance (pF)"),
+        Param("g_L", "f32", 30.0, 0.0, 1e4, "leak conductance (nS)"),
+        Param("E_L", "f32", -70.6, -200.0, 100.0, "leak reversal potential (mV)"),
+        Param("V_T", "f32", -50.4, -200.0, 100.0, "threshold potential (mV)"),
+        Param("Delta_T", "f32", 2.0, 0.01, 100.0, "slope factor (mV)"),
+        Param("a", "f32", 4.0, -1e4, 1e4, "subthreshold adaptation (nS)"),
+        Param("tau_w", "f32", 144.0, 0.01, 1e6, "adaptation time constant (ms)"),
+        Param("b", "f32", 80.5, -1e5, 1e5, "spike-triggered adaptation (pA)"),
+        Param("V_r", "f32", -70.6, -200.0, 100.0, "reset potential (mV)"),
+        Param("V_cut", "f32", 0.0, -200.0, 200.0, "spike detection: fires at V >= V_cut (mV)"),
+        Param("dt_ms", "f32", 1.0, 0.001, 10.0, "ms per burst"),
+        Param("n_substeps", "u16", 10, 1, 1000, "Euler steps per burst"),
+        Param("input_gain", "f32", 1.0, -1e6, 1e6, "I (pA) = summed input * input_gain"),
+        Param("V0", "f32", V0_FROM_EL, -200.0, 100.0, "initial V (mV); not given: E_L"),
+        Param("w0", "f32", 0.0, -1e5, 1e5, "initial w (pA)"),
+    )
+    state: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("V", "f32", -70.6, "membrane potential (mV)"),
+        StateVar("w", "f32", 0.0, "adaptation current (pA)"),
+    )
+    integrates_all = True
+    wgsl = "models/adex.wgsl"
+    gpu_row_words = 13
+    ROW = ("g_L", "E_L", "V_T", "inv_dt", "gl_dt", "a", "b", "V_r", "V_cut", "hc", "hw", "gain", "n")
+
+    def init_state(self, params: ParamTable, ids: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        v0 = np.broadcast_to(np.asarray(params.gather("V0", ids), F), ids.shape)
+        el = np.broadcast_to(np.asarray(params.gather("E_L", ids), F), ids.shape)
+        state["V"][ids] = np.where(v0 == F(V0_FROM_EL), el, v0)
+        state["w"][ids] = np.asarray(params.gather("w0", ids), F)
+
+    @staticmethod
+    def _host(p: ParamTable, ids: np.ndarray, area: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The f32 values both backends compute with, reciprocals included (f32 divisions here only)."""
+        def g(name: str) -> np.ndarray:
+            return np.asarray(p.gather(name, ids, area), F)
+        n = np.asarray(p.gather("n_substeps", ids, area), np.uint32)
+        h = g("dt_ms") / n.astype(F)
+        return {"g_L": g("g_L"), "E_L": g("E_L"), "V_T": g("V_T"), "inv_dt": F(1) / g("Delta_T"),
+                "gl_dt": g("g_L") * g("Delta_T"), "a": g("a"), "b": g("b"), "V_r": g("V_r"), "V_cut": g("V_cut"),
+                "hc": h * (F(1) / g("C")), "hw": h * (F(1) / g("tau_w")), "gain": g("input_gain"), "n": n}
+
+    def step(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
+        ids = ctx.ids
+        k = self._host(ctx.params, ids, ctx.area)
+        V = ctx.state["V"][ids]
+        w = ctx.state["w"][ids]
+        i_in = clamp(ctx.input.astype(F) * k["gain"])
+        fired = np.zeros(ids.size, bool)
+        mp = np.zeros(ids.size, F)
+        n = k["n"]
+        for j in range(int(n.max())):
+            x = (V - k["V_T"]) * k["inv_dt"]
+            e = exp_f32(np.minimum(x, X_MAX))
+            s = k["g_L"] * (k["E_L"] - V)
+            s = s + k["gl_dt"] * e
+            s = s - w
+            s = s + i_in
+            dw = k["a"] * (V - k["E_L"])
+            dw = dw - w
+            V_new = clamp(V + k["hc"] * s)
+            w_new = clamp(w + k["hw"] * dw)
+            spike = V_new >= k["V_cut"]
+            if np.ndim(n) and (n <= j).any():  # sub-step counts differ: the neurons done keep their values
+                live = n > j
+                V_new = np.where(live, V_new, V)
+                w_new = np.where(live, w_new, w)
+                spike &= live
+            first = spike & ~fired
+            mp[first] = V_new[first]
+            fired |= spike
+            V = np.where(spike, k["V_r"], V_new).astype(F)
+            w = np.where(spike, w_new + k["b"], w_new).astype(F)
+        ctx.state["V"][ids] = V
+        ctx.state["w"][ids] = w
+        pos = np.flatnonzero(fired)
+        return pos, mp[pos]
+
+    # -- GPU: shaders/models/adex.wgsl reads these words -----------------------------------------
+    def gpu_row(self, params: ParamTable, ids: np.ndarray) -> np.ndarray:
+        """g_L, E_L, V_T, 1/Delta_T, g_L*Delta_T, a, b, V_r, V_cut, h/C, h/tau_w, input_gain (f32
+        bits), n_substeps (u32)."""
+        k = self._host(params, ids)
+        rows = np.zeros((ids.size, self.gpu_row_words), np.uint32)
+        rf = rows.view(F)
+        for j, name in enumerate(self.ROW[:-1]):
+            rf[:, j] = k[name]
+        rows[:, 12] = k["n"]
+        return rows
