@@ -43,15 +43,12 @@ import numpy as np
 
 from feagi_burst.models.base import NeuronModel, Param, ParamTable, StateVar, StepContext
 from feagi_burst.models.expf32 import exp_f32
+from feagi_burst.models.stepping import at, clamp_, prepared
 
 F = np.float32
 LIMIT = F(1e9)  # |V|, |w| and |I| are clamped to this (an f32 overflow guard)
 X_MAX = F(60.0)  # cap of the exponent (V - V_T) / Delta_T
 V0_FROM_EL = 1e30  # V0's default: V starts at E_L
-
-
-def clamp(x: np.ndarray) -> np.ndarray:
-    return np.minimum(np.maximum(x, -LIMIT), LIMIT)
 
 
 class AdEx(NeuronModel):
@@ -99,41 +96,55 @@ class AdEx(NeuronModel):
         h = g("dt_ms") / n.astype(F)
         return {"g_L": g("g_L"), "E_L": g("E_L"), "V_T": g("V_T"), "inv_dt": F(1) / g("Delta_T"),
                 "gl_dt": g("g_L") * g("Delta_T"), "a": g("a"), "b": g("b"), "V_r": g("V_r"), "V_cut": g("V_cut"),
-                "hc": h * (F(1) / g("C")), "hw": h * (F(1) / g("tau_w")), "gain": g("input_gain"), "n": n}
+                "hc": h * (F(1) / g("C")), "hw": h * (F(1) / g("tau_w")), "gain": g("input_gain"), "n": n,
+                "n_min": int(np.min(n))}
 
     def step(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
-        ids = ctx.ids
-        k = self._host(ctx.params, ids, ctx.area)
-        V = ctx.state["V"][ids]
-        w = ctx.state["w"][ids]
-        i_in = clamp(ctx.input.astype(F) * k["gain"])
-        fired = np.zeros(ids.size, bool)
-        mp = np.zeros(ids.size, F)
+        """One burst for ctx.ids, in the documented order (in-place numpy: `s *= g_L` is g_L*s, one
+        rounding per operation; x*y == y*x exactly)."""
+        k, where = prepared(ctx.params, ctx.ids, ctx.area, self.name, self._host)
+        V = ctx.state["V"][where]  # a view when the population is one id range
+        w = ctx.state["w"][where]
+        i_in = clamp_(np.multiply(ctx.input, k["gain"], dtype=F), LIMIT)
+        fired = np.zeros(V.size, bool)
+        mp = np.zeros(V.size, F)
+        x, s, dw = np.empty_like(V), np.empty_like(V), np.empty_like(V)
         n = k["n"]
-        for j in range(int(n.max())):
-            x = (V - k["V_T"]) * k["inv_dt"]
-            e = exp_f32(np.minimum(x, X_MAX))
-            s = k["g_L"] * (k["E_L"] - V)
-            s = s + k["gl_dt"] * e
-            s = s - w
-            s = s + i_in
-            dw = k["a"] * (V - k["E_L"])
-            dw = dw - w
-            V_new = clamp(V + k["hc"] * s)
-            w_new = clamp(w + k["hw"] * dw)
-            spike = V_new >= k["V_cut"]
-            if np.ndim(n) and (n <= j).any():  # sub-step counts differ: the neurons done keep their values
-                live = n > j
-                V_new = np.where(live, V_new, V)
-                w_new = np.where(live, w_new, w)
+        for j in range(int(np.max(n))):
+            # neurons whose sub-step count is done keep their values (counts may differ per neuron)
+            live = None if np.ndim(n) == 0 or j < k["n_min"] else n > j
+            np.subtract(V, k["V_T"], out=x)
+            x *= k["inv_dt"]
+            np.minimum(x, X_MAX, out=x)
+            e = exp_f32(x)
+            np.subtract(k["E_L"], V, out=s)
+            s *= k["g_L"]
+            e *= k["gl_dt"]
+            s += e
+            s -= w
+            s += i_in
+            np.subtract(V, k["E_L"], out=dw)  # from the old V and w, like s
+            dw *= k["a"]
+            dw -= w
+            s *= k["hc"]
+            dw *= k["hw"]
+            np.add(V, s, out=V, where=live if live is not None else True)
+            np.add(w, dw, out=w, where=live if live is not None else True)
+            clamp_(V, LIMIT)
+            clamp_(w, LIMIT)
+            spike = V >= k["V_cut"]
+            if live is not None:
                 spike &= live
-            first = spike & ~fired
-            mp[first] = V_new[first]
-            fired |= spike
-            V = np.where(spike, k["V_r"], V_new).astype(F)
-            w = np.where(spike, w_new + k["b"], w_new).astype(F)
-        ctx.state["V"][ids] = V
-        ctx.state["w"][ids] = w
+            hit = np.flatnonzero(spike)
+            if hit.size:
+                first = hit[~fired[hit]]
+                mp[first] = V[first]  # the first crossing of the burst is its firing mp
+                fired[hit] = True
+                V[hit] = at(k["V_r"], hit)
+                w[hit] += at(k["b"], hit)
+        if not isinstance(where, slice):
+            ctx.state["V"][where] = V
+            ctx.state["w"][where] = w
         pos = np.flatnonzero(fired)
         return pos, mp[pos]
 

@@ -35,16 +35,25 @@ P = (F(1.9875691500e-4), F(1.3981999507e-3), F(8.3334519073e-3), F(4.1665795894e
 
 
 def exp_f32(x: np.ndarray | np.floating | float) -> np.ndarray:
-    """e**x in f32, elementwise, exactly as shaders/models/exp_f32.wgsl computes it."""
-    x = np.minimum(np.maximum(np.asarray(x, F), EXP_LO), EXP_HI)
-    k = np.floor(x * LOG2E + F(0.5))  # |k| <= 127
-    r = x - k * LN2_HI  # exact
-    r = r - k * LN2_LO
-    p = P[0] * r + P[1]
+    """e**x in f32, elementwise, exactly as shaders/models/exp_f32.wgsl computes it (in-place numpy:
+    `p *= r` is p*r, one rounding per operation; x*y == y*x exactly)."""
+    shape = np.shape(x)
+    x = np.minimum(np.maximum(np.asarray(x, F).reshape(-1), EXP_LO), EXP_HI)  # 1-D: in place below
+    k = x * LOG2E
+    k += F(0.5)
+    np.floor(k, out=k)  # |k| <= 127
+    r = k * LN2_HI
+    np.subtract(x, r, out=r)  # x - k*LN2_HI, exact
+    t = k * LN2_LO
+    r -= t
+    p = P[0] * r
+    p += P[1]
     for c in P[2:]:
-        p = p * r + c
-    z = r * r
-    y = p * z + r
-    y = y + F(1.0)
-    scale = ((k.astype(np.int32) + np.int32(127)) << np.int32(23)).view(F)  # 2**k, exact
-    return np.asarray(y * scale, F)
+        p *= r
+        p += c
+    np.multiply(r, r, out=t)  # z = r*r
+    p *= t
+    p += r
+    p += F(1.0)
+    p *= ((k.astype(np.int32) + np.int32(127)) << np.int32(23)).view(F)  # 2**k, exact
+    return p.reshape(shape)

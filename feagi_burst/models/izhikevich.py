@@ -42,15 +42,13 @@ from typing import ClassVar
 import numpy as np
 
 from feagi_burst.models.base import NeuronModel, Param, ParamTable, StateVar, StepContext
+from feagi_burst.models.stepping import at, clamp_, prepared
 
 F = np.float32
 LIMIT = F(1e9)  # |I|, |v| and |u| are clamped to this (an f32 overflow guard, not part of the paper)
 PEAK = F(30.0)
+K = F(0.04)
 U0_FROM_B = 1e30  # u0's default: u starts at b * v0
-
-
-def clamp(x: np.ndarray) -> np.ndarray:
-    return np.minimum(np.maximum(x, -LIMIT), LIMIT)
 
 
 class Izhikevich(NeuronModel):
@@ -91,33 +89,36 @@ class Izhikevich(NeuronModel):
                 "gain": np.asarray(p.gather("input_gain", ids, area), F)}
 
     def step(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
-        ids = ctx.ids
-        k = self._host(ctx.params, ids, ctx.area)
-        v = ctx.state["v"][ids]
-        u = ctx.state["u"][ids]
-        i_in = clamp(ctx.input.astype(F) * k["gain"])
-        h = k["h"]
+        """One burst for ctx.ids, in the documented order (in-place numpy: `t *= v` is t*v, one
+        rounding per operation as before; x*y == y*x exactly)."""
+        k, where = prepared(ctx.params, ctx.ids, ctx.area, self.name, self._host)
+        v = ctx.state["v"][where]  # a view when the population is one id range
+        u = ctx.state["u"][where]
+        i_in = clamp_(np.multiply(ctx.input, k["gain"], dtype=F), LIMIT)
+        t = np.empty_like(v)
         for _ in range(2):
-            t = F(0.04) * v
-            t = t + F(5.0)
-            t = t * v
-            t = t + F(140.0)
-            t = t - u
-            t = t + i_in
-            t = h * t
-            v = clamp(v + t)
-        t = k["b"] * v
-        t = t - u
-        t = k["adt"] * t
-        u = clamp(u + t)
-        fire = v >= PEAK
-        pos = np.flatnonzero(fire)
+            np.multiply(K, v, out=t)
+            t += F(5.0)
+            t *= v
+            t += F(140.0)
+            t -= u
+            t += i_in
+            t *= k["h"]
+            v += t
+            clamp_(v, LIMIT)
+        np.multiply(k["b"], v, out=t)
+        t -= u
+        t *= k["adt"]
+        u += t
+        clamp_(u, LIMIT)
+        pos = np.flatnonzero(v >= PEAK)
         mp = v[pos]
-        v = np.where(fire, k["c"], v).astype(F)
-        u = np.where(fire, u + k["d"], u).astype(F)
-        ctx.state["v"][ids] = v
-        ctx.state["u"][ids] = u
-        return pos, mp.astype(F)
+        v[pos] = at(k["c"], pos)
+        u[pos] += at(k["d"], pos)
+        if not isinstance(where, slice):
+            ctx.state["v"][where] = v
+            ctx.state["u"][where] = u
+        return pos, mp
 
     # -- GPU: shaders/models/izhikevich.wgsl reads these words ----------------------------------
     def gpu_row(self, params: ParamTable, ids: np.ndarray) -> np.ndarray:
