@@ -34,6 +34,9 @@ an uncapped exp) and V, w are clamped to +-1e9: nothing can overflow to inf or N
 
 Initial state: V = V0, or E_L when V0 is not given (V0 = V0_FROM_EL, outside V0's range, marks
 that); w = w0 (default 0).
+
+A forced fire (stimulation in fire mode) puts the neuron in the fire set and leaves its state
+alone. An area with mp-driven psp passes on its firing mp clamped to +-100 (`mp_cap`'s default).
 """
 from __future__ import annotations
 

@@ -34,6 +34,9 @@ guarantee), however large the input.
 
 Initial state: v = v0 (default -65) and u = u0 when given, else u = b*v0 (f32). "Not given" is
 u0 = U0_FROM_B (1e30), a value outside u0's allowed range, so it cannot be written by mistake.
+
+A forced fire (stimulation in fire mode) puts the neuron in the fire set and leaves its state
+alone. An area with mp-driven psp passes on its firing mp clamped to +-100 (`mp_cap`'s default).
 """
 from __future__ import annotations
 
