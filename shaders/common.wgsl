@@ -3,9 +3,9 @@
 //
 // Group 0 (one bind group for every pipeline, set once per burst with a dynamic offset):
 //   @group(0) @binding(0) uniform            H       Header: this burst's numbers (256-byte stride)
-//   @group(0) @binding(1) storage, read      params  array<vec2<u32>>: per neuron (threshold bits,
-//                                                    parameter row); the rows from index N
-//   @group(0) @binding(2) storage, rw        state   array<State>: mp, cfc, blocked_until
+//   @group(0) @binding(1) storage, read      params  array<vec2<u32>>: per neuron (its model's
+//                                                    per-neuron word, parameter row); the rows from index N
+//   @group(0) @binding(2) storage, rw        state   array<vec4<u32>>: each neuron model's variables
 //   @group(0) @binding(3) storage, rw        fcl     array<Fcl>: fire candidate list, per neuron
 //   @group(0) @binding(4) storage, rw        work    array<atomic<u32>>: counters, candidate list,
 //                                                    fire bitmask, block fire counts, firing mps,
@@ -25,23 +25,9 @@
 // bitmask at work[bits_off..), the firing mp at work[fmp_off + id], and +1 in the count of its
 // block at work[bcnt_off + (seq & 1) * nblk + block]; fire_compact turns them into the slot.
 
-// A neuron's parameters: the threshold is per neuron, the rest is a row of a small table (one
-// row per distinct combination, usually one per cortical area): 8 bytes per neuron instead of 32.
-struct Params {
-    threshold: f32,
-    threshold_limit: f32,
-    keep: f32,          // f32(1) - leak, computed on the host exactly as the CPU backend does
-    excitability: f32,
-    refr_snooze: u32,   // refractory_period | snooze << 16
-    limit_acc: u32,     // cfc_limit | mp_accumulate << 16
-};
-
-struct State {
-    mp: f32,
-    cfc: u32,
-    blocked_until: u32,
-    spare: u32,         // unused (keeps the 16-byte stride)
-};
+// Neuron state: one vec4<u32> per neuron, its model's state variables in declaration order
+// (f32 as bits; feagi_burst/backends/wgpu/state.py). Parameters: per neuron a vec2 (the model's
+// per-neuron word, its row index), then the rows of a small table from index N (model.wgsl).
 
 struct Fcl {
     q: atomic<i32>,       // fixed-point synaptic sum (integers: order-free, exact)
@@ -52,7 +38,7 @@ struct Fcl {
 
 @group(0) @binding(0) var<uniform> H: Header;
 @group(0) @binding(1) var<storage, read> params: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read_write> state: array<State>;
+@group(0) @binding(2) var<storage, read_write> state: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read_write> fcl: array<Fcl>;
 @group(0) @binding(4) var<storage, read_write> work: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read> lookup: array<vec4<u32>>;
@@ -67,16 +53,6 @@ fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn drive_id(k: u32) -> u32 {
     let w = H.drive_off + k;
     return lookup[w / 4u][w % 4u];
-}
-
-// Neuron id's parameters: its own threshold, the rest from its row (3 vec2 per row, after N).
-fn load_params(id: u32) -> Params {
-    let e = params[id];
-    let r = H.n_neurons + 3u * e.y;
-    let a = params[r];
-    let b = params[r + 1u];
-    let c = params[r + 2u];
-    return Params(bitcast<f32>(e.x), bitcast<f32>(a.x), bitcast<f32>(a.y), bitcast<f32>(b.x), b.y, c.x);
 }
 
 // Record that `id` fires this burst with firing mp `mp` (fire_compact writes the ordered slot).

@@ -1,5 +1,6 @@
 // state_delta.wgsl: the neurons whose state may have changed since the last sync, with that
-// state, so `state()` downloads only them when they are few. A neuron's state changes only in a
+// state, so `state()` downloads only them when they are few. A neuron of a candidates-only
+// model (FEAGI LIF; the host reads everything when another model is present) changes only in a
 // burst that makes it a candidate (fcl stamp) or forces it (fcl forced): both hold that burst's
 // seq, so "changed since" is a stamp in (H.since, H.seq], compared in wrapping u32 arithmetic.
 // Rows past the capacity are counted but not written (the host then downloads every neuron).
@@ -10,8 +11,8 @@
 //   @group(0) @binding(3) storage, rw    fcl     stamp and forced read
 //   @group(0) @binding(1, 4..6)                  (unused here)
 //   @group(1) @binding(0) storage, rw    delta   [0] count (zeroed by the host), [1] capacity in
-//                                                rows, [2..4) 0; then rows (id, mp bits, cfc,
-//                                                blocked_until) from word 4
+//                                                rows, [2..4) 0; then rows (id, state words 0..2)
+//                                                from word 4 (models have at most 3 variables)
 // Dispatch: ceil(N / 256) workgroups (2-D past 65535).
 
 //!include common.wgsl
@@ -54,8 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let s = state[i];
         let at = 4u + 4u * row;
         atomicStore(&delta[at], i);
-        atomicStore(&delta[at + 1u], bitcast<u32>(s.mp));
-        atomicStore(&delta[at + 2u], s.cfc);
-        atomicStore(&delta[at + 3u], s.blocked_until);
+        atomicStore(&delta[at + 1u], s.x);
+        atomicStore(&delta[at + 2u], s.y);
+        atomicStore(&delta[at + 3u], s.z);
     }
 }

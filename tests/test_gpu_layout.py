@@ -21,8 +21,8 @@ from feagi_burst.backends.wgpu.shaders import load_shader
 
 SHADER_DIR = Path(__file__).resolve().parents[1] / "shaders"
 ENTRY_SHADERS = ("stage_input.wgsl", "dynamics_args.wgsl", "synaptic_propagation_fcl.wgsl",
-                 "synaptic_propagation.wgsl", "neural_dynamics_fcl.wgsl", "neural_dynamics.wgsl",
-                 "fire_forced.wgsl", "fire_compact.wgsl", "state_delta.wgsl")
+                 "synaptic_propagation.wgsl", "model_dynamics_fcl.wgsl", "model_dynamics_full.wgsl",
+                 "model_dynamics_all.wgsl", "model_forced.wgsl", "fire_compact.wgsl", "state_delta.wgsl")
 STRUCT = re.compile(r"struct\s+Header\s*\{(.*?)\};", re.S)
 FIELD = re.compile(r"^\s*(\w+)\s*:\s*(\w+)\s*,", re.M)
 CONST = re.compile(r"^\s*(?:const|override)\s+(\w+)\s*:\s*(\w+)\s*=\s*([^;]+);", re.M)
@@ -62,7 +62,7 @@ def test_generated_constants_match_the_python_values() -> None:
 
 def test_no_shader_hand_defines_what_layout_owns() -> None:
     owned = {c.name for c in layout.CONSTANTS}
-    files = sorted(SHADER_DIR.glob("*.wgsl"))
+    files = sorted(SHADER_DIR.glob("**/*.wgsl"))  # the neuron models' files too
     assert files
     for path in files:
         text = path.read_text(encoding="utf-8")
@@ -75,7 +75,7 @@ def test_no_shader_hand_defines_what_layout_owns() -> None:
 
 @pytest.mark.parametrize("name", ENTRY_SHADERS)
 def test_every_entry_shader_gets_the_layout_once(name: str) -> None:
-    text = load_shader(name)
+    text = load_shader(name, {"MODEL": "models/feagi_lif.wgsl"})  # model kernels need a model
     assert "//!generated" not in text and not re.search(r"^//!include", text, re.M)
     assert generated_fields(text) == [(f.name, f.type) for f in layout.HEADER_FIELDS]
     defined = [n for n, _, _ in CONST.findall(text)]

@@ -1,6 +1,10 @@
-"""Backends: one module each behind the small interface in `base`; `make_backend` picks one."""
+"""Backends: one module each behind the small interface in `base`; `make_backend` picks one.
+
+Adding a backend is one module with a `Backend` subclass plus one line in BACKEND_CLASSES.
+"""
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
@@ -9,11 +13,27 @@ from feagi_burst.config import BackendConfig
 from feagi_burst.errors import InputError
 from feagi_burst.selection import Selection, choose
 
-BACKENDS = ("auto", "cpu", "gpu")
+# name -> "module:class", imported only when that backend is used (wgpu is a heavy import)
+BACKEND_CLASSES = {
+    "cpu": "feagi_burst.backends.cpu:CPUBackend",
+    "gpu": "feagi_burst.backends.wgpu:GPUBackend",
+}
+BACKENDS = ("auto", *BACKEND_CLASSES)
 DEFAULT_FIRING_RATE = 0.01  # assumed for genomes, whose rate is only known once they run
 
-__all__ = ["Backend", "BackendError", "BurstInput", "BurstResult", "make_backend", "probe_adapters",
-           "expected_firing_rate"]
+__all__ = ["Backend", "BackendError", "BurstInput", "BurstResult", "create_backend", "make_backend",
+           "probe_adapters", "expected_firing_rate"]
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The Backend subclass registered under `name` (ImportError when its package is missing)."""
+    module, cls = BACKEND_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create_backend(name: str, **options: Any) -> Backend:
+    """A new backend by registered name ('cpu', 'gpu', ...)."""
+    return backend_class(name)(**options)
 
 
 def probe_adapters() -> list[dict[str, Any]]:
@@ -49,15 +69,12 @@ def make_backend(name: str, brain: Brain, cfg: BackendConfig) -> tuple[Backend, 
         selection = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg,
                            probe_adapters())
         name = selection.backend
-    if name == "cpu":
-        from feagi_burst.backends.cpu import CPUBackend
-
-        return CPUBackend(), selection
     try:
-        from feagi_burst.backends.wgpu import GPUBackend
+        cls = backend_class(name)
     except ImportError as e:
-        raise InputError(f"the GPU backend needs the wgpu package ({e}); pip install wgpu, or use --backend cpu") from None
+        raise InputError(f"the {name} backend needs a package that is missing ({e}); install it, "
+                         "or use --backend cpu") from None
     try:
-        return GPUBackend(), selection
+        return cls(), selection
     except BackendError as e:
-        raise InputError(f"GPU backend unavailable: {e}; use --backend cpu") from None
+        raise InputError(f"{name.upper()} backend unavailable: {e}; use --backend cpu") from None

@@ -9,15 +9,18 @@ trip), in one compute pass per batch of bursts:
    that follows.
 2. `synaptic_propagation_fcl` (FCL path) or `synaptic_propagation` (full-array path), indirect,
    once per synapse chunk: i32 atomic fixed-point sums, candidate stamps, and the Drive.
-3. FCL path: `dynamics_args` (1 invocation) then `neural_dynamics_fcl` (indirect, candidates
-   only); full path: `neural_dynamics` (every neuron, stamp test). Fires are recorded per neuron
-   (a bitmask bit, the firing mp, a per-block count).
-4. `fire_forced` when the burst has forced fires (recorded the same way).
+3. Per neuron model present (its WGSL file pasted into each kernel, models/*.wgsl): a
+   candidates-only model (FEAGI LIF) runs `model_dynamics_fcl` on the FCL path (after
+   `dynamics_args`, indirect, candidates only) or `model_dynamics_full` (its id range, stamp
+   test); a model that integrates every neuron runs `model_dynamics_all` over its id range.
+   Fires are recorded per neuron (a bitmask bit, the firing mp, a per-block count).
+4. `model_forced` per model when the burst has forced fires (recorded the same way).
 5. `fire_compact`: the recorded fires into the burst's fire slot in ascending id order (block
    counts summed, a workgroup prefix sum per block), so the host never sorts.
 
-Neuron parameters are a per-neuron threshold plus a row index into a table of the distinct
-remaining parameter combinations (usually one per cortical area; params.py).
+Neuron parameters are one per-neuron word plus a row index into a table of the distinct
+parameter rows, each led by its model's index (usually one row per cortical area; params.py).
+Neuron state is four words per neuron, each model's variables in declaration order (state.py).
 Burst numbers start at 1 (as everywhere in the engine); the internal sequence used for stamps is
 a u32 (4e9 bursts).
 """
@@ -33,12 +36,14 @@ from feagi_burst.backends.wgpu.hashing import build_synapse_hash
 from feagi_burst.backends.wgpu.layout import (
     BLOCK_NEURONS, CAND_BASE, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
     H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER, H_POWER_EXT, H_SCALE_INV,
-    H_SEQ, H_SINCE, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, WG)
+    H_ROW_STRIDE, H_SEQ, H_SINCE, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, WG)
 from feagi_burst.backends.wgpu.params import neuron_params
 from feagi_burst.backends.wgpu.runtime import AdapterDescription, Device, Recorder, grid, pow2
-from feagi_burst.backends.wgpu.scheduler import Batch, BurstScheduler, Pending
+from feagi_burst.backends.wgpu.scheduler import Batch, BurstScheduler, ModelRun, Pending
+from feagi_burst.backends.wgpu.state import state_to_words, words_to_state
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
+from feagi_burst.models import NeuronModel, model_index
 
 TS_SAMPLE = 8  # timing="auto": one batch in 8 carries GPU timestamps (each costs ~15% of its bursts' time)
 
@@ -129,11 +134,22 @@ class GPUBackend(BurstScheduler, Backend):
         self.p_args = prog("dynamics_args.wgsl", with_args)
         self.p_prop_fcl = prog("synaptic_propagation_fcl.wgsl", with_syn)
         self.p_prop_full = prog("synaptic_propagation.wgsl", with_syn)
-        self.p_dyn_fcl = prog("neural_dynamics_fcl.wgsl", plain)
-        self.p_dyn_full = prog("neural_dynamics.wgsl", plain)
-        self.p_forced = prog("fire_forced.wgsl", plain)
+        self.model_layout = call("bind group layout", d.create_bind_group_layout, entries=[
+            {"binding": 0, "visibility": C, "buffer": {"type": w.BufferBindingType.uniform}}])
+        self.with_model = call("pipeline layout", pl, bind_group_layouts=[self.g0_layout, self.model_layout])
+        self.model_pipelines: dict[str, dict[str, Any]] = {}  # model name -> kernel -> pipeline
         self.p_compact = prog("fire_compact.wgsl", with_args)
         self.p_delta = prog("state_delta.wgsl", with_args)
+
+    def _model_kernels(self, model: NeuronModel) -> dict[str, Any]:
+        """The pipelines of one neuron model (its WGSL file pasted into each model kernel), compiled
+        the first time a brain uses the model and kept for the backend's life."""
+        if model.name not in self.model_pipelines:
+            kernels = ("model_dynamics_all", "model_forced") if model.integrates_all else \
+                ("model_dynamics_fcl", "model_dynamics_full", "model_forced")
+            self.model_pipelines[model.name] = {
+                k: self.dev.program(f"{k}.wgsl", self.with_model, {"MODEL": model.wgsl}) for k in kernels}
+        return self.model_pipelines[model.name]
 
     # -- load -------------------------------------------------------------------------------
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
@@ -163,7 +179,7 @@ class GPUBackend(BurstScheduler, Backend):
         lookup = np.concatenate([table.reshape(-1), order, np.zeros((-order.size) % 4, np.uint32)])
         self.mean_fanout = s / max(1, int(np.count_nonzero(np.diff(tables.offsets))))
 
-        params, self.param_rows = neuron_params(brain)
+        params, self.param_rows, row_stride = neuron_params(brain)
 
         # `work`: counters, candidate list, fire bitmask, block fire counts (two parities), firing
         # mps, then the ring of fire slots: every burst in flight keeps its fire set until read
@@ -209,6 +225,7 @@ class GPUBackend(BurstScheduler, Backend):
             self.b_lookup = buf("synapse lookup", lookup.nbytes, STO | CD)
             self.b_args = buf("dispatch args", 64, STO | U.INDIRECT | CD)
             self.b_headers = buf("burst headers", HEADER_STRIDE * self.batch, U.UNIFORM | CD)
+            self.b_models = buf("model info", 256 * len(brain.populations), U.UNIFORM | CD)
             self.b_syn, self.b_chunk = [], []
             for i, (a, e) in enumerate(chunks):
                 self.b_syn.append(buf(f"synapses[{i}]", (e - a) * 8, STO | CD))
@@ -245,6 +262,16 @@ class GPUBackend(BurstScheduler, Backend):
                       for b, c in zip(self.b_syn, self.b_chunk)]
         self.g_args = self.dev.call("bind group", bind, layout=self.args_layout,
                                     entries=[{"binding": 0, "resource": whole(self.b_args, 64)}])
+        # one kernel set per neuron model present, each with its index and id range (ModelInfo)
+        self.models: list[ModelRun] = []
+        for k, pop in enumerate(brain.populations):
+            lo, hi = pop.ranges[0][0], pop.ranges[-1][1]
+            self.dev.upload(self.b_models, np.array([model_index(pop.model), lo, hi, 0], np.uint32), 256 * k)
+            group = self.dev.call("bind group", bind, layout=self.model_layout, entries=[
+                {"binding": 0, "resource": {"buffer": self.b_models, "offset": 256 * k, "size": 16}}])
+            self.models.append(ModelRun(pop.model, group, self._model_kernels(pop.model), grid(-(-(hi - lo) // WG))))
+        # a model that integrates every neuron changes every neuron's state each burst
+        self.all_change = any(pop.model.integrates_all for pop in brain.populations)
 
         # host-side bookkeeping
         self.seq = 0
@@ -259,7 +286,9 @@ class GPUBackend(BurstScheduler, Backend):
         self.last_burst = 0
         self.known_fired = 0  # most recent fire count the host knows: drives the path choice
         # state() keeps a host copy of the state buffer and downloads only what changed since
-        self.mirror = np.zeros((n, 4), np.uint32)  # the device zero-fills new buffers: all-zero state
+        self.mirror = state_to_words(brain, brain.initial_state())
+        if self.mirror.any():  # the device zero-fills new buffers: FEAGI LIF's initial state
+            self.dev.upload(self.b_state, self.mirror)
         self.synced_seq = 0
         self.b_delta = self.g_delta = None
         self.state_download = ""  # how the last state() read the device: "delta (k rows)" or "full"
@@ -276,6 +305,7 @@ class GPUBackend(BurstScheduler, Backend):
             t[H_DRIVE_N] = min(drive.per_burst, drive.order.size)
             t[H_DRIVE_POT] = np.float32(drive.potential).view(np.uint32)
         t[H_BITS_OFF], t[H_BCNT_OFF], t[H_FMP_OFF], t[H_NBLK] = self.bits_off, self.bcnt_off, self.fmp_off, self.nblk
+        t[H_ROW_STRIDE], t[H_ZERO] = row_stride, 0
         self.h_rows = np.repeat(t[None, :], self.batch, axis=0)
         self.batches = 0
         self.recent_max = 0
@@ -305,7 +335,7 @@ class GPUBackend(BurstScheduler, Backend):
     # -- submit / collect --------------------------------------------------------------------
     # -- state ------------------------------------------------------------------------------
     def state(self) -> NeuronState:
-        """mp, cfc_count, blocked_until after every submitted burst has finished.
+        """Every model's state variables after every submitted burst has finished.
 
         Only the neurons touched since the last sync are downloaded when they are at most a
         quarter of the brain (one small round trip for their count first); otherwise every neuron.
@@ -314,11 +344,14 @@ class GPUBackend(BurstScheduler, Backend):
         self._drain()
         if self.seq != self.synced_seq and self.n:
             self._sync_mirror()
-        m = self.mirror
-        return NeuronState(m[:, 0].copy().view(np.float32), m[:, 1].astype(np.uint16), m[:, 2].copy(),
-                           self.last_burst)
+        return words_to_state(self.brain, self.mirror, self.last_burst)
 
     def _sync_mirror(self) -> None:
+        if self.all_change:
+            self.mirror = self.dev.download(self.b_state, 0, self.n * 16).view(np.uint32).reshape(self.n, 4)
+            self.state_download = "full"
+            self.synced_seq = self.seq
+            return
         cap = max(1, self.n // 4)
         if self.b_delta is None:
             U = self.dev.wgpu.BufferUsage
@@ -353,12 +386,10 @@ class GPUBackend(BurstScheduler, Backend):
         self._check()
         self._drain()
         n = self.n
-        if state.mp.shape[0] != n:
-            raise BackendError(f"state has {state.mp.shape[0]} neurons, the brain {n}")
-        raw = np.zeros((n, 4), np.uint32)
-        raw[:, 0] = np.asarray(state.mp, np.float32).view(np.uint32)
-        raw[:, 1] = state.cfc_count
-        raw[:, 2] = state.blocked_until
+        sizes = {v.shape[0] for v in state.values.values()}
+        if sizes - {n}:
+            raise BackendError(f"state has {sorted(sizes)} neurons, the brain {n}")
+        raw = state_to_words(self.brain, state)
         if n:
             self.dev.upload(self.b_state, raw)
         self.mirror, self.synced_seq = raw, self.seq
@@ -396,7 +427,7 @@ class GPUBackend(BurstScheduler, Backend):
         except BackendError:
             pass
         for name in ("b_params", "b_state", "b_fcl", "b_work", "b_lookup", "b_args", "b_headers", "b_inputs",
-                     "b_resolve", "b_delta"):
+                     "b_resolve", "b_delta", "b_models"):
             b = getattr(self, name, None)
             if b is not None:
                 try:

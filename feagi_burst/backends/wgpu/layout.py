@@ -60,6 +60,8 @@ HEADER: tuple[Field, ...] = (
     Field("fmp_off", "u32", "word offset of the per-neuron firing mp (N words)"),
     Field("nblk", "u32", "fire blocks: ceil(N / 8192)"),
     Field("since", "u32", "state_delta only: the seq of the last state sync"),
+    Field("row_stride", "u32", "vec2s per parameter row (model index word + the widest model's words)"),
+    Field("zero", "u32", "always 0: opaque() XORs with it so the compiler cannot fuse a product into an fma"),
 )
 
 # --- constants shared by the host and every shader -----------------------------------------------
@@ -139,6 +141,8 @@ H_BCNT_OFF = HEADER_INDEX["bcnt_off"]
 H_FMP_OFF = HEADER_INDEX["fmp_off"]
 H_NBLK = HEADER_INDEX["nblk"]
 H_SINCE = HEADER_INDEX["since"]
+H_ROW_STRIDE = HEADER_INDEX["row_stride"]
+H_ZERO = HEADER_INDEX["zero"]
 
 
 def _check() -> None:

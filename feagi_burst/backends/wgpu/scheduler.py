@@ -55,6 +55,17 @@ class Batch:
 
 
 @dataclass
+class ModelRun:
+    """One neuron model present in the loaded brain: its kernels, its ModelInfo bind group, and the
+    grid over its id range."""
+
+    model: Any  # feagi_burst.models.NeuronModel
+    group: Any
+    kernels: dict[str, Any]
+    grid: tuple[int, int, int]
+
+
+@dataclass
 class Readback:
     """A batch read back: its results, and what the host learns for the next batches."""
 
@@ -136,7 +147,6 @@ class BurstScheduler:
         size = ts_bytes + k * stride
         staging = self._staging(size)
         rec = Recorder(self.dev)
-        dyn_grid = grid(-(-self.n // WG))
         compact_grid = grid(self.nblk)
         for i, p in enumerate(bursts):
             inp = p.inp
@@ -155,20 +165,29 @@ class BurstScheduler:
                 rec.dispatch_indirect(self.b_args, 0)
             if ts:
                 rec.timestamp(self.query, 5 * i + 2)
-            if p.full:
-                rec.pipeline(self.p_dyn_full)
-                rec.dispatch(*dyn_grid)
-            else:
+            if not p.full:
                 rec.pipeline(self.p_args)
                 rec.bind(1, self.g_args)
                 rec.dispatch(1)
-                rec.pipeline(self.p_dyn_fcl)
-                rec.dispatch_indirect(self.b_args, 16)
+            for m in self.models:
+                rec.bind(1, m.group)
+                if m.model.integrates_all:
+                    rec.pipeline(m.kernels["model_dynamics_all"])
+                    rec.dispatch(*m.grid)
+                elif p.full:
+                    rec.pipeline(m.kernels["model_dynamics_full"])
+                    rec.dispatch(*m.grid)
+                else:
+                    rec.pipeline(m.kernels["model_dynamics_fcl"])
+                    rec.dispatch_indirect(self.b_args, 16)
             if ts:
                 rec.timestamp(self.query, 5 * i + 3)
             if inp.forced_ids.size:
-                rec.pipeline(self.p_forced)
-                rec.dispatch(*grid(-(-inp.forced_ids.size // WG)))
+                forced_grid = grid(-(-inp.forced_ids.size // WG))
+                for m in self.models:
+                    rec.bind(1, m.group)
+                    rec.pipeline(m.kernels["model_forced"])
+                    rec.dispatch(*forced_grid)
             rec.pipeline(self.p_compact)
             rec.bind(1, self.g_args)
             rec.dispatch(*compact_grid)

@@ -24,7 +24,13 @@ GENERATED: dict[str, Callable[[], str]] = {"layout": layout.wgsl}  # `//!generat
 
 
 def shader_text(name: str) -> str:
-    """A shader file: package data `feagi_burst/shaders` when installed, else `<repo>/shaders`."""
+    """A shader file: package data `feagi_burst/shaders` when installed, else `<repo>/shaders`;
+    an absolute path (a user's neuron model) is read as it is."""
+    if Path(name).is_absolute():
+        try:
+            return Path(name).read_text(encoding="utf-8")
+        except OSError as e:
+            raise BackendError(f"shader {name} cannot be read: {e.strerror or e}") from e
     try:
         res = importlib.resources.files("feagi_burst.shaders").joinpath(name)
         if res.is_file():
@@ -50,7 +56,7 @@ def load_shader(name: str, includes: Mapping[str, str] | None = None) -> str:
     def expand(text: str, where: str) -> str:
         def sub(m: re.Match[str]) -> str:
             inc = includes.get(m.group(1), m.group(1))
-            if not inc.endswith(".wgsl"):
+            if not inc.endswith(".wgsl") and not Path(inc).is_absolute():
                 raise BackendError(f"shader {where} includes {inc!r}, a placeholder no file was given for")
             if inc in seen:
                 return ""

@@ -1,21 +1,22 @@
-// neural_dynamics.wgsl: full-array neural dynamics, one invocation per neuron; a neuron is a
-// candidate when its FCL stamp is this burst's. Used with synaptic_propagation.wgsl when most
-// neurons are candidates. Records fires (record_fire) and counts the candidates into
-// work[W_CAND_FULL] (one atomic per workgroup; fire_compact moves it into the slot).
+// model_dynamics_full.wgsl: neural dynamics of one candidates-only model (FEAGI LIF) on the
+// full-array path: one invocation per neuron of [M.lo, M.hi); a neuron is a candidate when its
+// FCL stamp is this burst's. Used with synaptic_propagation.wgsl when most neurons are
+// candidates. Records fires and counts the candidates into work[W_CAND_FULL] (one atomic per
+// workgroup; fire_compact moves it into the slot).
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
-//   @group(0) @binding(1) storage, read  params  per-neuron threshold and parameter row
-//   @group(0) @binding(2) storage, rw    state   mp, cfc, blocked_until
+//   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
+//   @group(0) @binding(2) storage, rw    state   the model's state
 //   @group(0) @binding(3) storage, rw    fcl     stamp tested; consumed and cleared
 //   @group(0) @binding(4) storage, rw    work    fire bitmask, block counts, firing mps;
 //                                                candidate counter
-//   @group(0) @binding(5) storage, read  lookup  (unused here)
-//   @group(0) @binding(6) storage, read  inputs  (unused here)
-// Dispatch: ceil(N / 256) workgroups (2-D past 65535).
+//   @group(0) @binding(5..6)                     (unused here)
+//   @group(1) @binding(0) uniform        M       ModelInfo (model.wgsl)
+// Dispatch: ceil((M.hi - M.lo) / 256) workgroups (2-D past 65535).
 
 //!include common.wgsl
-//!include dynamics.wgsl
+//!include model.wgsl
 
 var<workgroup> wg_cand_n: atomic<u32>;
 
@@ -26,11 +27,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         atomicStore(&wg_cand_n, 0u);  // some drivers do not zero workgroup memory
     }
     workgroupBarrier();
-    let i = linear_wg(wid, nwg) * WG + lid;
-    if (i < H.n_neurons) {
-        if (atomicLoad(&fcl[i].stamp) == H.seq) {
+    let i = M.lo + linear_wg(wid, nwg) * WG + lid;
+    if (i < M.hi) {
+        if (atomicLoad(&fcl[i].stamp) == H.seq && model_of(i) == M.index) {
             atomicAdd(&wg_cand_n, 1u);
-            let out = neuron_dynamics(i);
+            let out = model_step(i, take_input(i), fcl[i].forced == H.seq);
             if (out.fire) {
                 record_fire(i, out.mp);
             }

@@ -1,0 +1,99 @@
+// model.wgsl: what a neuron model's WGSL file may use, and the model's own group-1 uniform.
+// Not an entry point: the model kernels (model_dynamics_*.wgsl, model_forced.wgsl) include it
+// after common.wgsl, and it pastes the model's file where it says `//!include MODEL`.
+//
+// A model file (shaders/models/<name>.wgsl) defines
+//   fn model_step(id: u32, input: f32, forced: bool) -> Outcome
+//       one burst for neuron `id` with its summed input (SPEC.md step 1); reads and writes its
+//       state in state[id] (vec4<u32>: the model's variables in declaration order, f32 as bits)
+//   fn model_forced(id: u32)
+//       what a forced fire does to the neuron's own state when it did not fire by itself
+// and may use neuron_word(id), model_word(id, k) / row_base(id) + params[], opaque(x),
+// excitability_draw(id), H (the burst Header).
+//
+// Bindings (besides common.wgsl's group 0):
+//   @group(1) @binding(0) uniform  M  ModelInfo: this model's index and the id range it covers
+
+struct Outcome {
+    fire: bool,
+    mp: f32,    // the firing mp recorded for a fire
+};
+
+struct ModelInfo {
+    index: u32,  // the model's registry index (word 0 of its neurons' parameter rows)
+    lo: u32,     // its neurons lie in [lo, hi) (other models' neurons may be in between)
+    hi: u32,
+    pad: u32,
+};
+
+@group(1) @binding(0) var<uniform> M: ModelInfo;
+
+// The vec2 index in `params` of neuron id's parameter row (rows follow the N per-neuron entries).
+fn row_base(id: u32) -> u32 {
+    return H.n_neurons + params[id].y * H.row_stride;
+}
+
+// The per-neuron word (the model's gpu_neuron_word, e.g. FEAGI LIF's threshold).
+fn neuron_word(id: u32) -> u32 {
+    return params[id].x;
+}
+
+// Word w of the row at vec2 index `base`; word 0 is the model index, the model's words follow.
+fn row_word(base: u32, w: u32) -> u32 {
+    let e = params[base + (w >> 1u)];
+    if ((w & 1u) == 0u) {
+        return e.x;
+    }
+    return e.y;
+}
+
+fn model_of(id: u32) -> u32 {
+    return row_word(row_base(id), 0u);
+}
+
+// Word k of the model's parameters for neuron id (the k-th column of its gpu_row).
+fn model_word(id: u32, k: u32) -> u32 {
+    return row_word(row_base(id), k + 1u);
+}
+
+// x itself, through an integer XOR with a zero the compiler cannot see: a product passed through
+// it is rounded on its own, so the compiler cannot fuse it with the add that follows into one
+// fma (NVIDIA's does), which would round differently from the CPU.
+fn opaque(x: f32) -> f32 {
+    return bitcast<f32>(bitcast<u32>(x) ^ H.zero);
+}
+
+// u32 -> f32 rounded to nearest even, in integer arithmetic (exactly numpy's astype(float32)).
+fn u32_to_f32(h: u32) -> f32 {
+    if (h < 0x1000000u) {
+        return f32(h);  // exact
+    }
+    let shift = 8u - countLeadingZeros(h);  // bits beyond the 24 a f32 keeps
+    var m = h >> shift;
+    let rem = h & ((1u << shift) - 1u);
+    let half = 1u << (shift - 1u);
+    if (rem > half || (rem == half && (m & 1u) == 1u)) {
+        m = m + 1u;  // may reach 2^24: still exact below
+    }
+    return f32(m) * f32(1u << shift);
+}
+
+// rand(id, b) of SPEC.md with the seed term folded into H.salt; wrapping u32 arithmetic.
+fn excitability_draw(id: u32) -> f32 {
+    let i = id * 2654435761u + H.salt;
+    let s = i * 747796405u + 2891336453u;
+    let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+    let h = (w >> 22u) ^ w;
+    return u32_to_f32(h) * bitcast<f32>(0x2f800000u);  // * 2^-32, exact
+}
+
+// Consume neuron id's FCL entry: its summed input this burst, leaving the entry clean.
+fn take_input(id: u32) -> f32 {
+    let q = atomicLoad(&fcl[id].q);
+    let sens = fcl[id].sens;
+    atomicStore(&fcl[id].q, 0);
+    fcl[id].sens = 0.0;
+    return f32(q) * H.scale_inv + sens;  // f32(q) exact (|q| < 2^24), product exact (a power of 2)
+}
+
+//!include MODEL

@@ -1,0 +1,50 @@
+// model_dynamics_all.wgsl: neural dynamics of one model that integrates every neuron every burst
+// (Izhikevich, AdEx): one invocation per neuron of [M.lo, M.hi) that runs this model, input or
+// not; a candidate's FCL entry is consumed, any other neuron gets input 0. On the full-array
+// path it also counts its candidates into work[W_CAND_FULL], as model_dynamics_full does.
+//
+// Bindings:
+//   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
+//   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
+//   @group(0) @binding(2) storage, rw    state   the model's state
+//   @group(0) @binding(3) storage, rw    fcl     stamp tested; consumed and cleared
+//   @group(0) @binding(4) storage, rw    work    fire bitmask, block counts, firing mps;
+//                                                candidate counter
+//   @group(0) @binding(5..6)                     (unused here)
+//   @group(1) @binding(0) uniform        M       ModelInfo (model.wgsl)
+// Dispatch: ceil((M.hi - M.lo) / 256) workgroups (2-D past 65535).
+
+//!include common.wgsl
+//!include model.wgsl
+
+var<workgroup> wg_cand_n: atomic<u32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    if (lid == 0u) {
+        atomicStore(&wg_cand_n, 0u);
+    }
+    workgroupBarrier();
+    let i = M.lo + linear_wg(wid, nwg) * WG + lid;
+    if (i < M.hi && model_of(i) == M.index) {
+        var input = 0.0;
+        if (atomicLoad(&fcl[i].stamp) == H.seq) {
+            input = take_input(i);
+            if (H.append == 0u) {
+                atomicAdd(&wg_cand_n, 1u);  // the FCL path counted it when it was appended
+            }
+        }
+        let out = model_step(i, input, fcl[i].forced == H.seq);
+        if (out.fire) {
+            record_fire(i, out.mp);
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        let n = atomicLoad(&wg_cand_n);
+        if (n > 0u) {
+            atomicAdd(&work[W_CAND_FULL], n);
+        }
+    }
+}
