@@ -6,7 +6,7 @@ and does the very same f32 operations in WGSL (my_model.wgsl, beside this file) 
 
     tau dv/dt = k (v - v_rest)(v - v_crit) + I       fire at v >= v_peak, then v = v_reset
 
-one forward Euler step per burst. Run it with `.venv/bin/python examples/my_model.py`: it puts the
+one forward Euler step per burst. Run it with `.venv/bin/python examples/my_model.py [--gpu]`: it puts the
 essential genome's motor area (8 neurons) on this model and prints how often each fires under a
 current that grows from voxel to voxel.
 
@@ -91,17 +91,18 @@ class QIF(NeuronModel):
 register_model(QIF())
 
 
-def main(bursts: int = 200) -> list[int]:
+def main(bursts: int = 200, backend: str = "cpu") -> list[int]:
     brain = load_brain(HERE / "essential_genome.json", warn=None)
     brain = assign_model(brain, ["o__mot"], "qif", tau_ms=10.0, k=0.1)  # or [[model]] type = "qif"
     motor = brain.area("o__mot")
     ids = np.arange(motor.first_neuron, motor.neuron_stop)
     current = np.linspace(4.0, 25.0, ids.size)  # mV: from below the rheobase (5.6 here) upwards
-    engine = Engine(brain, backend="cpu", warn=None)
+    engine = Engine(brain, backend=backend, warn=None)
     for b in range(1, bursts + 1):
         engine.stage_potential(ids, current, burst=b)
     counts = np.zeros(ids.size, int)
     engine.run(bursts, on_result=lambda r: np.add.at(counts, r.fired[np.isin(r.fired, ids)] - ids[0], 1))
+    print(f"on {engine.backend_name()}:")
     for i, n in zip(current, counts):
         print(f"I = {i:5.2f} mV: {n:3d} spikes in {bursts} bursts")
     engine.close()
@@ -109,4 +110,9 @@ def main(bursts: int = 200) -> list[int]:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    cpu = main()
+    if "--gpu" in sys.argv:  # the same model on the GPU, through my_model.wgsl: the same spikes
+        assert main(backend="gpu") == cpu
+        print("GPU == CPU")
