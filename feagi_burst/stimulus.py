@@ -1,4 +1,9 @@
-"""Stimulus schedules (SPEC.md section 4): which voxels get forced fires or potential, and when."""
+"""Stimulus schedules (SPEC.md section 4): which voxels get forced fires or potential, and when.
+
+An entry's `area` is a cortical id as the genome writes it, a 3.0 area's decoded id (`cIHMot__`
+for `Y0lITW90X18=`), a core alias (`_power`) or the area's name: one dict lookup per entry
+(`feagi_burst.genome.ids.AreaLookup`, built once per brain).
+"""
 from __future__ import annotations
 
 import math
@@ -12,6 +17,7 @@ from feagi_burst.backends.base import BurstInput
 from feagi_burst.brain import Brain
 from feagi_burst.errors import InputError
 from feagi_burst.files import read_json, read_toml
+from feagi_burst.genome.ids import AreaLookup
 
 MODES = ("fire", "potential")
 ENTRY_KEYS = {"area", "voxels", "bursts", "mode", "potential"}
@@ -42,9 +48,20 @@ def read_schedule(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
+def area_lookup(brain: Brain) -> AreaLookup:
+    """The brain's areas by id, decoded id, core alias or name (built once per brain, then cached)."""
+    cached = brain.__dict__.get("_stimulus_lookup")
+    if cached is None or cached[0] is not brain.areas or cached[1] != len(brain.areas):
+        cached = (brain.areas, len(brain.areas),
+                  AreaLookup([a.cortical_id for a in brain.areas], [a.name for a in brain.areas]))
+        brain.__dict__["_stimulus_lookup"] = cached
+    return cached[2]
+
+
 def resolve(entries: list[dict[str, Any]], brain: Brain, where: str = "stimulus") -> list[Stimulation]:
     """Validate schedule entries against the brain and resolve voxels to receiving neurons."""
     out = []
+    lookup = area_lookup(brain)
     for i, e in enumerate(entries):
         at = f"{where} entry {i + 1}"
         if not isinstance(e, dict):
@@ -57,11 +74,12 @@ def resolve(entries: list[dict[str, Any]], brain: Brain, where: str = "stimulus"
                 raise InputError(f"{at}: missing {key!r}")
         area_id = e["area"]
         if not isinstance(area_id, str):
-            raise InputError(f"{at}: area must be a cortical id string, got {area_id!r}")
+            raise InputError(f"{at}: area must be a cortical id or area name (a string), got {area_id!r}")
         try:
-            area = brain.area(area_id)
+            area = brain.areas[lookup.index(area_id)]
         except KeyError as err:
-            raise InputError(f"{at}: {err.args[0]}") from None
+            raise InputError(f"{at}: {err.args[0]}; give a cortical id as in the genome, "
+                             "its decoded id or the area's name") from None
         mode = e.get("mode", "fire")
         if mode not in MODES:
             raise InputError(f"{at}: mode {mode!r} is not one of {', '.join(MODES)}")

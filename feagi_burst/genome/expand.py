@@ -12,107 +12,118 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from feagi_burst.brain import COORD_DTYPE, Brain, CorticalArea, neuron_array, sort_synapses
 from feagi_burst.errors import InputError
-from feagi_burst.genome.loader import (BYTES_PER_NEURON, BYTES_PER_SYNAPSE, CORE_ALIASES, CORE_DEFAULT_IDS,
-                                       CORE_KINDS, CORE_NAMES, AreaGene, Genome, MappingRule,
-                                       available_memory)
+from feagi_burst.genome.ids import AreaLookup, parse_cortical_id
+from feagi_burst.genome.loader import (BYTES_PER_NEURON, BYTES_PER_SYNAPSE, CORE_DEFAULT_IDS, CORE_KINDS,
+                                       CORE_NAMES, AreaGene, Genome, MappingRule, available_memory)
 from feagi_burst.genome.morphology import dedupe_pairs, morphology_pairs, pair_upper_bound, voxel_count
-
-MAX_WEIGHT = 255
-
 
 @dataclass(frozen=True)
 class MappingCount:
-    """Synapses one mapping rule created (after the duplicate rules)."""
+    """Synapses one mapping rule created (after the duplicate rules); `dropped` says why a rule
+    made none by FEAGI's rules ("" otherwise): see MappingRule.dropped."""
 
     source: str
     destination: str
     morphology: str
     rule_index: int
     synapses: int
+    dropped: str = ""
+    target: str = ""  # cortical id of the destination area (a core alias resolved)
 
 
-def rule_weight(multiplier: float) -> tuple[int, bool]:
-    """(weight, inhibitory) of a rule's psc multiplier.
+def rule_weight(multiplier: float) -> tuple[float, bool]:
+    """(weight, inhibitory) of a rule's psc multiplier: |m| as f32, negative means inhibitory.
 
-    A whole multiplier gives |m| clamped to 255 (2.0 counts as whole); a fractional one gives 1, as
-    FEAGI reads the multiplier as an integer and falls back to 1. Negative means inhibitory. 0 gives
-    weight 0: the synapses exist (they count in the source's fan-out) but carry no current.
+    No rounding and no clamp (FEAGI 2.6.10, feagi-reference/stdp/fracw: 0.5, 0.3, 1.7 and 300 are
+    used as is). 0 gives weight 0: the synapses exist (they count in the source's fan-out) but
+    carry no current.
     """
     m = float(multiplier)
-    weight = min(int(abs(m)), MAX_WEIGHT) if m.is_integer() else 1
-    return weight, m < 0
+    return float(np.float32(abs(m))), m < 0
 
 
-def _core_area(kind: str) -> AreaGene:
+def _core_area(kind: str, cortical_id: str) -> AreaGene:
     """The one-neuron core area FEAGI adds when a genome lacks it (threshold 1, leak 0.1, refractory 5)."""
-    return AreaGene(cortical_id=CORE_DEFAULT_IDS[kind], name=CORE_NAMES[kind], group="CORE", threshold=1.0,
-                    leak=0.1, refractory_period=5, psp_uniform=(kind == "power"), core=kind, auto_added=True)
+    info = parse_cortical_id(cortical_id)
+    return AreaGene(cortical_id=cortical_id, name=CORE_NAMES[kind], group="CORE", threshold=1.0,
+                    leak=0.1, refractory_period=5, psp_uniform=(kind == "power"), core=kind, auto_added=True,
+                    decoded_id=info.decoded if info else cortical_id, sort_key=info.sort_key if info else "")
 
 
 def all_areas(genome: Genome) -> list[AreaGene]:
     """The genome's areas followed by the core areas it lacks, in FEAGI's core order."""
     present = {a.core for a in genome.areas if a.core}
-    return list(genome.areas) + [_core_area(k) for k in CORE_KINDS if k not in present]
-
-
-def _resolve(areas: Sequence[AreaGene], cortical_id: str) -> AreaGene | None:
-    """The area an id names; a core alias (`_power`, `___pwr`, ...) names that core area."""
-    for a in areas:
-        if a.cortical_id == cortical_id:
-            return a
-    kind = CORE_ALIASES.get(cortical_id)
-    if kind is not None:
-        for a in areas:
-            if a.core == kind:
-                return a
-    return None
+    return list(genome.areas) + [_core_area(k, genome.core_ids.get(k, CORE_DEFAULT_IDS[k]))
+                                 for k in CORE_KINDS if k not in present]
 
 
 def _ordered(genome: Genome, areas: list[AreaGene], area_order: Sequence[str] | None) -> list[AreaGene]:
     if not area_order:
         return areas
-    first: list[AreaGene] = []
+    lookup = AreaLookup([a.cortical_id for a in areas], [a.name for a in areas])
+    first: list[int] = []
+    seen: set[int] = set()
     for cid in area_order:
-        a = _resolve(areas, cid)
-        if a is None:
+        i = lookup.get(cid)
+        if i is None:
             raise InputError(f"{genome.path}: area_order names {cid!r}, which is not an area of the genome; "
                              "use cortical ids as written in the genome")
-        if any(a is b for b in first):
+        if i in seen:
             raise InputError(f"{genome.path}: area_order names area {cid!r} twice; list each area once")
-        first.append(a)
-    return first + [a for a in areas if not any(a is b for b in first)]
+        first.append(i)
+        seen.add(i)
+    return [areas[i] for i in first] + [a for i, a in enumerate(areas) if i not in seen]
 
 
 def _rule_pairs(genome: Genome, areas: Sequence[AreaGene]
-                ) -> Iterator[tuple[AreaGene, AreaGene, MappingRule, np.ndarray]]:
+                ) -> Iterator[tuple[AreaGene, AreaGene | None, MappingRule, np.ndarray]]:
     """Every rule with its final voxel pairs, duplicate rules applied (SPEC.md section 3).
 
     vectors (and block_to_block): a pair this rule or an earlier rule of the same source ->
     destination already made is skipped. patterns and projector: each pair once per rule, but a pair
-    an earlier rule made is made again (FEAGI's spikes show the summed input).
+    an earlier rule made is made again (FEAGI's spikes show the summed input). A rule the loader
+    dropped (window-0 abort, invalid destination id) makes none.
     """
+    by_id = {a.cortical_id: a for a in areas}
+    none = np.zeros((0, 2), np.int64)
+    none.flags.writeable = False
+    # Pairs depend only on (morphology, sizes, scalar) when no earlier rule of the pair must be
+    # skipped: shared between rules (a genome of many same-sized areas builds each shape once).
+    cache: dict[tuple[Any, ...], np.ndarray] = {}
     for src in areas:
-        made: dict[str, list[np.ndarray]] = {}
+        made: dict[str, list[tuple[np.ndarray, int]]] = {}  # destination -> pairs of earlier rules
         for rule in src.mappings:
-            dst = _resolve(areas, rule.destination)
-            assert dst is not None  # the loader checked every destination
+            if rule.dropped:
+                yield src, by_id.get(rule.target), rule, none
+                continue
+            dst = by_id[rule.target]  # the loader resolved every destination
             morph = genome.morphologies.get(rule.morphology_id)
-            n_dst = voxel_count(dst.dimensions)
             if morph is None:  # an unusable pre-2.0 definition: no synapses (the loader warned)
-                pairs = np.zeros((0, 2), np.int64)
+                yield src, dst, rule, none
+                continue
+            n_dst = voxel_count(dst.dimensions)
+            earlier = made.get(dst.cortical_id)
+            skip_existing = morph.kind == "vectors" or morph.morphology_id == "block_to_block"
+            if skip_existing and earlier:
+                existing = np.concatenate([p[:, 0] * n + p[:, 1] for p, n in earlier])
+                pairs = dedupe_pairs(morphology_pairs(morph, src.dimensions, dst.dimensions, rule.scalar),
+                                     n_dst, existing)
             else:
-                pairs = morphology_pairs(morph, src.dimensions, dst.dimensions, rule.scalar)
-                earlier = made.get(dst.cortical_id, [])
-                skip_existing = morph.kind == "vectors" or morph.morphology_id == "block_to_block"
-                existing = np.concatenate(earlier) if (skip_existing and earlier) else None
-                pairs = dedupe_pairs(pairs, n_dst, existing)
-                if pairs.shape[0]:
-                    made.setdefault(dst.cortical_id, []).append(pairs[:, 0] * n_dst + pairs[:, 1])
+                key = (rule.morphology_id, src.dimensions, dst.dimensions, rule.scalar)
+                pairs = cache.get(key)  # type: ignore[assignment]
+                if pairs is None:
+                    pairs = dedupe_pairs(morphology_pairs(morph, src.dimensions, dst.dimensions, rule.scalar),
+                                         n_dst)
+                    pairs.flags.writeable = False
+                    cache[key] = pairs
+            if pairs.shape[0]:
+                made.setdefault(dst.cortical_id, []).append((pairs, n_dst))
             yield src, dst, rule, pairs
 
 
@@ -120,18 +131,19 @@ def mapping_synapse_counts(genome: Genome) -> list[MappingCount]:
     """Synapses per mapping rule, in genome order (recomputes voxel pairs only: no neuron arrays)."""
     areas = all_areas(genome)
     return [MappingCount(src.cortical_id, rule.destination, rule.morphology_id, rule.index,
-                         int(pairs.shape[0]) * src.neurons_per_voxel)
+                         int(pairs.shape[0]) * src.neurons_per_voxel, rule.dropped, rule.target)
             for src, _dst, rule, pairs in _rule_pairs(genome, areas)]
 
 
 def estimate_bytes(genome: Genome) -> tuple[int, int, int]:
     """(neurons, upper bound on synapses, bytes) of the brain, computed without building it."""
     areas = all_areas(genome)
+    by_id = {a.cortical_id: a for a in areas}
     neurons = sum(a.neuron_count for a in areas)
     synapses = 0
     for src in areas:
         for rule in src.mappings:
-            dst = _resolve(areas, rule.destination)
+            dst = None if rule.dropped else by_id.get(rule.target)
             morph = genome.morphologies.get(rule.morphology_id)
             if dst is not None and morph is not None:
                 synapses += pair_upper_bound(morph, src.dimensions, dst.dimensions) * src.neurons_per_voxel
@@ -161,61 +173,121 @@ def expand_genome(genome: Genome, area_order: Sequence[str] | None = None, honou
     cortical: list[CorticalArea] = []
     first = 0
     for index, a in enumerate(areas):
-        n = a.neuron_count
-        sl = slice(first, first + n)
-        x, y, z = np.indices(a.dimensions, dtype=np.int64).reshape(3, -1)
-        x, y, z = (np.repeat(c, a.neurons_per_voxel) for c in (x, y, z))  # k innermost
-        ix, iy, iz = a.threshold_increment
-        na.threshold[sl] = a.threshold + x * ix + y * iy + z * iz  # f64 sum, one rounding to f32
-        na.threshold_limit[sl] = a.threshold_limit
-        na.leak[sl] = a.leak
-        na.refractory_period[sl] = a.refractory_period
-        na.excitability[sl] = a.excitability
-        na.cfc_limit[sl] = a.cfc_limit
-        na.snooze[sl] = a.effective_snooze(honour_snooze_i)
-        na.mp_accumulate[sl] = a.mp_accumulate
-        na.cortical_area[sl] = index
-        na.x[sl], na.y[sl], na.z[sl] = (c.astype(COORD_DTYPE) for c in (x, y, z))
         cortical.append(CorticalArea(index=index, cortical_id=a.cortical_id, name=a.name,
                                      dimensions=a.dimensions, neurons_per_voxel=a.neurons_per_voxel,
                                      first_neuron=first, psp=a.psp, psp_uniform=a.psp_uniform,
                                      mp_driven_psp=a.mp_driven_psp))
-        first += n
+        first += a.neuron_count
+    _fill_neurons(na, areas, cortical, honour_snooze_i)
     first_of = {id(a): c.first_neuron for a, c in zip(areas, cortical)}
 
     # --- synapses ---
     warnings = list(genome.warnings)
-    src_parts: list[np.ndarray] = []
-    dst_parts: list[np.ndarray] = []
-    w_parts: list[np.ndarray] = []
-    inh_parts: list[np.ndarray] = []
+    # Per rule: its voxel pairs and six numbers; the neuron ids are computed for all rules at once.
+    pair_parts: list[np.ndarray] = []
+    per_rule: list[tuple[int, int, int, int, float, bool]] = []
     zero_rules = 0
     for src, dst, rule, pairs in _rule_pairs(genome, areas):
         if pairs.shape[0] == 0:
             continue
-        k_src, k_dst = src.neurons_per_voxel, dst.neurons_per_voxel
-        # every neuron of the source voxel sends; the destination voxel's last neuron receives
-        s = (first_of[id(src)] + pairs[:, 0:1] * k_src + np.arange(k_src, dtype=np.int64)).ravel()
-        d = np.repeat(first_of[id(dst)] + pairs[:, 1] * k_dst + (k_dst - 1), k_src)
+        assert dst is not None
         weight, inhibitory = rule_weight(rule.multiplier)
         zero_rules += weight == 0
-        src_parts.append(s)
-        dst_parts.append(d)
-        w_parts.append(np.full(s.shape[0], weight, np.uint8))
-        inh_parts.append(np.full(s.shape[0], inhibitory, bool))
+        pair_parts.append(pairs)
+        per_rule.append((first_of[id(src)], src.neurons_per_voxel, first_of[id(dst)], dst.neurons_per_voxel,
+                         weight, inhibitory))
     if zero_rules:
         warnings.append(f"{zero_rules} mapping rule(s) have psc multiplier 0: their synapses carry no current")
-
-    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-    synapses = sort_synapses(cat(src_parts, np.int64), cat(dst_parts, np.int64),
-                             cat(w_parts, np.uint8), cat(inh_parts, bool))
+    synapses = sort_synapses(*_synapse_arrays(pair_parts, per_rule))
     power = next((c for a, c in zip(areas, cortical) if a.core == "power"), None)
+    # the plastic area pairs travel with the brain once Brain has a field for them
+    extra = {"plasticity": list(genome.plasticity)} if "plasticity" in getattr(Brain, "__dataclass_fields__", {}) \
+        else {}
     return Brain(name=genome.title, areas=cortical, neurons=na, synapses=synapses,
                  power_neuron=None if power is None else power.first_neuron,
-                 warnings=warnings, fingerprint=genome.fingerprint)
+                 warnings=warnings, fingerprint=genome.fingerprint, **extra)
 
 
-__all__ = ["MappingCount", "all_areas", "estimate_bytes", "expand_genome", "mapping_synapse_counts",
+def _synapse_arrays(pair_parts: list[np.ndarray], per_rule: list[tuple[int, int, int, int, float, bool]]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(source, target, weight, inhibitory) of every rule's voxel pairs, in rule order, pair order,
+    and source neuron k innermost: every neuron of the source voxel sends, the destination
+    voxel's last neuron receives."""
+    if not pair_parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, bool)
+    pairs = np.concatenate(pair_parts)
+    lengths = np.fromiter((p.shape[0] for p in pair_parts), np.int64, len(pair_parts))
+    table = np.array([r[:4] for r in per_rule], np.int64).reshape(-1, 4)
+    rule_of = np.repeat(np.arange(len(per_rule), dtype=np.int64), lengths)
+    first_src, k_src, first_dst, k_dst = (table[rule_of, i] for i in range(4))
+    receiver = first_dst + pairs[:, 1] * k_dst + (k_dst - 1)
+    sender0 = first_src + pairs[:, 0] * k_src
+    del pairs, first_src, first_dst, k_dst
+    counts = k_src  # synapses per voxel pair
+    starts = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    source = np.repeat(sender0, counts) + (np.arange(total, dtype=np.int64) - np.repeat(starts, counts))
+    target = np.repeat(receiver, counts)
+    per_syn_rule = np.repeat(rule_of, counts)
+    weight = np.array([r[4] for r in per_rule], np.float32)[per_syn_rule]
+    inhibitory = np.array([r[5] for r in per_rule], bool)[per_syn_rule]
+    return source, target, weight, inhibitory
+
+
+CHUNK_NEURONS = 1 << 22  # neurons filled per vectorised step (bounds the temporaries)
+
+
+def _fill_neurons(na: Any, areas: Sequence[AreaGene], cortical: Sequence[CorticalArea], honour_snooze_i: bool) -> None:
+    """Per-neuron parameters and coordinates, `for x, for y, for z, for k` within each area.
+
+    Vectorised over runs of areas holding up to CHUNK_NEURONS neurons together (or one larger
+    area), so a genome of 150,000 tiny areas costs a few numpy calls per chunk, not per area.
+    """
+    start = 0
+    while start < len(areas):
+        stop, n = start, 0
+        while stop < len(areas) and (stop == start or n + areas[stop].neuron_count <= CHUNK_NEURONS):
+            n += areas[stop].neuron_count
+            stop += 1
+        _fill_chunk(na, areas[start:stop], cortical[start:stop], honour_snooze_i)
+        start = stop
+
+
+def _fill_chunk(na: Any, areas: Sequence[AreaGene], cortical: Sequence[CorticalArea], honour_snooze_i: bool) -> None:
+    counts = np.array([a.neuron_count for a in areas], np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return
+    lo = cortical[0].first_neuron
+    sl = slice(lo, lo + total)
+    which = np.repeat(np.arange(len(areas), dtype=np.int64), counts)  # chunk-local area of each neuron
+
+    def per_area(values: list[Any], dtype: Any) -> np.ndarray:
+        return np.asarray(values, dtype)[which]
+
+    local = np.arange(total, dtype=np.int64) - (np.cumsum(counts) - counts)[which]
+    voxel = local // per_area([a.neurons_per_voxel for a in areas], np.int64)  # k innermost
+    dy = per_area([a.dimensions[1] for a in areas], np.int64)
+    dz = per_area([a.dimensions[2] for a in areas], np.int64)
+    z = voxel % dz
+    y = (voxel // dz) % dy
+    x = voxel // (dy * dz)
+    del voxel, local, dy, dz
+    inc = np.asarray([a.threshold_increment for a in areas], np.float64).reshape(-1, 3)
+    thr = per_area([a.threshold for a in areas], np.float64)
+    if inc.any():
+        thr = thr + x * inc[which, 0] + y * inc[which, 1] + z * inc[which, 2]  # f64 sum, one rounding to f32
+    na.threshold[sl] = thr
+    na.threshold_limit[sl] = per_area([a.threshold_limit for a in areas], np.float64)
+    na.leak[sl] = per_area([a.leak for a in areas], np.float64)
+    na.refractory_period[sl] = per_area([a.refractory_period for a in areas], np.int64)
+    na.excitability[sl] = per_area([a.excitability for a in areas], np.float64)
+    na.cfc_limit[sl] = per_area([a.cfc_limit for a in areas], np.int64)
+    na.snooze[sl] = per_area([a.effective_snooze(honour_snooze_i) for a in areas], np.int64)
+    na.mp_accumulate[sl] = per_area([a.mp_accumulate for a in areas], bool)
+    na.cortical_area[sl] = per_area([c.index for c in cortical], np.int64)
+    na.x[sl], na.y[sl], na.z[sl] = (c.astype(COORD_DTYPE) for c in (x, y, z))
+
+
+__all__ = ["CHUNK_NEURONS", "MappingCount", "all_areas", "estimate_bytes", "expand_genome", "mapping_synapse_counts",
            "rule_weight"]

@@ -1,45 +1,70 @@
-"""Read and validate a FEAGI flat 2.x genome (SPEC.md section 3) into plain dataclasses.
+"""Read and validate a FEAGI flat genome, 2.x or 3.0 (SPEC.md section 3), into plain dataclasses.
 
 Every problem a user can fix is an `InputError` whose message is one line: the file, where in it
 (cortical id, gene key, morphology), what is wrong and how to fix it. Things FEAGI tolerates but this
-engine does not model (plasticity, memory areas, delays, modulators, some morphology functions) load
-fine and leave one warning per kind in `Genome.warnings`.
+engine does not model (memory formation, delays, modulators, classifiers, some morphology functions)
+load fine and leave one warning per gene or rule in `Genome.warnings`.
 
-What FEAGI 2.6.10 does, where this module copies it (sources: feagi-core's flat converter
-`crates/feagi-evolutionary/src/converter_flat_full.rs`, the strings of the 2.6.10 server binary, and
+Formats: 2.x (`version` "2.0"/"2.1") writes legacy ids of 6 characters; 3.0 (`version` "3.0",
+`genome_schema_version` 7, what FEAGI 2.6.10 writes when it saves a genome) writes every cortical
+id as the base64 of FEAGI's 8-byte id, mapping rules as 9-key objects, `physiology.simulation_timestep`
+instead of `burst_delay`, and adds `brain_regions`, `brain_regions_root`, `classifiers` and
+`modulators` (`Genome.format` says which one was read; feagi_burst.genome.ids has the id rules).
+Both are flat: blueprint keys `_____10c-<cortical_id>-<cx|nx>-<gene>-<type>`.
+
+What FEAGI 2.6.10 does, where this module copies it (sources: feagi-core's flat converter and
+genome parser, the strings of the 2.6.10 server binary, FEAGI's recordings in feagi-reference/ and
 the genome counts in the shared genomes' SOURCES.md, which all match):
 - genes are looked up by `<gene>-<type>` whatever the `cx`/`nx` prefix (early genomes write
   `nx-___bbx-i`, `cx-pstcr_-f`), the `nx-` key winning when both exist; a type suffix it has no
   entry for is ignored (`nx-snooze-i`, `nx-excite-i`, `nx-fthlim-i`), as recorded in
-  docs/feagi-findings.md section 2 (the 2.6.10 binary does not even contain the last two strings);
-- a cortical id starting with `_` must be a known core area, so `__back` fails the whole load;
+  docs/feagi-findings.md section 2 and feagi-reference/stdp/genespell;
+- a cortical id that is neither 6 nor 8 characters nor the base64 of an 8-byte id (`c_avoid`) is
+  skipped with a warning, with every mapping to or from it; a legacy id starting with `_` must be
+  a known core area (`__back` fails the whole load);
+- weights are |psc multiplier| as f32, no rounding and no clamp (feagi-reference/stdp/fracw);
+- a plastic rule whose `plasticity_window` is 0, missing or below 1 aborts the synaptogenesis of
+  its source area: destinations are processed in FEAGI's sorted id order (`CorticalId.sort_key`),
+  those before the failing pair keep their synapses, the failing pair and every later destination
+  get none (feagi-reference/stdp/fail_w0_order; LearningV1.1B then has FEAGI's 33,934 synapses);
 - every pattern of every morphology must be `[source, dest]`, used or not;
 - a morphology without `type` (the pre-2.0 `{"vectors": ...}` form) is unusable, and the core
   morphologies (block_to_block, projector, lateral_+x, ...) missing or unusable are added;
 - the power area's psp_uniform defaults to true when the genome does not set it.
+
+Loading is linear in the size of the file: areas and destinations are found through dicts.
 """
 from __future__ import annotations
 
+import base64
+import gc
 import hashlib
 import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from feagi_burst.errors import InputError
 from feagi_burst.files import read_json
+from feagi_burst.genome.ids import (CORE_ALIASES, CORE_BYTES, CORE_KINDS, AreaLookup, CorticalId, label,
+                                    parse_cortical_id)
 from feagi_burst.genome.morphology import OTHER, PATTERN_TOKENS, Morphology, Pattern
+from feagi_burst.genome.plasticity import PlasticPair, effective_window, stdp_step
 
 FLAT_PREFIX = "_____10c-"
+FORMAT_2 = "2.x"
+FORMAT_3 = "3.0"
+SCHEMA_VERSION_3 = 7  # genome_schema_version of FEAGI 2.6.10's 3.0 files
 
 # Accepted gene spellings, keyed by `<gene>-<type>` (FEAGI ignores the cx/nx prefix): the AreaGene
 # field each one sets, or None where FEAGI 2.6.10 ignores that spelling. Edit here to change what
-# is read (another helper is recording FEAGI to settle `-i` spellings).
+# is read.
 GENE_SPELLINGS: dict[str, str | None] = {
     "__name-t": "name",
     "_group-t": "group",
@@ -63,12 +88,14 @@ GENE_SPELLINGS: dict[str, str | None] = {
     "pstcr_-f": "psp",
     "excite-f": "excitability",
     "memory-b": "memory",
-    # Spellings real genomes use that FEAGI 2.6.10 does not read (probe1/probe2 show snooze-i is
-    # ignored; "excite-i" and "fthlim-i" do not occur in the 2.6.10 binary at all).
+    # Spellings real genomes use that FEAGI 2.6.10 does not read (feagi-reference/stdp/genespell,
+    # probe1/probe2: the default applies; FEAGI's own 3.0 export writes `nx-snooze-i: 0`).
     "snooze-i": None,
     "excite-i": None,
     "fthlim-i": None,
 }
+# The field each ignored spelling would have set, to say what ignoring it changes.
+IGNORED_SPELLINGS: dict[str, str] = {"snooze-i": "snooze", "excite-i": "excitability", "fthlim-i": "threshold_limit"}
 # Read only when the caller asks for it (`honour_snooze_i=True`), and only where `-f` is absent.
 OPTIONAL_SPELLINGS: dict[str, str] = {"snooze-i": "snooze_i"}
 
@@ -91,25 +118,13 @@ GENE_KINDS: dict[str, tuple[str, Any]] = {
     "mp_accumulate": ("bool", False), "mp_driven_psp": ("bool", False), "psp": ("float", 1.0),
     "excitability": ("float", 100.0), "memory": ("bool", False),
 }
+_DEFAULTS = {gene: default for gene, (_kind, default) in GENE_KINDS.items()}
 
-# Core areas: the FEAGI 2.6.10 kinds in its cortical_idx order, every id spelling it accepts,
-# and the id an auto-added area gets (FEAGI's own 8-byte id, which is what its API reports).
-CORE_KINDS: tuple[str, ...] = ("death", "power", "fatigue", "pain", "pleasure", "fear", "hope")
-CORE_ALIASES: dict[str, str] = {
-    "_death": "death", "___death": "death",
-    "_power": "power", "___pwr": "power", "___power": "power", "___pwr__": "power",
-    "_fatigue": "fatigue", "___fatig": "fatigue",
-    "_pain": "pain", "___pain_": "pain",
-    "_pleasure": "pleasure", "___pleas": "pleasure",
-    "_fear": "fear", "___fear_": "fear",
-    "_hope": "hope", "___hope_": "hope",
-}
-CORE_DEFAULT_IDS: dict[str, str] = {
-    "death": "___death", "power": "___power", "fatigue": "___fatig", "pain": "___pain_",
-    "pleasure": "___pleas", "fear": "___fear_", "hope": "___hope_",
-}
+# Core areas (feagi_burst.genome.ids has the id spellings): the id an auto-added core area gets in
+# each format (FEAGI's own 8-byte id, as text in 2.x and as base64 in 3.0) and its name.
+CORE_DEFAULT_IDS: dict[str, str] = {k: b.decode("ascii") for k, b in CORE_BYTES.items()}
+CORE_DEFAULT_IDS_3: dict[str, str] = {k: a for a, k in CORE_ALIASES.items() if a.endswith("=")}
 CORE_NAMES: dict[str, str] = {k: k.capitalize() for k in CORE_KINDS}
-_ID_RE = re.compile(r"[A-Za-z0-9_]{6}|[A-Za-z0-9_]{8}")
 
 # Core morphologies FEAGI adds when a genome lacks them (the `class: core` set of its genomes).
 _CORE_FUNCTIONS = (
@@ -140,13 +155,24 @@ SUPPORTED_FUNCTIONS = frozenset({"projector", "block_to_block"})
 MAX_DIMENSION = 65536
 MAX_NEURONS = 2**32 - 1
 BYTES_PER_NEURON = 41  # 31 bytes of parameters + 10 of state (brain.py)
-BYTES_PER_SYNAPSE = 10
+BYTES_PER_SYNAPSE = 13  # source u32, target u32, weight f32, inhibitory bool
 MEMORY_FRACTION = 0.8  # of MemAvailable a brain may take
+
+# Why a rule makes no synapses (MappingRule.dropped).
+DROPPED_WINDOW_0 = "window-0 abort"
+DROPPED_INVALID_ID = "invalid destination id"
 
 
 @dataclass(frozen=True)
 class MappingRule:
-    """One mapping rule of a source area: `[morphology_id, scalar, psc_multiplier, plastic, ...]`."""
+    """One mapping rule of a source area.
+
+    List form `[morphology_id, scalar, psc_multiplier, plastic, constant, ltp, ltd, window, delay]`
+    (4, 7, 8 or 9 elements) or the object form (3.0 writes all 9 keys). `destination` is the id as
+    written in the dstmap; `target` the cortical id of the area it names (a core alias such as
+    `_death` names the core area the brain has); `dropped` says why the rule makes no synapses
+    (DROPPED_WINDOW_0, DROPPED_INVALID_ID) or is "".
+    """
 
     destination: str
     morphology_id: str
@@ -155,11 +181,21 @@ class MappingRule:
     plastic: bool = False
     delay: int = 1
     index: int = 0  # position in the destination's rule list
+    constant: float = 1.0  # plasticity_constant
+    ltp: float = 1.0  # ltp_multiplier
+    ltd: float = 1.0  # ltd_multiplier
+    window: float | None = None  # plasticity_window as written; None when the rule has none
+    target: str = ""
+    dropped: str = ""
 
 
 @dataclass
 class AreaGene:
-    """One cortical area's genes, with FEAGI's defaults for absent ones."""
+    """One cortical area's genes, with FEAGI's defaults for absent ones.
+
+    cortical_id is the id as the genome writes it; decoded_id how it is shown (the 8 bytes of a
+    3.0 base64 id as text, a legacy id as is); sort_key FEAGI's order (base64 of its 8-byte id).
+    """
 
     cortical_id: str
     name: str = ""
@@ -180,15 +216,31 @@ class AreaGene:
     psp: float = 1.0
     psp_uniform: bool = False
     excitability: float = 100.0
-    memory: bool = False
+    memory: bool = False  # cx-memory-b
     core: str | None = None  # core kind ("power", ...) or None
     auto_added: bool = False
     mappings: list[MappingRule] = field(default_factory=list)
+    decoded_id: str = ""
+    sort_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.decoded_id:
+            self.decoded_id = self.cortical_id
 
     @property
     def neuron_count(self) -> int:
         x, y, z = self.dimensions
         return x * y * z * self.neurons_per_voxel
+
+    @property
+    def is_memory(self) -> bool:
+        """A memory area for FEAGI: group MEMORY and cx-memory-b true (an `m` id alone is not)."""
+        return self.memory and self.group.upper() == "MEMORY"
+
+    @property
+    def label(self) -> str:
+        """How messages name the area: `'CRSMot'`, or `'Y0lITW90X18=' (cIHMot__ 'M1_BW')` in 3.0."""
+        return label(self.cortical_id, self.name)
 
     def effective_snooze(self, honour_snooze_i: bool) -> int:
         """The snooze the engine uses: `nx-snooze-f`, or `nx-snooze-i` when asked and `-f` is absent."""
@@ -199,7 +251,13 @@ class AreaGene:
 
 @dataclass
 class Genome:
-    """A validated genome: areas in file order, the morphologies rules use, and load warnings."""
+    """A validated genome: areas in file order, the morphologies rules use, and load warnings.
+
+    format: FORMAT_2 ("2.x") or FORMAT_3 ("3.0"). plasticity: the plastic area pairs STDP runs on
+    (feagi_burst.genome.plasticity.PlasticPair). core_ids: the cortical id of every core kind, the
+    genome's own or the one expansion gives the core areas it adds. timestep: seconds per burst
+    (`physiology.simulation_timestep`, or 2.x `burst_delay`), None when absent.
+    """
 
     title: str
     path: str
@@ -209,13 +267,28 @@ class Genome:
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
     physiology: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT_2
+    schema_version: int | None = None
+    plasticity: list[PlasticPair] = field(default_factory=list)
+    core_ids: dict[str, str] = field(default_factory=dict)
+    timestep: float | None = None
+    skipped_ids: list[str] = field(default_factory=list)
 
-    def area(self, cortical_id: str) -> AreaGene:
-        """The area with this id; KeyError if absent."""
-        for a in self.areas:
-            if a.cortical_id == cortical_id:
-                return a
-        raise KeyError(cortical_id)
+    def __post_init__(self) -> None:
+        self._lookup: AreaLookup | None = None
+
+    def lookup(self) -> AreaLookup:
+        """The areas by id as written, decoded id, core alias or name (built once)."""
+        if self._lookup is None or len(self._lookup.ids) != len(self.areas):
+            self._lookup = AreaLookup([a.cortical_id for a in self.areas], [a.name for a in self.areas])
+        return self._lookup
+
+    def area(self, key: str) -> AreaGene:
+        """The area with this id (as written or decoded), core alias or name; KeyError if absent."""
+        return self.areas[self.lookup().index(key)]
+
+
+Where = str | Callable[[], str]  # a place in the file, built only when an error names it
 
 
 class _Ctx:
@@ -224,7 +297,8 @@ class _Ctx:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def fail(self, where: str, what: str, fix: str) -> InputError:
+    def fail(self, where: Where, what: str, fix: str) -> InputError:
+        where = where() if callable(where) else where
         msg = f"{self.path}: {where}: {what}; {fix}" if where else f"{self.path}: {what}; {fix}"
         return InputError(" ".join(msg.split()))  # one line, whatever the pieces contain
 
@@ -233,7 +307,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _convert(ctx: _Ctx, where: str, gene: str, value: Any) -> Any:
+def _convert(ctx: _Ctx, where: Where, gene: str, value: Any) -> Any:
     """Check one gene's value against its kind and return it converted."""
     kind, _ = GENE_KINDS[gene]
     if kind == "text":
@@ -269,24 +343,7 @@ def _convert(ctx: _Ctx, where: str, gene: str, value: Any) -> Any:
     return iv
 
 
-def _parse_id(ctx: _Ctx, cortical_id: str, key: str) -> str | None:
-    """Validate a cortical id the way FEAGI 2.6.10 does; returns its core kind or None."""
-    if cortical_id in CORE_ALIASES:
-        return CORE_ALIASES[cortical_id]
-    if cortical_id.startswith("_"):
-        known = ", ".join(sorted(CORE_ALIASES))
-        raise ctx.fail(f"cortical id {cortical_id!r} (key {key!r})",
-                       "not a valid core type: FEAGI 2.6.10 rejects ids starting with '_' other than its "
-                       f"core areas ({known})",
-                       "rename the area to a custom id such as 'c' + 5 letters")
-    if not _ID_RE.fullmatch(cortical_id):
-        raise ctx.fail(f"cortical id {cortical_id!r} (key {key!r})",
-                       "a cortical id must be 6 or 8 characters of letters, digits and '_'",
-                       "rename the area (and every mapping to it)")
-    return None
-
-
-def _parse_scalar(ctx: _Ctx, where: str, v: Any) -> tuple[int, int, int]:
+def _parse_scalar(ctx: _Ctx, where: Where, v: Any) -> tuple[int, int, int]:
     if _is_number(v) and math.isfinite(v) and float(v) == int(v):
         return (int(v),) * 3  # type: ignore[return-value]
     if isinstance(v, (list, tuple)) and len(v) == 3 and all(
@@ -296,8 +353,14 @@ def _parse_scalar(ctx: _Ctx, where: str, v: Any) -> tuple[int, int, int]:
                    "use [1, 1, 1]")
 
 
-def _parse_rule(ctx: _Ctx, where: str, dst: str, index: int, rule: Any) -> MappingRule:
+def _finite(v: Any) -> bool:
+    return _is_number(v) and math.isfinite(v)
+
+
+def _parse_rule(ctx: _Ctx, where: Where, dst: str, index: int, rule: Any, target: str = "",
+                dropped: str = "") -> MappingRule:
     """One mapping rule, list form `[id, scalar, psc, plastic, pc, ltp, ltd, window, delay]` or object form."""
+    params: list[Any]
     if isinstance(rule, dict):
         if "morphology_id" not in rule or "postSynapticCurrent_multiplier" not in rule:
             raise ctx.fail(where, "a mapping rule object needs 'morphology_id' and 'postSynapticCurrent_multiplier'",
@@ -305,6 +368,11 @@ def _parse_rule(ctx: _Ctx, where: str, dst: str, index: int, rule: Any) -> Mappi
         mid, scalar = rule["morphology_id"], rule.get("morphology_scalar", [1, 1, 1])
         mult, plastic = rule["postSynapticCurrent_multiplier"], rule.get("plasticity_flag", False)
         delay = rule.get("synaptic_delay_bursts", 1)
+        names = ("plasticity_constant", "ltp_multiplier", "ltd_multiplier", "plasticity_window")
+        params = [rule.get(k) for k in names]
+        for k, v in zip(names, params):
+            if v is not None and not _finite(v):
+                raise ctx.fail(where, f"{k} {v!r} of rule {mid!r} is not a finite number", "write a number there")
     elif isinstance(rule, list):
         if len(rule) < 4:
             raise ctx.fail(where, f"mapping rule {rule!r} has {len(rule)} elements",
@@ -312,23 +380,27 @@ def _parse_rule(ctx: _Ctx, where: str, dst: str, index: int, rule: Any) -> Mappi
         mid, scalar, mult, plastic = rule[0], rule[1], rule[2], rule[3]
         delay = rule[8] if len(rule) > 8 else 1
         for extra in rule[4:8]:
-            if not (_is_number(extra) and math.isfinite(extra)):
+            if not _finite(extra):
                 raise ctx.fail(where, f"plasticity parameter {extra!r} of rule {rule!r} is not a finite number",
                                "write numbers there")
+        params = list(rule[4:8]) + [None] * (8 - max(4, min(len(rule), 8)))
     else:
         raise ctx.fail(where, f"mapping rule {rule!r} is neither a list nor an object",
                        "write [morphology_id, [1, 1, 1], psc_multiplier, plastic]")
     if not isinstance(mid, str) or not mid:
         raise ctx.fail(where, f"morphology id {mid!r} is not a name", "name a morphology of neuron_morphologies")
-    if not _is_number(mult) or not math.isfinite(mult):
+    if not _finite(mult):
         raise ctx.fail(where, f"psc multiplier {mult!r} of rule {mid!r} is not a finite number",
                        "write a number such as 1 or -1")
     if not isinstance(plastic, bool):
         raise ctx.fail(where, f"plasticity flag {plastic!r} of rule {mid!r} is not true/false", "write false")
-    if not (_is_number(delay) and math.isfinite(delay) and float(delay) == int(delay) and delay >= 0):
+    if not (_finite(delay) and float(delay) == int(delay) and delay >= 0):
         raise ctx.fail(where, f"synaptic delay {delay!r} of rule {mid!r} is not a whole number >= 0", "write 1")
+    constant, ltp, ltd, window = (None if v is None else float(v) for v in params)
     return MappingRule(destination=dst, morphology_id=mid, scalar=_parse_scalar(ctx, where, scalar),
-                       multiplier=float(mult), plastic=plastic, delay=int(delay), index=index)
+                       multiplier=float(mult), plastic=plastic, delay=int(delay), index=index,
+                       constant=1.0 if constant is None else constant, ltp=1.0 if ltp is None else ltp,
+                       ltd=1.0 if ltd is None else ltd, window=window, target=target, dropped=dropped)
 
 
 def _pattern_token(v: Any) -> int | str | None:
@@ -416,39 +488,58 @@ def available_memory() -> int:
         return 8 * 2**30
 
 
-def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
-                memory_limit: int | None = None) -> Genome:
-    """Read, validate and return the genome at `path`.
-
-    honour_snooze_i: read `nx-snooze-i` as the snooze where `nx-snooze-f` is absent (FEAGI does not).
-    memory_limit: bytes the neuron arrays may take (default: 80% of available memory); a genome above
-    it is refused before anything is allocated.
-    """
-    p = Path(path)
-    ctx = _Ctx(str(path))
-    data = read_json(p, "genome file")
+def _read_document(ctx: _Ctx, data: Any) -> tuple[str, str, dict[str, Any], int | None, list[str]]:
+    """(format, version, blueprint, schema version, warnings) of a genome document, or a one-line error."""
     if not isinstance(data, dict):
         raise ctx.fail("", f"the top level is a JSON {type(data).__name__}, not a genome object",
                        "give a FEAGI genome (an object with 'blueprint' and 'neuron_morphologies')")
     bp = data.get("blueprint")
     if isinstance(bp, dict) and "cortical_areas" in bp and not any(str(k).startswith(FLAT_PREFIX) for k in bp):
         raise ctx.fail("blueprint", "this is a different schema (blueprint.cortical_areas, like feagi-core's "
-                       "example_fp32/int8 illustrative genomes), not a flat FEAGI 2.x genome",
-                       "export the genome from FEAGI in the flat 2.x format ('_____10c-...' blueprint keys)")
+                       "example_fp32/int8 illustrative genomes), not a flat FEAGI 2.x or 3.0 genome",
+                       "export the genome from FEAGI in its flat format ('_____10c-...' blueprint keys)")
     if not isinstance(bp, dict) or not any(str(k).startswith(FLAT_PREFIX) for k in bp):
-        raise ctx.fail("blueprint", "no '_____10c-<cortical_id>-<cx|nx>-<gene>-<type>' keys: not a flat FEAGI 2.x genome",
-                       "give a flat 2.x genome as FEAGI saves it")
+        raise ctx.fail("blueprint", "no '_____10c-<cortical_id>-<cx|nx>-<gene>-<type>' keys: not a flat FEAGI "
+                       "2.x or 3.0 genome", "give a flat genome as FEAGI saves it")
     version = str(data.get("version", ""))
-    if not version.startswith("2."):
-        raise ctx.fail("version", f"genome version {version!r} is not supported (flat 2.x only)",
-                       "export the genome as a 2.x flat genome")
     warnings: list[str] = []
+    schema = data.get("genome_schema_version")
+    if version.startswith("2."):
+        fmt = FORMAT_2
+    elif version == "3" or version.startswith("3."):
+        fmt = FORMAT_3
+        if schema is not None and schema != SCHEMA_VERSION_3:
+            warnings.append(f"genome_schema_version {schema!r}: read as schema {SCHEMA_VERSION_3} (FEAGI 2.6.10's "
+                            "3.0 format); check the result")
+    else:
+        raise ctx.fail("version", f"genome version {version!r} is not supported (flat 2.x and 3.0 only)",
+                       "export the genome from FEAGI 2.x as a flat 2.x or 3.0 genome")
+    for key, kind in (("brain_regions", dict), ("classifiers", dict), ("physiology", dict),
+                      ("neuron_morphologies", dict), ("brain_regions_root", str)):
+        value = data.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise ctx.fail(key, f"must be {'an object' if kind is dict else 'text'}, got {type(value).__name__}",
+                           "write it as FEAGI does or remove it")
+    if data.get("modulators"):
+        mods = data["modulators"]
+        names = ", ".join(map(str, list(mods)[:5])) if isinstance(mods, (dict, list)) else repr(mods)
+        warnings.append(f"ignored: modulators ({names}): FEAGI's neuromodulation is not modelled; the brain "
+                        "runs without them")
+    if data.get("classifiers"):
+        warnings.append(f"ignored: classifiers ({len(data['classifiers'])}): their areas load as ordinary areas "
+                        "and the classifier assemblies are not formed")
+    return fmt, version, bp, schema if isinstance(schema, int) and not isinstance(schema, bool) else None, warnings
 
-    # --- areas, in order of first appearance ---
+
+def _collect_genes(ctx: _Ctx, bp: dict[str, Any]
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]], dict[str, int],
+                              dict[str, dict[str, Any]]]:
+    """Blueprint keys grouped per cortical id: (raw values, key of each value, unknown genes,
+    values of the spellings FEAGI ignores), areas in order of first appearance."""
     raw_areas: dict[str, dict[str, Any]] = {}
     keys_of: dict[str, dict[str, str]] = {}
     unknown: dict[str, int] = {}
-    ignored: dict[str, int] = {}
+    ignored: dict[str, dict[str, Any]] = {}
     for key, value in bp.items():
         if not key.startswith(FLAT_PREFIX):
             continue  # `_____10b-` species genes and the like carry no brain structure
@@ -457,85 +548,249 @@ def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
             raise ctx.fail(f"key {key!r}", "malformed blueprint key",
                            "write '_____10c-<cortical_id>-<cx|nx>-<gene>-<type>'")
         cid, gene = parts[1], f"{parts[3]}-{parts[4]}"
-        raw_areas.setdefault(cid, {})
-        keys_of.setdefault(cid, {})
+        raw = raw_areas.setdefault(cid, {})
+        keys = keys_of.setdefault(cid, {})
         fieldname = GENE_SPELLINGS.get(gene)
         if gene in GENE_SPELLINGS and fieldname is None:  # a spelling FEAGI does not read
             if gene in OPTIONAL_SPELLINGS:
-                raw_areas[cid][OPTIONAL_SPELLINGS[gene]] = value
-                keys_of[cid][OPTIONAL_SPELLINGS[gene]] = key
-            if value not in (0, None):
-                ignored[parts[2] + "-" + gene] = ignored.get(parts[2] + "-" + gene, 0) + 1
+                raw[OPTIONAL_SPELLINGS[gene]] = value
+                keys[OPTIONAL_SPELLINGS[gene]] = key
+            ignored.setdefault(cid, {})[f"{parts[2]}-{gene}"] = value
             continue
         if fieldname is None:
             if gene not in UNUSED_GENES:
                 unknown[gene] = unknown.get(gene, 0) + 1
             continue
         # the same gene under both prefixes: FEAGI takes the nx- one (docs/feagi-findings.md 2.2)
-        if parts[2] == "cx" and keys_of[cid].get(fieldname, "").split("-")[2:3] == ["nx"]:
+        if parts[2] == "cx" and keys.get(fieldname, "").split("-")[2:3] == ["nx"]:
             continue
-        raw_areas[cid][fieldname] = value
-        keys_of[cid][fieldname] = key
+        raw[fieldname] = value
+        keys[fieldname] = key
+    return raw_areas, keys_of, unknown, ignored
 
-    # FEAGI rejects the load on a bad id; name every bad core id at once so one edit fixes them all
-    bad_core = [cid for cid in raw_areas if cid.startswith("_") and cid not in CORE_ALIASES]
+
+def _build_area(ctx: _Ctx, info: CorticalId, raw: dict[str, Any], keys: dict[str, str],
+                honour_snooze_i: bool, resolve: Callable[[str], tuple[str, str]], warnings: list[str]) -> AreaGene:
+    """One area from its genes; `resolve(destination)` gives each rule's (target, dropped)."""
+    cid = info.written
+
+    def shown() -> str:
+        return label(cid, raw.get("name") if isinstance(raw.get("name"), str) else "")
+
+    vals = dict(_DEFAULTS)
+    for gene, value in raw.items():
+        if gene != "mappings" and value is not None:  # null counts as absent, as in FEAGI's converter
+            vals[gene] = _convert(ctx, lambda g=gene: f"cortical id {shown()} key {keys.get(g, g)!r}", gene, value)
+    if info.core == "power" and "psp_uniform" not in raw:
+        vals["psp_uniform"] = True  # FEAGI's flat converter: power sends full psp on each synapse
+    area = AreaGene(
+        cortical_id=cid, name=vals["name"] or info.decoded, group=vals["group"],
+        dimensions=(vals["size_x"], vals["size_y"], vals["size_z"]),
+        neurons_per_voxel=vals["neurons_per_voxel"], threshold=vals["threshold"],
+        threshold_increment=(vals["threshold_inc_x"], vals["threshold_inc_y"], vals["threshold_inc_z"]),
+        threshold_limit=vals["threshold_limit"], refractory_period=vals["refractory_period"],
+        leak=vals["leak"], cfc_limit=vals["cfc_limit"], snooze=vals["snooze"], snooze_i=vals["snooze_i"],
+        snooze_f_given="snooze" in raw, mp_accumulate=vals["mp_accumulate"],
+        mp_driven_psp=vals["mp_driven_psp"], psp=vals["psp"], psp_uniform=vals["psp_uniform"],
+        excitability=vals["excitability"], memory=vals["memory"], core=info.core,
+        decoded_id=info.decoded, sort_key=info.sort_key)
+    if honour_snooze_i:
+        area.snooze = area.effective_snooze(True)
+    if info.core is not None and area.neuron_count != 1:
+        warnings.append(f"core area {area.label} has {area.neuron_count} neurons in the genome; "
+                        "FEAGI gives core areas exactly one neuron, so it is built 1x1x1")
+        area.dimensions, area.neurons_per_voxel = (1, 1, 1), 1
+    dstmap = raw.get("mappings", {})
+    if dstmap is None:
+        dstmap = {}
+
+    def where() -> str:
+        return f"cortical id {area.label} key {keys.get('mappings', 'cx-dstmap-d')!r}"
+
+    if not isinstance(dstmap, dict):
+        raise ctx.fail(where, f"mappings must be an object {{destination: [rules]}}, got {type(dstmap).__name__}",
+                       "write {} for no mappings")
+    for dst, rules in dstmap.items():
+        if not isinstance(rules, list):
+            raise ctx.fail(where, f"rules for destination {dst!r} must be a list", "write [[...], ...]")
+        target, dropped = resolve(dst) if rules else ("", "")
+        for i, rule in enumerate(rules):
+            area.mappings.append(_parse_rule(ctx, lambda d=dst: f"{where()} destination {d!r}", dst, i, rule,
+                                             target, dropped))
+    return area
+
+
+def _ignored_spelling_warnings(areas: list[AreaGene], ignored: dict[str, dict[str, Any]],
+                               honour_snooze_i: bool) -> list[str]:
+    """One warning per ignored spelling whose value differs from what the area uses."""
+    changed: dict[str, list[str]] = {}
+    for a in areas:
+        for spelled, value in ignored.get(a.cortical_id, {}).items():
+            gene = spelled.split("-", 1)[1]
+            if gene == "snooze-i" and honour_snooze_i and not a.snooze_f_given:
+                continue  # honoured: it is the snooze in use
+            used = getattr(a, IGNORED_SPELLINGS[gene])
+            if value is None or (_is_number(value) and float(value) == float(used)):
+                continue
+            changed.setdefault(spelled, []).append(f"{a.label}={value!r}")
+    out = []
+    for spelled, where in sorted(changed.items()):
+        gene = spelled.split("-", 1)[1]
+        read = gene.replace("-i", "-f")
+        hint = " (pass honour_snooze_i=True, [genome] honour_snooze_i = true, to read it)" \
+            if gene == "snooze-i" else ""
+        out.append(f"ignored: gene {spelled} on {len(where)} area(s) ({', '.join(where[:5])}"
+                   f"{', ...' if len(where) > 5 else ''}): FEAGI 2.6.10 reads only nx-{read}, so "
+                   f"{IGNORED_SPELLINGS[gene]} keeps its nx-{read} value or default{hint}")
+    return out
+
+
+def _abort_windows(areas: list[AreaGene], sort_key: dict[str, str], warnings: list[str]) -> None:
+    """FEAGI's window-0 abort: per source, destinations in sorted id order; a plastic rule with
+    plasticity_window below 1 (0, missing, fractional) stops the source's synaptogenesis there."""
+    for a in areas:
+        by_target: dict[str, list[int]] = {}
+        for i, r in enumerate(a.mappings):
+            if not r.dropped:
+                by_target.setdefault(r.target, []).append(i)
+        order = sorted(by_target, key=lambda t: sort_key[t])
+        bad, lost = None, []
+        for pos, t in enumerate(order):
+            bad = next((i for i in by_target[t] if a.mappings[i].plastic
+                        and effective_window(a.mappings[i].window) == 0), None)
+            if bad is not None:
+                lost = order[pos:]
+                break
+        if bad is None:
+            continue
+        r = a.mappings[bad]
+        n = 0
+        for tt in lost:
+            for i in by_target[tt]:
+                a.mappings[i] = replace(a.mappings[i], dropped=DROPPED_WINDOW_0)
+                n += 1
+        w = "no plasticity_window" if r.window is None else f"plasticity_window {r.window:g} (below 1)"
+        names = ", ".join(label(x) for x in lost[:6]) + (", ..." if len(lost) > 6 else "")
+        warnings.append(f"plastic rule {a.label} -> {label(r.destination)} #{r.index + 1} "
+                        f"({r.morphology_id!r}) has {w}: FEAGI aborts the "
+                        f"synaptogenesis of {a.label} there, destinations taken in its sorted id order, so "
+                        f"{n} rule(s) to {names} make no synapses; give the rule a plasticity_window >= 1 "
+                        "to keep them")
+
+
+def _plastic_pairs(areas: list[AreaGene]) -> list[PlasticPair]:
+    """One PlasticPair per area pair with a plastic rule of window >= 1 that kept its synapses; the
+    last plastic rule of a pair wins."""
+    pairs: dict[tuple[str, str], PlasticPair] = {}
+    for a in areas:
+        for r in a.mappings:
+            if r.dropped or not r.plastic:
+                continue
+            w = effective_window(r.window)
+            if w >= 1:
+                pairs[(a.cortical_id, r.target)] = PlasticPair(a.cortical_id, r.target, w,
+                                                               stdp_step(r.constant, r.ltp),
+                                                               stdp_step(r.constant, r.ltd))
+    return list(pairs.values())
+
+
+def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
+                memory_limit: int | None = None) -> Genome:
+    """Read, validate and return the genome at `path` (flat 2.x or 3.0).
+
+    honour_snooze_i: read `nx-snooze-i` as the snooze where `nx-snooze-f` is absent (FEAGI does not).
+    memory_limit: bytes the neuron arrays may take (default: 80% of available memory); a genome above
+    it is refused before anything is allocated.
+    """
+    p = Path(path)
+    ctx = _Ctx(str(path))
+    data = read_json(p, "genome file")
+    # Loading allocates a few objects per gene and rule and frees none: the cyclic collector would
+    # only rescan them (a third of the time of a 150,000-area genome). Paused, then restored.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(ctx, p, data, honour_snooze_i, memory_limit)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(ctx: _Ctx, p: Path, data: Any, honour_snooze_i: bool, memory_limit: int | None) -> Genome:
+    path = ctx.path
+    fmt, version, bp, schema, warnings = _read_document(ctx, data)
+
+    # --- areas, in order of first appearance ---
+    raw_areas, keys_of, unknown, ignored = _collect_genes(ctx, bp)
+    infos: dict[str, CorticalId] = {}
+    skipped: list[str] = []
+    bad_core: list[str] = []
+    for cid, raw in raw_areas.items():
+        group = raw.get("group") if isinstance(raw.get("group"), str) else ""
+        info = parse_cortical_id(cid, group)
+        if info is None:
+            skipped.append(cid)
+        elif info.core is None and (info.feagi[:1] == b"_" if info.is_base64 else cid.startswith("_")):
+            bad_core.append(cid)
+        else:
+            infos[cid] = info
+    # FEAGI rejects the load on a bad core id; name every one at once so one edit fixes them all
     if bad_core:
-        known = ", ".join(sorted(CORE_ALIASES))
+        known = ", ".join(a for a in sorted(CORE_ALIASES) if not a.endswith("="))
         raise ctx.fail(f"cortical id{'s' if len(bad_core) > 1 else ''} {', '.join(map(repr, bad_core))}",
                        "not a valid core type: FEAGI 2.6.10 rejects ids starting with '_' other than its "
                        f"core areas ({known})", "rename those areas to custom ids such as 'c' + 5 letters "
                        "(and every mapping to them)")
-    areas: list[AreaGene] = []
     core_seen: dict[str, str] = {}
-    for cid, raw in raw_areas.items():
-        first_key = next(iter(keys_of[cid].values()), f"{FLAT_PREFIX}{cid}-...")
-        core = _parse_id(ctx, cid, first_key)
-        if core is not None:
-            if core in core_seen:
-                raise ctx.fail(f"cortical ids {core_seen[core]!r} and {cid!r}",
-                               f"both are the core area {core!r}", "keep one of them")
-            core_seen[core] = cid
-        vals: dict[str, Any] = {}
-        for gene, (_kind, default) in GENE_KINDS.items():
-            where = f"cortical id {cid!r} key {keys_of[cid].get(gene, gene)!r}"
-            # null counts as absent (FEAGI's converter treats null coordinates the same way)
-            vals[gene] = _convert(ctx, where, gene, raw[gene]) if raw.get(gene) is not None else default
-        if core == "power" and "psp_uniform" not in raw:
-            vals["psp_uniform"] = True  # FEAGI's flat converter: power sends full psp on each synapse
-        area = AreaGene(
-            cortical_id=cid, name=vals["name"] or cid, group=vals["group"],
-            dimensions=(vals["size_x"], vals["size_y"], vals["size_z"]),
-            neurons_per_voxel=vals["neurons_per_voxel"], threshold=vals["threshold"],
-            threshold_increment=(vals["threshold_inc_x"], vals["threshold_inc_y"], vals["threshold_inc_z"]),
-            threshold_limit=vals["threshold_limit"], refractory_period=vals["refractory_period"],
-            leak=vals["leak"], cfc_limit=vals["cfc_limit"], snooze=vals["snooze"], snooze_i=vals["snooze_i"],
-            snooze_f_given="snooze" in raw, mp_accumulate=vals["mp_accumulate"],
-            mp_driven_psp=vals["mp_driven_psp"], psp=vals["psp"], psp_uniform=vals["psp_uniform"],
-            excitability=vals["excitability"], memory=vals["memory"], core=core)
-        if honour_snooze_i:
-            area.snooze = area.effective_snooze(True)
-        if core is not None and area.neuron_count != 1:
-            warnings.append(f"core area {cid!r} has {area.neuron_count} neurons in the genome; "
-                            "FEAGI gives core areas exactly one neuron, so it is built 1x1x1")
-            area.dimensions, area.neurons_per_voxel = (1, 1, 1), 1
-        dstmap = raw.get("mappings", {})
-        if dstmap is None:
-            dstmap = {}
-        where = f"cortical id {cid!r} key {keys_of[cid].get('mappings', 'cx-dstmap-d')!r}"
-        if not isinstance(dstmap, dict):
-            raise ctx.fail(where, f"mappings must be an object {{destination: [rules]}}, got {type(dstmap).__name__}",
-                           "write {} for no mappings")
-        for dst, rules in dstmap.items():
-            if not isinstance(rules, list):
-                raise ctx.fail(where, f"rules for destination {dst!r} must be a list", "write [[...], ...]")
-            for i, rule in enumerate(rules):
-                area.mappings.append(_parse_rule(ctx, f"{where} destination {dst!r}", dst, i, rule))
-        areas.append(area)
+    for cid, info in infos.items():
+        if info.core is not None:
+            if info.core in core_seen:
+                raise ctx.fail(f"cortical ids {core_seen[info.core]!r} and {cid!r}",
+                               f"both are the core area {info.core!r}", "keep one of them")
+            core_seen[info.core] = cid
 
-    if ignored:
-        names = ", ".join(f"{g} ({n} areas)" for g, n in sorted(ignored.items()))
-        hint = " (pass honour_snooze_i=True to read nx-snooze-i)" if any("snooze-i" in g for g in ignored) else ""
-        warnings.append(f"ignored: gene spellings FEAGI 2.6.10 does not read, with non-zero values: {names}{hint}")
+    # --- destinations: found with dict lookups (FEAGI's id, core aliases), never a scan ---
+    core_ids = {k: core_seen.get(k, (CORE_DEFAULT_IDS_3 if fmt == FORMAT_3 else CORE_DEFAULT_IDS)[k])
+                for k in CORE_KINDS}
+    sort_key = {cid: info.sort_key for cid, info in infos.items()}
+    for k, cid in core_ids.items():
+        sort_key.setdefault(cid, base64.b64encode(CORE_BYTES[k]).decode("ascii"))
+    by_feagi: dict[bytes, str | None] = {}
+    for cid, info in infos.items():
+        by_feagi[info.feagi] = None if info.feagi in by_feagi else cid  # None: ambiguous
+    skipped_set = set(skipped)
+    to_skipped: dict[str, int] = {}
+    invalid_dst: dict[str, list[str]] = {}
+
+    def resolve(dst: str) -> tuple[str, str]:
+        """(target cortical id, "") for a destination, ("", why) when FEAGI skips it."""
+        if dst in sort_key:
+            return dst, ""
+        info = parse_cortical_id(dst)
+        if info is None:
+            return "", DROPPED_INVALID_ID
+        target = core_ids[info.core] if info.core else by_feagi.get(info.feagi)
+        if target is None:
+            return "", "missing"  # a valid id of no area: an error below
+        return target, ""
+
+    areas: list[AreaGene] = []
+    for cid, info in infos.items():
+        area = _build_area(ctx, info, raw_areas[cid], keys_of[cid], honour_snooze_i, resolve, warnings)
+        for r in area.mappings:
+            if r.dropped == "missing":
+                hint = " (the '//' looks like a commented-out mapping: JSON has no comments)" \
+                    if r.destination.startswith("//") else ""
+                raise ctx.fail(f"cortical id {area.label} mapping to {r.destination!r}",
+                               f"destination area {r.destination!r} is not in the genome{hint}",
+                               "add that area or remove the mapping")
+            if r.dropped == DROPPED_INVALID_ID:
+                if r.destination in skipped_set:
+                    to_skipped[r.destination] = to_skipped.get(r.destination, 0) + 1
+                else:
+                    invalid_dst.setdefault(r.destination, []).append(area.label)
+        areas.append(area)
+    warnings += _ignored_spelling_warnings(areas, ignored, honour_snooze_i)
     if unknown:
         warnings.append("ignored: unknown genes " + ", ".join(f"{g} ({n})" for g, n in sorted(unknown.items())))
 
@@ -552,11 +807,7 @@ def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
                        "make areas smaller or run on a machine with more memory")
 
     # --- morphologies ---
-    raw_morphs = data.get("neuron_morphologies", {})
-    if raw_morphs is None:
-        raw_morphs = {}
-    if not isinstance(raw_morphs, dict):
-        raise ctx.fail("neuron_morphologies", "must be an object {name: definition}", "write {} if there are none")
+    raw_morphs = data.get("neuron_morphologies") or {}
     morphologies: dict[str, Morphology] = {}
     unusable: set[str] = set()
     for mid, raw in raw_morphs.items():
@@ -572,50 +823,58 @@ def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
             morphologies[mid] = m
             unusable.discard(mid)
 
-    # --- mappings: destinations and morphologies must exist ---
-    ids = {a.cortical_id for a in areas}
-    core_ids = {a.core for a in areas if a.core}
+    # --- mappings: morphologies must exist ---
     used_unusable: dict[str, int] = {}
     used_unsupported: dict[str, int] = {}
-    plastic = delayed = 0
+    delayed: list[str] = []
     for a in areas:
         for r in a.mappings:
-            where = f"cortical id {a.cortical_id!r} mapping to {r.destination!r}"
-            dst_core = CORE_ALIASES.get(r.destination)
-            if r.destination not in ids and not (dst_core and dst_core not in core_ids):
-                hint = " (the '//' looks like a commented-out mapping: JSON has no comments)" \
-                    if r.destination.startswith("//") else ""
-                raise ctx.fail(where, f"destination area {r.destination!r} is not in the genome{hint}",
-                               "add that area or remove the mapping")
+            if r.dropped:
+                continue
             if r.morphology_id in unusable:
                 used_unusable[r.morphology_id] = used_unusable.get(r.morphology_id, 0) + 1
             elif r.morphology_id not in morphologies:
-                raise ctx.fail(where, f"morphology {r.morphology_id!r} is not defined in neuron_morphologies "
+                raise ctx.fail(f"cortical id {a.label} mapping to {r.destination!r}",
+                               f"morphology {r.morphology_id!r} is not defined in neuron_morphologies "
                                "and is not a FEAGI core morphology", "define it or use another morphology")
             elif not morphologies[r.morphology_id].supported:
                 used_unsupported[r.morphology_id] = used_unsupported.get(r.morphology_id, 0) + 1
-            plastic += r.plastic
-            delayed += r.delay not in (0, 1)
+            if r.delay != 1:
+                delayed.append(f"{a.label} -> {label(r.destination)} delay {r.delay}")
+    for cid in skipped:
+        own = sum(1 for v in (raw_areas[cid].get("mappings") or {}).values() if isinstance(v, list) for _ in v) \
+            if isinstance(raw_areas[cid].get("mappings"), dict) else 0
+        warnings.append(f"skipped: cortical id {cid!r} is neither 6 nor 8 characters of letters, digits and '_' "
+                        "nor the base64 of an 8-byte id; FEAGI skips that area, so it has no neurons, its "
+                        f"{own} mapping rule(s) and the {to_skipped.get(cid, 0)} rule(s) to it make no synapses; "
+                        "rename it (and every mapping to it) to keep it")
+    for dst, sources in invalid_dst.items():
+        hint = " (the '//' looks like a commented-out mapping: JSON has no comments)" if dst.startswith("//") else ""
+        warnings.append(f"skipped: {len(sources)} mapping rule(s) from {', '.join(dict.fromkeys(sources))} to "
+                        f"{dst!r}, which is not a valid cortical id{hint}; FEAGI skips them; remove them or fix the id")
     for mid, n in sorted(used_unusable.items()):
         warnings.append(f"morphology {mid!r} has no 'type' (pre-2.0 format) and FEAGI cannot use it: "
                         f"its {n} rule(s) create no synapses")
     for mid, n in sorted(used_unsupported.items()):
         warnings.append(f"morphology {mid!r} ({morphologies[mid].kind}): {morphologies[mid].why_unsupported}; "
                         f"its {n} rule(s) create no synapses")
-    if plastic:
-        warnings.append(f"ignored: plasticity on {plastic} mapping rule(s); their synapses are built static "
-                        "(FEAGI 2.6.10 itself rejects plastic rules whose plasticity_window is not > 0)")
+    _abort_windows(areas, sort_key, warnings)
     if delayed:
-        warnings.append(f"ignored: synaptic delays on {delayed} mapping rule(s); spikes arrive the next burst")
-    mem = [a.cortical_id for a in areas if a.memory]
+        warnings.append(f"ignored: synaptic_delay_bursts other than 1 on {len(delayed)} mapping rule(s) "
+                        f"({', '.join(delayed[:3])}{', ...' if len(delayed) > 3 else ''}); "
+                        "their spikes arrive the next burst")
+    mem = [a.label for a in areas if a.is_memory]
     if mem:
-        warnings.append(f"ignored: memory areas {mem}; they are built as plain areas without memory formation")
-    if data.get("modulators"):
-        warnings.append("ignored: modulators; the brain runs without them")
+        warnings.append(f"memory areas {', '.join(mem[:6])}{', ...' if len(mem) > 6 else ''} run as ordinary "
+                        "areas: FEAGI's memory neurons (formed at run time) are not formed")
 
     title = data.get("genome_title") or data.get("genome_id") or p.stem
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     physiology = data.get("physiology") if isinstance(data.get("physiology"), dict) else {}
+    step = physiology.get("simulation_timestep") if fmt == FORMAT_3 else data.get("burst_delay")
+    if step is None:
+        step = physiology.get("simulation_timestep", data.get("burst_delay"))
     return Genome(title=str(title), path=str(path), version=version, areas=areas, morphologies=morphologies,
                   warnings=warnings, fingerprint=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-                  physiology=physiology)
+                  physiology=physiology, format=fmt, schema_version=schema, plasticity=_plastic_pairs(areas),
+                  core_ids=core_ids, timestep=float(step) if _finite(step) else None, skipped_ids=skipped)
