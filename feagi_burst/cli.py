@@ -264,34 +264,56 @@ def init(
 
 @genome_app.command("info")
 def genome_info_cmd(
-    path: Path = typer.Argument(..., help="FEAGI genome JSON."),
+    path: Path = typer.Argument(..., help="FEAGI genome JSON (flat 2.x or 3.0)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    area: Optional[str] = typer.Option(None, "--area", help="Only this area and its mappings: a cortical id as "
+                                       "written, a 3.0 area's decoded id, or the area's name."),
 ) -> None:
-    """Areas, neuron and synapse counts, mappings and warnings of a genome."""
+    """Format, areas, neuron and synapse counts, mappings, plastic pairs and warnings of a genome."""
     from feagi_burst.genome import expand_genome, genome_info, load_genome
 
     g = load_genome(path)
     brain = expand_genome(g)
-    info = genome_info(g, brain)
+    try:
+        info = genome_info(g, brain, area=area)
+    except KeyError as e:
+        raise InputError(f"--area: {e.args[0]}") from None
     if as_json:
         print(json.dumps(info, indent=2))
         return
     from rich.table import Table
 
-    t = Table(title=f"{path.name}: {info['neurons']:,} neurons, {info['synapses']:,} synapses", title_justify="left")
-    for c in ("cortical id", "name", "size", "npv", "neurons"):
+    from feagi_burst.genome.ids import decoded_id
+
+    v3 = info["format"] == "3.0"
+    shown = decoded_id if v3 else str  # 3.0 tables show decoded ids (the areas table has both)
+    title = (f"{path.name} (FEAGI {info['format']} genome, version {info['version']}): {info['neurons']:,} neurons, "
+             f"{info['synapses']:,} synapses")
+    t = Table(title=title, title_justify="left")
+    cols = ("cortical id", "decoded id", "name", "size", "npv", "neurons") if v3 else \
+        ("cortical id", "name", "size", "npv", "neurons")
+    for c in cols:
         t.add_column(c, justify="right" if c in ("npv", "neurons") else "left")
     for a in info["areas"]:
-        t.add_row(a["cortical_id"], a["name"], "x".join(map(str, a["dimensions"])), str(a["neurons_per_voxel"]),
-                  f"{a['neurons']:,}")
+        row = [a["cortical_id"]] + ([a["decoded_id"]] if v3 else []) + [
+            a["name"], "x".join(map(str, a["dimensions"])), str(a["neurons_per_voxel"]), f"{a['neurons']:,}"]
+        t.add_row(*row)
     out.print(t)
     if info.get("mappings"):
         m = Table(title="mappings", title_justify="left")
-        for c in ("source", "destination", "morphology", "synapses"):
+        for c in ("source", "destination", "morphology", "synapses", "note"):
             m.add_column(c, justify="right" if c == "synapses" else "left")
         for row in info["mappings"]:
-            m.add_row(row["source"], row["destination"], str(row["morphology"]), f"{row['synapses']:,}")
+            m.add_row(shown(row["source"]), shown(row["destination"]), str(row["morphology"]), f"{row['synapses']:,}",
+                      row.get("dropped") or "")
         out.print(m)
+    if info.get("plasticity"):
+        pt = Table(title="plastic area pairs (STDP)", title_justify="left")
+        for c in ("source", "destination", "window", "ltp step", "ltd step"):
+            pt.add_column(c, justify="left" if c in ("source", "destination") else "right")
+        for p in info["plasticity"]:
+            pt.add_row(shown(p["src_area"]), shown(p["dst_area"]), str(p["window"]), str(p["dp"]), str(p["dm"]))
+        out.print(pt)
     for w in info.get("warnings", []):
         out.print(f"[yellow]warning:[/] {w}")
 
