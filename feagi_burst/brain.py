@@ -7,6 +7,7 @@ owned by a backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -134,6 +135,7 @@ class Brain:
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
     populations: list[Population] = field(default_factory=list)
+    plasticity: list[Any] = field(default_factory=list)  # genome.plasticity.PlasticPair per plastic area pair
 
     def __post_init__(self) -> None:
         if not self.populations:
@@ -142,7 +144,7 @@ class Brain:
                 else lif.defaults(len(self.neurons))
             self.populations = [Population(lif, tuple(a.index for a in self.areas), params,
                                            merge_ranges([(0, len(self.neurons))]))]
-        self._by_id: dict[str, CorticalArea] | None = None
+        self._lookup: Any = None
         self._tables: list[ParamTable] | None = None
 
     @property
@@ -154,19 +156,16 @@ class Brain:
         return len(self.synapses)
 
     def area(self, cortical_id: str) -> CorticalArea:
-        """The area with this cortical id or name; KeyError names the known ids."""
-        if self._by_id is None or len(self._by_id) < len(self.areas):
-            by: dict[str, CorticalArea] = {}
-            for a in reversed(self.areas):  # the first area wins where a name repeats an id
-                by[a.name] = a
-            for a in reversed(self.areas):
-                by[a.cortical_id] = a
-            self._by_id = by
-        found = self._by_id.get(cortical_id)
-        if found is None:
+        """The area with this cortical id (as written or decoded), core alias or name; KeyError names the known ids."""
+        if self._lookup is None or len(self._lookup.ids) != len(self.areas):
+            from feagi_burst.genome.ids import AreaLookup  # noqa: PLC0415 (the genome room imports brain)
+
+            self._lookup = AreaLookup([a.cortical_id for a in self.areas], [a.name for a in self.areas])
+        i = self._lookup.get(cortical_id)
+        if i is None:
             known = ", ".join(a.cortical_id for a in self.areas[:20])
             raise KeyError(f"unknown cortical area {cortical_id!r} (known: {known})")
-        return found
+        return self.areas[i]
 
     def describe(self, ids: np.ndarray) -> list[tuple[str, int, int, int]]:
         """(cortical id, x, y, z) for each neuron id."""

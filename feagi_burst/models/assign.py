@@ -106,7 +106,7 @@ def assign_model(brain: Any, areas: list[str], model_name: str, where: str = "as
         h.update(np.ascontiguousarray(values[k][ids]).tobytes())
     return Brain(name=brain.name, areas=brain.areas, neurons=brain.neurons, synapses=brain.synapses,
                  power_neuron=brain.power_neuron, drive=brain.drive, warnings=brain.warnings,
-                 fingerprint=h.hexdigest(), populations=pops)
+                 fingerprint=h.hexdigest(), populations=pops, plasticity=brain.plasticity)
 
 
 def apply_model_specs(brain: Any, specs: list[ModelSpec]) -> Any:
