@@ -11,10 +11,6 @@ from rich.markup import escape
 
 from feagi_burst.errors import InputError
 
-RAY_HELP = ("--ray [ADDRESS]: spread the brains over a Ray cluster (ADDRESS as `ray start --head` prints it, "
-            "e.g. 192.168.1.10:6379, or ray://host:10001); without ADDRESS a local Ray instance on this machine. "
-            "Needs pip install 'feagi-burst[cluster]'.")
-
 
 @dataclass
 class PopulationOptions:

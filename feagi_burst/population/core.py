@@ -218,8 +218,3 @@ class Population:
         except Exception as e:  # noqa: BLE001 (the user's function: report it, score the others)
             r.error = f"fitness {self.config.fitness}: {one_line(e)}"
             r.fitness = None
-
-
-def load_population(path: str | Path) -> Population:
-    """Population.from_config(path)."""
-    return Population.from_config(path)

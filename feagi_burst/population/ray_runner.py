@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,19 +103,23 @@ def run_on_ray(batch: Batch, opts: Any, backend: str, record_dir: Path | None,
     say = note or (lambda _t: None)
     started = False
     if not ray.is_initialized():
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "warning",
+        # errors only: Ray's start-up chatter would scroll the live table away
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "error",
                               "configure_logging": True}
         if opts.address:
             kw["address"] = opts.address
         else:
             # a local instance of our own, even when RAY_ADDRESS names a cluster: no --ray ADDRESS means here
             kw.update(address="local", num_cpus=opts.num_cpus, num_gpus=opts.num_gpus)
+        t0 = time.perf_counter()
         try:
             ray.init(**kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise InputError(f"--ray {opts.address or ''}: cannot start or reach Ray: {one_line(e)}; "
                              "start a cluster with `ray start --head` and pass the address it prints") from None
         started = True
+        say(f"Ray {'connected' if opts.address else 'started'} in {time.perf_counter() - t0:.1f} s "
+            "(counted in the population's time)")
     try:
         slots, multi_gpu = _slots(ray, backend)
         n = len(batch.jobs)

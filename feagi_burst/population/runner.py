@@ -12,7 +12,6 @@ builds it (`engine.load_brain`), so its spikes are bit-identical to running it a
 """
 from __future__ import annotations
 
-import os
 import re
 import resource
 import tempfile
@@ -394,11 +393,6 @@ def run_batch(batch: Batch, backend: str = "cpu", **kw: Any) -> list[BrainResult
     if backend not in RUNNERS:
         raise InputError(f"unknown backend {backend!r}; use cpu, gpu or auto")
     return RUNNERS[backend](batch, **kw)
-
-
-def default_threads() -> int:
-    """CPU threads per process: 1 (see the README: threads did not pay on the machines measured)."""
-    return int(os.environ.get("FEAGI_BURST_POPULATION_THREADS", "1"))
 
 
 __all__ = ["Batch", "BrainJob", "BrainResult", "GenomeSource", "StimulusSource", "GPU_NOT_BATCHED", "RUNNERS",
