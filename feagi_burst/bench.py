@@ -17,7 +17,7 @@ from feagi_burst.brain import Brain
 from feagi_burst.config import BackendConfig, load_config, parse_config
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
-from feagi_burst.files import atomic_write
+from feagi_burst.files import atomic_write, read_text
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.report import PhaseStats
 from feagi_burst.selection import estimate_us, work_flops
@@ -35,11 +35,19 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
                   tables: SynapseTables | None = None,
                   on_burst: Callable[[BurstResult], None] | None = None) -> dict[str, Any]:
     """Time `bursts` bursts of one backend after `warmup`; per-phase statistics and throughput."""
+    if bursts < 1 or warmup < 0:
+        raise InputError(f"bench: {bursts} timed bursts after {warmup} of warm-up; time at least 1 burst, "
+                         "warm up 0 or more")
     engine = Engine(brain, backend=backend, seed=seed, warn=None, tables=tables)
     fanout = np.diff(engine.tables.offsets)
     try:
         t0 = time.perf_counter()
-        engine.run(warmup) if not blocking else [engine.process_burst() for _ in range(warmup)]
+        # Engine.run(0) means "until stopped": no warm-up must not run forever
+        if warmup and not blocking:
+            engine.run(warmup)
+        elif warmup:
+            for _ in range(warmup):
+                engine.process_burst()
         warm_s = time.perf_counter() - t0
         stats = PhaseStats()
         fire_sets = [engine.backend.last_fire_set()[0]]
@@ -150,7 +158,7 @@ def update_backend_section(path: Path, values: dict[str, float]) -> None:
     Values are formatted by tomli-w; the edit is checked by re-reading the file before the
     atomic rename, so a config never ends up broken or changed elsewhere.
     """
-    text = path.read_text()
+    text = read_text(path, "config file")
     before = load_config(path).raw
     lines = text.splitlines()
     header = next((i for i, ln in enumerate(lines) if re.match(r"^\s*\[backend\]\s*(#.*)?$", ln)), None)

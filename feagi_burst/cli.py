@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -16,22 +17,50 @@ from feagi_burst.backends.base import BackendError
 from feagi_burst.config import Config, default_config_text, load_config, write_config
 from feagi_burst.engine import Engine, brain_from_config, notice
 from feagi_burst.errors import InputError
-from feagi_burst.files import atomic_write
+from feagi_burst.files import MAX_INT, WriteError, atomic_write, check_output, open_input, printable, warn
 from feagi_burst.report import LiveReport, PhaseStats
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+HELP = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, context_settings=HELP,
                   help="A fast, exact burst engine for FEAGI spiking neural networks.")
-genome_app = typer.Typer(no_args_is_help=True, help="Inspect FEAGI genomes.")
+genome_app = typer.Typer(no_args_is_help=True, context_settings=HELP, help="Inspect FEAGI genomes.")
 app.add_typer(genome_app, name="genome")
 out = Console()
 err = Console(stderr=True)
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (never a half-written file)."""
+    """Write JSON atomically (never a half-written file); strict JSON: a NaN is written as null."""
     with atomic_write(path) as f:
-        json.dump(data, f, indent=2)
+        json.dump(finite(data), f, indent=2, allow_nan=False)
         f.write("\n")
+
+
+def finite(data: Any) -> Any:
+    """`data` with NaN and infinities as None, so that it is JSON every parser reads."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        from feagi_burst import __version__
+
+        print(f"feagi-burst {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """A fast, exact burst engine for FEAGI spiking neural networks."""
 
 
 class StopFlag:
@@ -46,7 +75,12 @@ class StopFlag:
     def handle(self, signum: int, _frame: Any) -> None:
         if self.stopped and signum == signal.SIGINT:
             raise SystemExit(130)
+        if self.stopped:
+            return  # a second SIGTERM: the clean stop is already under way
         self.stopped = True
+        # Ignored from now on: Python restores the default handler while it shuts down, and a SIGTERM
+        # landing then would kill the process (143) after a clean stop. SIG_IGN survives shutdown.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         notice("stopping after the current burst (Ctrl-C again to abort)")
 
     def install(self) -> None:
@@ -70,17 +104,25 @@ def selection_line(engine: Engine, requested: str) -> str:
     return f"backend: {engine.backend_name()} (--backend {requested})"
 
 
+def check_json_path(path: Optional[Path]) -> None:
+    """--json is checked before anything runs: a missing folder must not lose a long run's summary."""
+    if path is not None:
+        check_output(path, "--json")
+
+
 def parse_burst_range(text: Optional[str]) -> tuple[Optional[int], Optional[int]]:
     """`A:B`, `A:` or `:B` (inclusive) as (A, B); None for an open end."""
     if text is None:
         return None, None
     parts = text.split(":")
     try:
-        if len(parts) != 2:
+        if len(parts) != 2 or any(len(p.strip()) > 20 for p in parts):
             raise ValueError
         lo, hi = (int(p) if p.strip() else None for p in parts)
     except ValueError:
         raise InputError(f"--bursts {text!r}: expected A:B, A: or :B with burst numbers") from None
+    if any(b is not None and not 0 <= b <= MAX_INT for b in (lo, hi)):
+        raise InputError(f"--bursts {text!r}: burst numbers go from 0 to {MAX_INT:,}")
     if lo is not None and hi is not None and lo > hi:
         raise InputError(f"--bursts {text!r}: the first burst is after the last")
     return lo, hi
@@ -99,12 +141,14 @@ def stimulus_entries(path: Optional[Path]) -> Any:
 def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml to run."),
     genome: Optional[Path] = typer.Option(None, "--genome", "-g", help="FEAGI genome JSON (replaces the config's)."),
-    bursts: Optional[int] = typer.Option(None, "--bursts", "-n", min=0,
-                                         help="Bursts to run (0: until Ctrl-C/SIGTERM; with --resume: N more)."),
+    bursts: Optional[int] = typer.Option(None, "--bursts", "-n", min=0, show_default="the config's [run] bursts, "
+                                         "else 100", help="Bursts to run (0: until Ctrl-C/SIGTERM; with --resume: "
+                                         "N more)."),
     backend: str = typer.Option("auto", "--backend", "-b", help="auto, cpu or gpu."),
     stimulus: Optional[Path] = typer.Option(None, "--stimulus", "-s", help="Stimulus schedule (TOML or JSON)."),
     record: Optional[Path] = typer.Option(None, "--record", "-r", help="Spike record to write (.jsonl or .npz)."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed of the excitability draws."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, show_default="the config's [run] seed, else 0",
+                                       help="Seed of the excitability draws (0 reproduces FEAGI)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write a JSON summary here."),
     raster: Optional[Path] = typer.Option(None, "--raster", help="Draw a spike raster here at the end (.png, .svg, .pdf)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Save the run's state here (.npz) at the end."),
@@ -125,8 +169,15 @@ def run(
     run_seed = cfg.seed if seed is None else seed
     if checkpoint_every is not None and checkpoint is None:
         raise InputError("--checkpoint-every needs --checkpoint PATH (where to save)")
+    if resume is not None:
+        if not resume.exists():
+            raise InputError(f"checkpoint {resume} does not exist; check the --resume path")
+        open_input(resume, "checkpoint").close()  # a directory or a FIFO is named as such, not "missing"
+    if cfg.stimulus is not None:
+        open_input(cfg.stimulus, "stimulus schedule").close()  # a device or FIFO: refused before the brain is built
     # every output is checked before the brain is built or a burst runs: a long run never ends
     # in a refused write
+    check_json_path(json_path)
     if cfg.record is not None:
         from feagi_burst.spike_record import FORMATS, partial_path
 
@@ -152,10 +203,16 @@ def run(
         from feagi_burst.checkpoint import run_settings
 
         settings = run_settings(run_seed, cfg.honour_snooze_i, stimulus_entries(cfg.stimulus))
-    engine = Engine.from_config(cfg, backend=backend, seed=run_seed)
+    engine = Engine.from_config(cfg, backend=backend, seed=run_seed, warn=warn)
     if resume is not None:
         start = engine.restore(resume, settings)
         err.print(f"resumed from {resume} at burst {start:,}", highlight=False)
+    if cfg.record is not None and cfg.record.suffix.lower() == ".npz":
+        from feagi_burst.spike_record import MAX_NPZ_BURST
+
+        if engine.submitted + max(n_bursts, 1) > MAX_NPZ_BURST:
+            raise InputError(f"--record {cfg.record}: .npz records hold burst numbers up to {MAX_NPZ_BURST:,} and "
+                             f"this run would go past them (from burst {engine.submitted + 1:,}); record to .jsonl")
     err.print(selection_line(engine, backend), highlight=False)
     recorder = None
     scratch = None
@@ -170,7 +227,8 @@ def run(
         recorder = open_recorder(record_path, engine.brain, force=force)
     stop = StopFlag()
     stop.install()
-    title = f"{engine.brain.name}: {engine.brain.neuron_count:,} neurons, {engine.brain.synapse_count:,} synapses"
+    title = (f"{printable(engine.brain.name, 80)}: {engine.brain.neuron_count:,} neurons, "
+             f"{engine.brain.synapse_count:,} synapses")
     saved_at = -1
     try:
         with LiveReport(title, n_bursts, console=err) as live:
@@ -198,7 +256,7 @@ def run(
     except BaseException:
         if recorder:
             kept = recorder.abort()
-            if kept is not None and scratch is None:
+            if kept is not None and scratch is None and not recorder.failed:  # a failed write said it already
                 notice(f"run aborted; spikes up to the last flushed chunk are in {kept}")
         if scratch is not None:
             scratch.cleanup()
@@ -219,9 +277,19 @@ def run(
                 scratch.cleanup()
         err.print(f"raster: {raster}", highlight=False)
     if json_path is not None:
-        write_json(json_path, live.stats.summary(backend=engine.backend_name(), neurons=engine.brain.neuron_count,
-                                                 synapses=engine.brain.synapse_count,
-                                                 resolution=engine.tables.resolution))
+        summary = live.stats.summary(backend=engine.backend_name(), neurons=engine.brain.neuron_count,
+                                     synapses=engine.brain.synapse_count,
+                                     resolution=engine.tables.resolution)
+        try:
+            write_json(json_path, summary)
+        except WriteError as e:
+            kept = []
+            if recorder and scratch is None:
+                kept.append(f"record {record_path}")
+            if checkpoint is not None:
+                kept.append(f"checkpoint {checkpoint}")
+            raise InputError(f"{e}; the run itself completed" + (f" ({', '.join(kept)} written)" if kept else "")) \
+                from None
     engine.close()
 
 
@@ -253,12 +321,21 @@ def plot(
 def init(
     path: Path = typer.Argument(Path("brain.toml"), help="Where to write the config."),
     genome: str = typer.Option("genome.json", "--genome", help="Genome path to put in the config."),
+    synthetic: Optional[int] = typer.Option(None, "--synthetic", min=1, metavar="NEURONS",
+                                            help="Configure a synthetic brain of this many neurons instead "
+                                                 "(100 synapses each, 1% firing)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
-    """Write a default brain.toml."""
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists; pass --force to overwrite it")
-    write_config(path, default_config_text(genome))
+    """Write a default brain.toml (a genome's, or with --synthetic N a synthetic brain's)."""
+    check_output(path, "config", force)
+    data = default_config_text(genome)
+    if synthetic is not None:
+        from feagi_burst.config import SyntheticSpec
+
+        spec = SyntheticSpec(neurons=synthetic)
+        data["genome"] = {"synthetic": {"neurons": spec.neurons, "synapses_per_neuron": spec.synapses_per_neuron,
+                                        "firing_rate": spec.firing_rate, "seed": spec.seed}}
+    write_config(path, data)
     out.print(f"wrote {path}")
 
 
@@ -320,7 +397,8 @@ def genome_info_cmd(
 
 @app.command("select")
 def select_cmd(
-    config: Path = typer.Option(..., "--config", "-c", help="brain.toml to decide for."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml to decide for."),
+    genome: Optional[Path] = typer.Option(None, "--genome", "-g", help="FEAGI genome JSON (replaces the config's)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only decide; do not build the backend."),
     as_json: bool = typer.Option(False, "--json", help="Print the decision as one JSON object."),
     bursts: int = typer.Option(10, "--bursts", min=1, help="Bursts to confirm the choice with (without --dry-run)."),
@@ -329,25 +407,25 @@ def select_cmd(
     from feagi_burst.backends import expected_firing_rate, probe_adapters
     from feagi_burst.selection import choose
 
-    cfg = load_config(config)
-    brain = brain_from_config(cfg)
+    cfg = resolve_config(config, genome)
+    brain = brain_from_config(cfg, warn)
     adapters = probe_adapters()
     sel = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg.backend, adapters)
     result = sel.as_dict()
     result["adapters"] = adapters
     if not dry_run:
-        engine = Engine(brain, backend=sel.backend, seed=cfg.seed, warn=notice)
+        engine = Engine(brain, backend=sel.backend, seed=cfg.seed, warn=warn)
         stats = PhaseStats()
         engine.run(bursts, on_result=stats.add)
         result["confirmed"] = {"backend": engine.backend_name(), "bursts": stats.bursts,
                                "us_per_burst": stats.phase("total")["mean_us"]}
         engine.close()
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(finite(result), indent=2, allow_nan=False))  # strict JSON: NaN would not parse
         return
     from rich.table import Table
 
-    t = Table(title=f"{brain.name}: {brain.neuron_count:,} neurons, {brain.synapse_count:,} synapses, "
+    t = Table(title=f"{printable(brain.name, 80)}: {brain.neuron_count:,} neurons, {brain.synapse_count:,} synapses, "
                     f"expected firing rate {sel.firing_rate:.2%}", title_justify="left")
     for c in ("rule", "value", "verdict"):
         t.add_column(c)
@@ -382,23 +460,29 @@ def bench_cmd(
     from feagi_burst.config import BackendConfig
     from feagi_burst.fixed_point import compile_tables
     from feagi_burst.selection import estimate_us
+    from feagi_burst.memory import check_fits
     from feagi_burst.synthetic import estimate_bytes, synthetic_brain
 
     if backend not in ("cpu", "gpu", "both"):
         raise InputError(f"--backend {backend!r}: use cpu, gpu or both")
     if calibrate and config is None:
         raise InputError("--calibrate needs --config brain.toml: the file the fitted constants are written to")
+    check_json_path(json_path)
     cfg = load_config(config).backend if config else BackendConfig()
+    sizes = CALIBRATION_SIZES if calibrate else (neurons,)
+    # the largest size is checked before anything is built: too big is one line, not a killed process
+    check_fits(estimate_bytes(max(sizes), synapses_per_neuron),
+               f"a synthetic brain of {max(sizes):,} neurons x {synapses_per_neuron} synapses",
+               "use fewer --neurons or --synapses-per-neuron")
     has_gpu = any(not a.get("is_software") for a in probe_adapters()) or backend == "gpu"
     backends = ["cpu", "gpu"] if backend == "both" and has_gpu else (["cpu"] if backend == "both" else [backend])
     if backend == "both" and not has_gpu:
-        notice("no hardware GPU adapter: benchmarking the CPU backend only")
-    sizes = CALIBRATION_SIZES if calibrate else (neurons,)
+        warn("no hardware GPU adapter: benchmarking the CPU backend only")
     results = []
     for n in sizes:
         need = estimate_bytes(n, synapses_per_neuron)
         err.print(f"building a synthetic brain: {n:,} neurons x {synapses_per_neuron} synapses "
-                  f"(~{need / 2**30:.1f} GiB)", highlight=False)
+                  f"(~{need / 2**30:.1f} GiB at peak)", highlight=False)
         t0 = time.perf_counter()
         with err.status("building synapses"):
             brain = synthetic_brain(n, synapses_per_neuron, firing_rate, seed)
@@ -427,7 +511,7 @@ def bench_cmd(
                 line += f"; speedup measured {r['speedup']:.2f}x, model {r['calibrated_speedup']:.2f}x"
             out.print(f"{r['neurons']:>10,} neurons: {line}", highlight=False)
         if "gpu" not in backends:
-            notice("no GPU measured: only the CPU constants were fitted")
+            warn("no GPU measured: only the CPU constants were fitted")
     if json_path is not None:
         write_json(json_path, results if calibrate else results[0])
 
@@ -461,7 +545,7 @@ def bench_table(r: dict[str, Any]) -> Any:
 
 @app.command("population", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
              epilog="--ray [ADDRESS]: spread the brains over a Ray cluster (the address `ray start --head` prints); "
-                    "without ADDRESS, a local Ray instance. Needs pip install 'feagi-burst\\[cluster]'.")
+                    "without ADDRESS, a local Ray instance. Needs pip install 'feagi-burst[cluster]'.")
 def population_cmd(
     ctx: typer.Context,
     config: Path = typer.Option(..., "--config", "-c", help="pop.toml: genomes, variants, replicas, bursts."),
@@ -486,24 +570,43 @@ def population_cmd(
         raise typer.Exit(code)
 
 
+def fail(message: str, code: int) -> None:
+    """The one error line (control characters escaped: it stays one line and cannot drive the terminal)."""
+    print(f"feagi-burst: error: {printable(message)}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
         code = app(standalone_mode=False)
     except InputError as e:
-        print(f"feagi-burst: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(e), 2)
     except BackendError as e:  # a device failure with fallback off, or a brain the chosen backend cannot hold
-        print(f"feagi-burst: error: {e}", file=sys.stderr)
-        sys.exit(1)
-    except Abort:
+        fail(str(e), 1)
+    except Abort as e:
+        if isinstance(e.__cause__, EOFError):  # click turns an EOFError from any reader into a silent abort
+            fail(f"a file ended early ({e.__cause__ or 'EOFError'}): it is empty or truncated; check the inputs", 2)
         sys.exit(130)
     except TyperException as e:
         if type(e).__name__ == "NoArgsIsHelpError":
             print(e.format_message(), file=sys.stderr)
         else:
-            print(f"feagi-burst: error: {e.format_message()}", file=sys.stderr)
+            fail(e.format_message(), e.exit_code)
         sys.exit(e.exit_code)
+    # Safety nets: the readers and writers above turn these into precise InputErrors; one reaching
+    # here still gets one line rather than a traceback.
+    except MemoryError:
+        fail("out of memory; the input is too large for this machine (use a smaller brain or record)", 2)
+    except RecursionError:
+        fail("an input is nested too deeply to process; check the genome, schedule or record", 2)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        fail(f"{where}{e.strerror or e}", 2)
+    except ValueError as e:
+        if "null byte" not in str(e):
+            raise
+        fail("a path contains a NUL byte; paths cannot hold one", 2)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -6,6 +6,7 @@ replaying the bursts since then, so the results are identical.
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +22,8 @@ from feagi_burst.errors import InputError
 from feagi_burst.fixed_point import SynapseTables, compile_tables
 from feagi_burst.stimulus import StimulusPlan, read_schedule, resolve
 
+F32_MAX = float(np.finfo(np.float32).max)  # staged potentials are float32 on every backend
+MAX_BURST = 2**32 - 1  # burst numbers are u32 in the backends' state (refractory blocks, the GPU's counter)
 SYNC_EVERY = 1024  # bursts between host copies of an accelerator's state (what a fault rolls back to)
 
 
@@ -119,39 +122,99 @@ class Engine:
         """Stage a stimulus schedule (a TOML/JSON file or its list of entries)."""
         where = str(schedule) if isinstance(schedule, (str, Path)) else "stimulus"
         entries = read_schedule(schedule) if isinstance(schedule, (str, Path)) else schedule
-        for s in resolve(entries, self.brain, where):
+        resolved = resolve(entries, self.brain, where)
+        for s in resolved:  # all checked before any is staged: a refused schedule stages nothing
+            if s.bursts.size and int(s.bursts.min()) <= self.submitted:
+                raise InputError(f"{where}: burst {int(s.bursts.min())} has already run (now at burst "
+                                 f"{self.submitted}); add the schedule before running, or stage later bursts")
+        for s in resolved:
             for b in s.bursts.tolist():
-                if b <= self.submitted:
-                    raise InputError(f"{where}: burst {b} has already run (now at burst {self.submitted})")
                 self.plan.add(b, s.mode, s.neurons, s.potential)
 
+    # Every stimulation call validates all its arguments before staging anything: a bad value is an
+    # InputError at the call that made it, never a failure at a later burst that would also lose
+    # the other input staged for that burst.
     def stimulate(self, area: str, voxels: Iterable[Iterable[int]], mode: str = "fire",
                   potential: float = 100.0, burst: int | None = None) -> None:
         """Stimulate voxels of an area at `burst` (default: the next burst)."""
-        b = self.submitted + 1 if burst is None else burst
-        self.add_schedule([{"area": area, "voxels": [list(v) for v in voxels], "bursts": [b],
-                            "mode": mode, "potential": potential}])
+        self._check_open()
+        b = self._check_burst(burst)
+        try:
+            vox = [list(v) for v in voxels]
+        except TypeError:
+            raise InputError(f"stimulate: voxels must be a list of [x, y, z] triples, got {voxels!r:.80}") from None
+        self.add_schedule([{"area": area, "voxels": vox, "bursts": [b], "mode": mode, "potential": potential}])
 
     def stage_potential(self, neuron_ids: Any, potentials: Any, burst: int | None = None) -> None:
         """Add potential to neurons at `burst` (default: the next burst)."""
+        self._check_open()
         ids = self._check_ids(neuron_ids)
-        self.plan.add(self.submitted + 1 if burst is None else burst, "potential", ids,
-                      np.broadcast_to(np.asarray(potentials, np.float64), ids.shape))
+        b = self._check_burst(burst)
+        try:
+            values = np.asarray(potentials)
+            if values.dtype.kind not in "iuf" or values.dtype == np.bool_:
+                raise TypeError
+            values = np.broadcast_to(values.astype(np.float64), ids.shape)
+        except (TypeError, ValueError):
+            raise InputError(f"stage_potential: potentials must be numbers, one or one per neuron id "
+                             f"({ids.size}), got {potentials!r:.80}") from None
+        bad = ~np.isfinite(values) | (np.abs(values) > F32_MAX)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"stage_potential: potential {values[i]} for neuron {int(ids[i])} is not a finite "
+                             f"float32 (within +-{F32_MAX:.3g})")
+        self.plan.add(b, "potential", ids, values)
 
     def force_fire(self, neuron_ids: Any, potential: float = 100.0, burst: int | None = None) -> None:
         """Force neurons into the fire set of `burst` (default: the next burst)."""
+        self._check_open()
         ids = self._check_ids(neuron_ids)
-        self.plan.add(self.submitted + 1 if burst is None else burst, "fire", ids, potential)
+        b = self._check_burst(burst)
+        if (isinstance(potential, (bool, np.bool_)) or not isinstance(potential, (int, float, np.integer, np.floating))
+                or not math.isfinite(potential) or abs(potential) > F32_MAX):
+            raise InputError(f"force_fire: potential must be a finite number within +-{F32_MAX:.3g}, "
+                             f"got {potential!r:.40}")
+        self.plan.add(b, "fire", ids, float(potential))
 
     def _check_ids(self, neuron_ids: Any) -> np.ndarray:
-        ids = np.atleast_1d(np.asarray(neuron_ids, np.int64))
-        if ids.size and (ids.min() < 0 or ids.max() >= self.brain.neuron_count):
-            raise InputError(f"neuron id out of range 0..{self.brain.neuron_count - 1}")
-        return ids
+        """Neuron ids as int64, refusing non-integers (1.7, '3', NaN) and ids outside the brain."""
+        try:
+            raw = np.atleast_1d(np.asarray(neuron_ids)).reshape(-1)
+        except (TypeError, ValueError):
+            raw = np.zeros(1, object)
+        if raw.size == 0:
+            return np.zeros(0, np.int64)
+        if raw.dtype.kind not in "iu":
+            raise InputError(f"neuron ids must be integers, got {neuron_ids!r:.80} ({raw.dtype})")
+        n = self.brain.neuron_count
+        if int(raw.min()) < 0 or int(raw.max()) >= n:
+            bad = int(raw.min()) if int(raw.min()) < 0 else int(raw.max())
+            raise InputError(f"neuron id {bad} is out of range 0..{n - 1}")
+        return raw.astype(np.int64)
+
+    def _check_burst(self, burst: Any) -> int:
+        """The burst to stage for: the next one by default; an integer after the last one submitted."""
+        if burst is None:
+            return self.submitted + 1
+        if isinstance(burst, (bool, np.bool_)) or not isinstance(burst, (int, np.integer)):
+            raise InputError(f"burst must be a whole number, got {burst!r:.40}")
+        if burst < 1:
+            raise InputError(f"burst {burst}: bursts are numbered from 1")
+        if burst <= self.submitted:
+            raise InputError(f"burst {burst} has already run (now at burst {self.submitted}); "
+                             f"stage for burst {self.submitted + 1} or later")
+        if burst > MAX_BURST:
+            raise InputError(f"burst {burst} is beyond the last burst number {MAX_BURST:,}")
+        return int(burst)
+
+    def _check_open(self) -> None:
+        if getattr(self, "_closed", False):
+            raise InputError("this engine is closed; create a new Engine to run more bursts")
 
     # -- running ---------------------------------------------------------------------------
     def process_burst(self) -> BurstResult:
         """Run the next burst and return its result (blocking: for closed-loop use)."""
+        self._check_open()
         inp = self._next_input()
         return self._deliver(self._guarded(lambda: [self.backend.process_burst(inp)]))[-1]
 
@@ -161,6 +224,7 @@ class Engine:
 
         `on_result` receives every BurstResult in burst order, as soon as it is ready.
         """
+        self._check_open()
         target = self.submitted + bursts if bursts else None
         start = self.submitted
         while target is None or self.submitted < target:
@@ -284,7 +348,10 @@ class Engine:
         return self.brain.describe(self._check_ids(neuron_ids))
 
     def close(self) -> None:
-        """Release the backend's resources."""
+        """Release the backend's resources (once; the engine refuses to run afterwards)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         self.backend.close()
 
     def __enter__(self) -> Engine:

@@ -12,17 +12,23 @@ The figure has two panels sharing the burst axis:
   the window is wider than the plot.
 
 matplotlib is an optional dependency (`pip install 'feagi-burst[plot]'`). Drawing goes through the
-object-oriented API with the Agg canvas, so no global pyplot state or display is touched.
+object-oriented API with the Agg canvas, so no global pyplot state or display is touched. Every
+text drawn (title, area names) is shown literally: a `$` is escaped (matplotlib would otherwise read
+`$...$` as mathtext and fail on a name like `cost$`), control characters are shown as escapes.
+
+Several records are drawn as one only when they come from one genome: records carry the genome's
+title and fingerprint, and records of different genomes are refused, naming both.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from feagi_burst.errors import InputError
-from feagi_burst.files import atomic_write
+from feagi_burst.files import MAX_INT, atomic_write, check_output, printable
 from feagi_burst.spike_record import SpikeTable, read_spikes
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -41,24 +47,47 @@ def require_matplotlib() -> None:
 
 
 def check_plot_path(path: Path, force: bool) -> None:
-    """Refuse an unknown image format, a missing folder, or an existing file without --force."""
-    if path.suffix.lower() not in FORMATS:
-        raise InputError(f"{path}: unknown image format {path.suffix or '(none)'}; use {', '.join(FORMATS)}")
-    if path.exists() and not force:
-        raise InputError(f"{path} already exists; choose another image path or pass --force")
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    """Refuse an unknown image format, a directory, a missing folder, or an existing file without --force."""
+    if Path(path).suffix.lower() not in FORMATS:
+        raise InputError(f"{path}: unknown image format {Path(path).suffix or '(none)'}; use {', '.join(FORMATS)}")
+    check_output(path, "image", force)
+
+
+def _plain(text: str, limit: int | None = None) -> str:
+    """Text matplotlib draws as written: control characters escaped, every `$` escaped (no mathtext)."""
+    return printable(text, limit).replace("$", r"\$")
+
+
+def check_same_genome(tables: Sequence[SpikeTable]) -> None:
+    """Refuse records of different genomes: drawn as one, their areas and neuron ids would be mislabelled."""
+    def genome(t: SpikeTable) -> str:
+        return f"{printable(t.brain or '?', 60)!r} ({(t.fingerprint or '?')[:12]})"
+
+    known = [t for t in tables if t.fingerprint]
+    for t in known[1:]:
+        if t.fingerprint != known[0].fingerprint:
+            raise InputError(f"{t.source} was recorded from genome {genome(t)} and {known[0].source} from "
+                             f"{genome(known[0])}; records of different genomes cannot be drawn as one: "
+                             "plot them separately")
+    full = [t for t in tables if t.area_sizes is not None]  # .npz records list every area of their genome
+    for t in full[1:]:
+        if t.area_ids != full[0].area_ids:
+            raise InputError(f"{t.source} and {full[0].source} list different cortical areas: they were recorded "
+                             "from different genomes; plot them separately")
 
 
 def merge_records(tables: Sequence[SpikeTable]) -> SpikeTable:
     """Several records of one brain (a run and its resumes) as one; a burst seen twice keeps the later."""
     if len(tables) == 1:
         return tables[0]
+    check_same_genome(tables)
     ids: list[str] = []
     names: list[str] = []
+    index: dict[str, int] = {}
     for t in tables:
         for i, n in zip(t.area_ids, t.area_names):
-            if i not in ids:
+            if i not in index:
+                index[i] = len(ids)
                 ids.append(i)
                 names.append(n)
     sizes = tables[0].area_sizes if all(t.area_sizes is not None and t.area_ids == ids for t in tables) else None
@@ -66,19 +95,22 @@ def merge_records(tables: Sequence[SpikeTable]) -> SpikeTable:
     covered = np.zeros(0, np.int64)
     for t in reversed(tables):  # later records win where bursts overlap (a resume after a crash)
         keep = ~np.isin(t.burst, covered)
-        remap = np.array([ids.index(a) for a in t.area_ids], np.int64)
+        remap = np.array([index[a] for a in t.area_ids], np.int64)
         parts.append((t.burst[keep], t.neuron[keep], t.mp[keep], remap[t.spike_area[keep]] if remap.size else
                       t.spike_area[keep]))
         covered = np.union1d(covered, np.unique(t.burst))
     burst, neuron, mp, area = (np.concatenate(c) for c in zip(*parts))
     order = np.lexsort((neuron, burst))
+    known = next((t for t in tables if t.fingerprint), tables[0])
     return SpikeTable(burst[order], neuron[order], mp[order], area[order], ids, names, sizes,
                       min(t.first_burst for t in tables if t.first_burst) if any(t.first_burst for t in tables) else 0,
-                      max(t.last_burst for t in tables))
+                      max(t.last_burst for t in tables), known.brain, known.fingerprint,
+                      ", ".join(t.source for t in tables))
 
 
 def _label(name: str, cortical_id: str) -> str:
     """`name (id)`; a long name is shortened, the cortical id (what users type) always stays whole."""
+    name, cortical_id = printable(name), printable(cortical_id, 40)
     if not name or name == cortical_id:
         return cortical_id
     room = max(LABEL_CHARS - len(cortical_id) - 3, 8)
@@ -100,6 +132,11 @@ def plot_raster(records: Sequence[str | Path], out: str | Path, areas: Sequence[
 
     out = Path(out)
     check_plot_path(out, force)
+    for b in bursts:
+        if b is not None and (isinstance(b, bool) or not isinstance(b, (int, np.integer)) or not 0 <= b <= MAX_INT):
+            raise InputError(f"burst window {bursts}: burst numbers are whole numbers from 0 to {MAX_INT:,}")
+    if not records:
+        raise InputError("no record to plot; give one or more .npz/.jsonl records")
     t = merge_records([read_spikes(r) for r in records])
     lo = bursts[0] if bursts[0] is not None else (t.first_burst or int(t.burst.min(initial=1)))
     hi = bursts[1] if bursts[1] is not None else max(t.last_burst, int(t.burst.max(initial=lo)))
@@ -149,7 +186,7 @@ def plot_raster(records: Sequence[str | Path], out: str | Path, areas: Sequence[
                 markeredgewidth=max(0.6, min(1.5, 600.0 / max(width, 1))), color=colours[k], rasterized=True)
     ax.set_ylim(total_h, 0)  # first area at the top
     ax.set_yticks(band_lo + band_h / 2)
-    ax.set_yticklabels([_label(t.area_names[a], t.area_ids[a]) for a in shown], fontsize=8)
+    ax.set_yticklabels([_plain(_label(t.area_names[a], t.area_ids[a])) for a in shown], fontsize=8)
     for lbl, c in zip(ax.get_yticklabels(), colours):
         lbl.set_color(c)
     ax.tick_params(axis="y", length=0)
@@ -157,7 +194,7 @@ def plot_raster(records: Sequence[str | Path], out: str | Path, areas: Sequence[
     ax.set_xlim(lo - 0.5, hi + 0.5)
     ax.tick_params(axis="x", labelbottom=False)
     spikes = int(burst.size)
-    head = title or "spike raster"
+    head = _plain(title, 200) if title else "spike raster"
     ax.set_title(f"{head}: {spikes:,} spikes, bursts {lo:,}–{hi:,}", loc="left", fontsize=10)
     if not n_bands:
         ax.text(0.5, 0.5, "no spikes in this window", transform=ax.transAxes, ha="center", va="center",
@@ -192,11 +229,14 @@ def plot_raster(records: Sequence[str | Path], out: str | Path, areas: Sequence[
         ax_rate.set_ylim(bottom=0)
     if 0 < n_bands <= 24:
         # labels passed explicitly: matplotlib drops automatic labels that start with "_" (___pwr)
-        ax_rate.legend(lines, [_label(t.area_names[a], t.area_ids[a]) for a in shown], fontsize=7,
+        ax_rate.legend(lines, [_plain(_label(t.area_names[a], t.area_ids[a])) for a in shown], fontsize=7,
                        loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
 
     fmt = out.suffix.lower().lstrip(".")
-    with atomic_write(out, "wb") as f:
+    with atomic_write(out, "wb") as f, warnings.catch_warnings():
+        # a name in a script the font lacks (CJK, emoji) is drawn as boxes; matplotlib's two-line
+        # warning per glyph would bury the one-line report
+        warnings.simplefilter("ignore", UserWarning)
         fig.savefig(f, format=fmt)
     return {"spikes": spikes, "areas": n_bands, "first_burst": lo, "last_burst": hi,
             "area_ids": [t.area_ids[a] for a in shown], "labels": [_label(t.area_names[a], t.area_ids[a]) for a in shown]}

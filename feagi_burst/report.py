@@ -1,4 +1,9 @@
-"""Where the time goes: per-phase statistics, the live table, and the run summary."""
+"""Where the time goes: per-phase statistics, the live table, and the run summary.
+
+Units: `BurstResult.timings` holds seconds per phase (as the backends measure them); everything
+this module shows or writes is labelled with its unit: phase times in µs (`mean_us`, `p50_us`,
+`p99_us`, the table's "µs" columns), wall time in seconds (`wall_s`), rates per second.
+"""
 from __future__ import annotations
 
 import time
@@ -28,6 +33,7 @@ class PhaseStats:
     first_burst: int = 0
     last_burst: int = 0
     started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None  # set by `stop()`: the summary's rate is the run's, not the run's plus what came after
 
     def add(self, r: BurstResult) -> None:
         """Count one burst's result (its timings, when it has them)."""
@@ -56,7 +62,13 @@ class PhaseStats:
         return {"mean_us": self.sums[name] / self.timed * 1e6, "p50_us": float(p50), "p99_us": float(p99)}
 
     def wall_s(self) -> float:
-        return time.perf_counter() - self.started
+        """Seconds from the start to `stop()` (or to now, while running)."""
+        return (self.ended if self.ended is not None else time.perf_counter()) - self.started
+
+    def stop(self) -> None:
+        """The run is over: freeze the wall time (drawing a raster or writing files does not count)."""
+        if self.ended is None:
+            self.ended = time.perf_counter()
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         """The run summary written by --json."""
@@ -125,6 +137,7 @@ class LiveReport:
             self.live.update(self._render())
 
     def __exit__(self, *exc: object) -> None:
+        self.stats.stop()  # the table's bursts/s and the --json summary's are then the same number
         self.progress.update(self.task, completed=self.stats.bursts)
         self.live.update(self._render())
         self.live.__exit__(None, None, None)

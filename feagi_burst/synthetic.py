@@ -15,16 +15,15 @@ import numpy as np
 
 from feagi_burst.brain import Brain, CorticalArea, Drive, SynapseArray, neuron_array
 from feagi_burst.errors import InputError
+from feagi_burst.memory import SYNTHETIC, check_fits
 
 INHIBITORY_FRACTION = 0.2
 DRIVE_POTENTIAL = 1.5  # above the threshold of 1.0 even after the strongest inhibition
-BYTES_PER_NEURON = 31 + 10 + 8  # parameters, state, CSR offset
-BYTES_PER_SYNAPSE = 10 + 8  # SynapseArray + fixed-point table
 
 
 def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
-    """Host memory a synthetic brain of this size needs, loaded on the CPU backend."""
-    return neurons * BYTES_PER_NEURON + neurons * synapses_per_neuron * BYTES_PER_SYNAPSE
+    """Peak host memory to build a synthetic brain of this size and run it (feagi_burst.memory)."""
+    return SYNTHETIC.bytes(neurons, neurons * synapses_per_neuron)
 
 
 def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: float = 0.01,
@@ -37,6 +36,10 @@ def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: f
                          "use 0 or more, with neurons * synapses_per_neuron below 2**32")
     if not 0.0 <= firing_rate <= 1.0:
         raise InputError(f"synthetic brain: firing_rate = {firing_rate} must be between 0 and 1")
+    # before allocating: a brain too big for this machine is one line, not a process the kernel kills
+    check_fits(estimate_bytes(neurons, synapses_per_neuron),
+               f"a synthetic brain of {neurons:,} neurons x {synapses_per_neuron} synapses",
+               "use fewer neurons or synapses per neuron")
     rng = np.random.default_rng(seed)
     n, k = neurons, synapses_per_neuron
     s = n * k

@@ -250,3 +250,330 @@ def test_mutated_stimulus_runs_or_fails_in_one_line(stim: Any, suffix: str) -> N
         code, err = run_cli("run", "--genome", EXAMPLES / "pong_genome.json", "--stimulus", path, "--bursts", 3,
                             "--backend", "cpu", "--record", folder / "r.jsonl")
         check_outcome(folder, code, err, {path.name}, ["r.jsonl"])
+
+
+# -- issue 13: special files, sizes, nesting, numbers, NUL bytes, escapes ------------------------
+import os  # noqa: E402
+
+from feagi_burst import files  # noqa: E402
+from feagi_burst.errors import InputError  # noqa: E402
+
+TIMER = GENOMES / "test_timer.json"
+
+
+def one_error(code: int, err: str, fragment: str = "") -> str:
+    """The run failed with exactly one error line (holding `fragment`) and no traceback."""
+    assert "Traceback" not in err, err
+    assert code == 2, f"exit {code}: {err}"
+    lines = [ln for ln in err.splitlines() if ln.startswith("feagi-burst: error:")]
+    assert len(lines) == 1, err
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture()
+def special(tmp_path: Path) -> dict[str, Path]:
+    """A character device, a FIFO with no writer (opening it for reading would block) and a directory."""
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    return {"device": Path("/dev/zero"), "fifo": fifo, "directory": folder}
+
+
+EXPECT = {"device": "character device", "fifo": "FIFO", "directory": "is a directory"}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECT))
+@pytest.mark.parametrize("slot", ["--genome", "genome.path", "--config", "--stimulus", "stimulus in config",
+                                  "genome info", "plot", "--resume"])
+def test_special_files_are_refused_in_one_line(tmp_path: Path, special: dict[str, Path], kind: str,
+                                               slot: str) -> None:
+    bad = special[kind]
+    cfg = tmp_path / "brain.toml"
+    if slot == "--genome":
+        args: tuple[Any, ...] = ("run", "--genome", bad, "--bursts", 2, "--backend", "cpu")
+    elif slot == "genome.path":
+        cfg.write_text(f'[genome]\npath = "{bad}"\n')
+        args = ("run", "--config", cfg, "--bursts", 2, "--backend", "cpu")
+    elif slot == "--config":
+        args = ("run", "--config", bad)
+    elif slot == "--stimulus":
+        args = ("run", "--genome", TIMER, "--stimulus", bad, "--bursts", 2, "--backend", "cpu")
+    elif slot == "stimulus in config":
+        cfg.write_text(f'[genome]\npath = "{TIMER}"\n[run]\nstimulus = "{bad}"\n')
+        args = ("run", "--config", cfg, "--bursts", 2, "--backend", "cpu")
+    elif slot == "genome info":
+        args = ("genome", "info", bad)
+    elif slot == "plot":
+        pytest.importorskip("matplotlib")
+        if kind != "directory":  # records are chosen by suffix: give the special file one
+            link = tmp_path / "rec.npz"
+            link.symlink_to(bad)
+            bad = link
+        args = ("plot", bad if kind != "directory" else special["directory"].rename(tmp_path / "d.npz"),
+                "--out", tmp_path / "o.png")
+    else:
+        args = ("run", "--genome", TIMER, "--resume", bad, "--bursts", 2, "--backend", "cpu")
+    code, err = run_cli(*args)
+    line = one_error(code, err)
+    assert EXPECT[kind] in line, line
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("what, slot", [("genome file", "--genome"), ("stimulus schedule", "--stimulus"),
+                                         ("config file", "--config")])
+def test_files_over_the_size_limit_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str,
+                                               slot: str) -> None:
+    monkeypatch.setitem(files.LIMITS, what, 1000)
+    big = tmp_path / ("big.toml" if slot == "--config" else "big.json")
+    big.write_text(" " * 1001)
+    args: tuple[Any, ...] = ("run", "--genome", TIMER, "--bursts", 1, "--backend", "cpu")
+    code, err = run_cli(*args[:1], slot, big, *args[1:]) if slot != "--genome" else run_cli("run", slot, big)
+    assert "limit" in one_error(code, err, "larger than")
+
+
+def test_the_limits_are_generous_for_real_files() -> None:
+    assert files.limit_for("genome file") >= 256 * files.MiB  # the issue's 200 MB genome must load
+    assert files.limit_for("spike record (.npz)") >= 4 * files.GiB
+
+
+DEEP = st.sampled_from([101, 1_000, 100_000])
+OPEN = st.sampled_from(["[", '{"a":'])
+
+
+def nest(depth: int, opener: str, inner: str = "1") -> str:
+    closer = "]" if opener == "[" else "}"
+    return opener * depth + inner + closer * depth
+
+
+@settings(max_examples=12, deadline=None)
+@given(DEEP, OPEN, st.sampled_from(["genome", "schedule", "jsonl record", "genome value"]))
+def test_deep_nesting_is_one_line_never_a_recursion_error(depth: int, opener: str, where: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        if where == "genome":
+            path = folder / "g.json"
+            path.write_text(nest(depth, opener))
+            code, err = run_cli("genome", "info", path)
+        elif where == "genome value":
+            text = (GENOMES / "test_timer.json").read_text()
+            path = folder / "g.json"
+            path.write_text(text.replace('"genome_title": ', f'"deep": {nest(depth, opener)}, "genome_title": ', 1))
+            code, err = run_cli("run", "--genome", path, "--bursts", 1, "--backend", "cpu")
+        elif where == "schedule":
+            path = folder / "s.json"
+            path.write_text(nest(depth, opener))
+            code, err = run_cli("run", "--genome", TIMER, "--stimulus", path, "--bursts", 1, "--backend", "cpu")
+        else:
+            pytest.importorskip("matplotlib")
+            path = folder / "r.jsonl"
+            path.write_text('{"burst": 1, "fired": ' + nest(depth, "[", "") + "}\n")
+            code, err = run_cli("plot", path, "--out", folder / "o.png")
+        one_error(code, err)
+        assert "RecursionError" not in err
+
+
+HUGE_LITERALS = st.sampled_from(["1" + "0" * 400, str(2**63), str(-(2**63)), "1e400", "-1e400", "NaN", "Infinity",
+                                 "-Infinity", "1" + "0" * 5000])
+
+
+@FAST
+@given(HUGE_LITERALS, st.data())
+def test_huge_and_non_finite_numbers_in_a_genome_are_one_line(literal: str, data: st.DataObject) -> None:
+    g = BASE[data.draw(st.sampled_from(BASES))]
+    key = data.draw(st.sampled_from(sorted(k for k, v in g["blueprint"].items()
+                                           if isinstance(v, (int, float)) and not isinstance(v, bool))))
+    text = json.dumps(g)
+    needle = f"{json.dumps(key)}: {json.dumps(g['blueprint'][key])}"
+    assert needle in text
+    code, err = run_genome(None, raw=text.replace(needle, f"{json.dumps(key)}: {literal}", 1))
+    line = one_error(code, err)
+    assert "Overflow" not in err and ("number" in line or "integer" in line), line
+
+
+@settings(max_examples=30, deadline=None)
+@given(HUGE_LITERALS, st.sampled_from(["potential", "bursts", "voxels"]), st.sampled_from([".json", ".toml"]))
+def test_huge_and_non_finite_numbers_in_a_schedule_are_one_line(literal: str, key: str, suffix: str) -> None:
+    if suffix == ".toml":
+        literal = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}.get(literal, literal)
+    value = {"potential": literal, "bursts": f"[{literal}]", "voxels": f"[[{literal}, 0, 0]]"}[key]
+    entry = {"area": '"iv00CC"', "voxels": "[[0, 14, 0]]", "bursts": "[1]", "potential": "5.0", key: value}
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"s{suffix}"
+        if suffix == ".json":
+            path.write_text("[{" + ", ".join(f'"{k}": {v}' for k, v in entry.items()) + "}]")
+        else:
+            path.write_text("[[stimulus]]\n" + "".join(f"{k} = {v}\n" for k, v in entry.items()))
+        code, err = run_cli("run", "--genome", EXAMPLES / "pong_genome.json", "--stimulus", path, "--bursts", 2,
+                            "--backend", "cpu")
+        one_error(code, err)
+        assert "Overflow" not in err
+
+
+@pytest.mark.parametrize("key, literal", [("cpu_gflops", "nan"), ("min_speedup", "inf"),
+                                          ("gpu_neuron_threshold", str(2**63)), ("bursts", "1" + "0" * 400)])
+def test_non_finite_and_huge_config_values_are_one_line(tmp_path: Path, key: str, literal: str) -> None:
+    section = "run" if key == "bursts" else "backend"
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(f'[genome]\npath = "{TIMER}"\n[{section}]\n{key} = {literal}\n')
+    code, err = run_cli("select", "--config", cfg, "--dry-run", "--json")
+    assert key in one_error(code, err)
+
+
+def test_duplicate_json_keys_are_a_warning_naming_the_key(tmp_path: Path) -> None:
+    text = (GENOMES / "test_timer.json").read_text()
+    g = tmp_path / "g.json"
+    g.write_text(text.replace('"genome_title": ', '"genome_title": "first", "genome_title": ', 1))
+    code, err = run_cli("run", "--genome", g, "--bursts", 2, "--backend", "cpu")
+    assert code == 0, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("feagi-burst: warning:")]
+    assert len([w for w in warnings if "'genome_title'" in w and "more than once" in w]) == 1, err
+
+
+@pytest.mark.parametrize("key", ["genome.path", "run.stimulus", "run.record"])
+def test_a_nul_byte_in_a_path_is_one_line(tmp_path: Path, key: str) -> None:
+    section, name = key.split(".")
+    paths = {"genome.path": str(TIMER), key: "bad\\u0000name" + (".jsonl" if key == "run.record" else ".json")}
+    text = f'[genome]\npath = "{paths["genome.path"]}"\n'
+    if section == "run":
+        text += f'[run]\n{name} = "{paths[key]}"\n'
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(text)
+    code, err = run_cli("run", "--config", cfg, "--bursts", 1, "--backend", "cpu")
+    assert "NUL" in one_error(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.toml"]
+
+
+def test_api_paths_with_a_nul_byte_are_input_errors(tmp_path: Path) -> None:
+    from feagi_burst.engine import Engine
+    from feagi_burst.spike_record import read_spikes
+
+    for call in (lambda: Engine.from_genome("g\x00.json"), lambda: read_spikes(tmp_path / "r\x00.npz"),
+                 lambda: files.read_json("a\x00b")):
+        with pytest.raises(InputError, match="NUL"):
+            call()
+
+
+def test_escape_sequences_in_names_never_reach_the_terminal(tmp_path: Path) -> None:
+    g = copy.deepcopy(BASE["test_timer.json"])
+    g["genome_title"] = "evil\x1b[2J\x1b]0;owned\x07title\r\nsecond line"
+    area = area_ids(g)[-1]
+    g["blueprint"][f"_____10c-{area}-cx-__name-t"] = "area\x1b[31m$red$"
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(g))
+    code, err = run_cli("run", "--genome", path, "--bursts", 3, "--backend", "cpu")
+    assert code == 0, err
+    assert "\x1b" not in err and "\x07" not in err and "\r" not in err
+    assert "evil\\x1b[2J" in err  # shown, escaped
+    stim = tmp_path / "s.json"
+    stim.write_text(json.dumps([{"area": "no\x1b[2Jpe", "voxels": [[0, 0, 0]], "bursts": [1]}]))
+    code, err = run_cli("run", "--genome", path, "--stimulus", stim, "--bursts", 1, "--backend", "cpu")
+    line = one_error(code, err)
+    assert "\x1b" not in err, line
+
+
+def test_printable_keeps_text_and_escapes_controls() -> None:
+    assert files.printable("µs été 中文 $x$") == "µs été 中文 $x$"
+    assert files.printable("a\x1b[2Jb\nc\x00\x9b") == "a\\x1b[2Jb\\nc\\x00\\x9b"
+
+
+# -- memory ------------------------------------------------------------------------------------
+def test_bench_too_big_for_this_machine_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feagi_burst import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 23 * 2**30 * 8 // 10)  # a 23 GiB machine
+    code, err = run_cli("bench", "--neurons", 20_000_000, "--backend", "cpu")
+    line = one_error(code, err, "GiB")
+    assert "20,000,000 neurons" in line and "available" in line
+
+
+@pytest.mark.parametrize("neurons, per", [(2_147_483_648, 0), (2_147_483_648, 1), (50_000_000, 100)])
+def test_synthetic_brains_too_big_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, neurons: int,
+                                               per: int) -> None:
+    from feagi_burst import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 16 * 2**30)
+    cfg = tmp_path / "b.toml"
+    cfg.write_text(f"[genome.synthetic]\nneurons = {neurons}\nsynapses_per_neuron = {per}\n")
+    for args in (("run", "--config", cfg, "--backend", "cpu"), ("select", "--config", cfg, "--dry-run")):
+        code, err = run_cli(*args)
+        one_error(code, err)
+
+
+def test_one_memory_estimate() -> None:
+    """synthetic.py and the genome loader share feagi_burst.memory (no second BYTES_PER_NEURON)."""
+    from feagi_burst import memory, synthetic
+
+    assert not hasattr(synthetic, "BYTES_PER_NEURON")
+    assert synthetic.estimate_bytes(10**6, 100) == memory.SYNTHETIC.bytes(10**6, 10**8)
+
+
+@pytest.mark.parametrize("neurons, per", [(300_000, 30), (1_000_000, 0)])
+def test_the_memory_estimate_covers_the_real_peak(neurons: int, per: int) -> None:
+    """Measured in a fresh process: build, quantise, load on the CPU and run a few bursts."""
+    import subprocess
+
+    code = ("import resource, sys\n"
+            "from feagi_burst.engine import Engine\n"
+            "from feagi_burst.synthetic import synthetic_brain\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            f"e = Engine(synthetic_brain({neurons}, {per}), backend='cpu', warn=None)\n"
+            "e.run(3)\n"
+            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    from feagi_burst.synthetic import estimate_bytes
+
+    assert int(p.stdout.split()[-1]) <= estimate_bytes(neurons, per)
+
+
+# -- the API -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def api_engine() -> Any:
+    from feagi_burst.engine import Engine
+
+    return Engine.from_genome(EXAMPLES / "pong_genome.json", backend="cpu", warn=None)
+
+
+BAD_IDS = st.one_of(st.just([1.7]), st.just(["3"]), st.just([math.nan]), st.just([math.inf]), st.just([-1]),
+                    st.just([10**12]), st.just([2**63]), st.just("7"), st.just(None), st.just([[1, "a"]]),
+                    st.just({"a": 1}), st.lists(st.floats(allow_nan=True), min_size=1, max_size=3))
+BAD_BURSTS = st.one_of(st.sampled_from([0, -1, -(2**63), 1.5, "2", True, math.nan, 2**32, 2**63]))
+BAD_POTENTIALS = st.sampled_from(["x", None, math.nan, math.inf, -math.inf, 1e308, True, [1, 2], {"a": 1}])
+
+
+@FAST
+@given(st.sampled_from(["force_fire ids", "force_fire burst", "force_fire potential", "stage ids", "stage burst",
+                        "stage potentials", "stimulate burst"]), BAD_IDS, BAD_BURSTS, BAD_POTENTIALS)
+def test_bad_api_calls_fail_at_the_call_and_lose_nothing(api_engine: Any, call: str, ids: Any, burst: Any,
+                                                        potential: Any) -> None:
+    e = api_engine
+    nxt = e.submitted + 1
+    e.force_fire([5], burst=nxt)
+    e.stage_potential([6], 2.5, burst=nxt)
+    attempts = {
+        "force_fire ids": lambda: e.force_fire(ids),
+        "force_fire burst": lambda: e.force_fire([1], burst=burst),
+        "force_fire potential": lambda: e.force_fire([1], potential=potential),
+        "stage ids": lambda: e.stage_potential(ids, 1.0),
+        "stage burst": lambda: e.stage_potential([1], 1.0, burst=burst),
+        "stage potentials": lambda: e.stage_potential([1], potential),
+        "stimulate burst": lambda: e.stimulate("iv00CC", [[0, 14, 0]], burst=burst),
+    }
+    with pytest.raises(InputError):
+        attempts[call]()
+    r = e.process_burst()  # what was staged before the bad call is all there
+    assert r.burst == nxt and 5 in r.fired.tolist()
+
+
+def test_a_closed_engine_refuses_to_run() -> None:
+    from feagi_burst.engine import Engine
+
+    e = Engine.from_genome(TIMER, backend="cpu", warn=None)
+    e.process_burst()
+    e.close()
+    e.close()  # twice is fine
+    for call in (e.process_burst, lambda: e.run(3), lambda: e.force_fire([1])):
+        with pytest.raises(InputError, match="closed"):
+            call()

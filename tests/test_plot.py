@@ -29,7 +29,8 @@ def records(tmp_path_factory: Any) -> tuple[Engine, Path, Path, list[BurstResult
     folder = tmp_path_factory.mktemp("records")
     engine = Engine.from_genome(EXAMPLES / "pong_genome.json", backend="cpu", warn=None)
     engine.add_schedule(EXAMPLES / "pong_stimulus.toml")
-    recs = [open_recorder(folder / "r.npz", engine.brain), open_recorder(folder / "r.jsonl", engine.brain)]
+    recs = [open_recorder(folder / "r.npz", engine.brain), open_recorder(folder / "r.jsonl", engine.brain),
+            open_recorder(folder / "stream.npz", engine.brain, chunk_bursts=10)]
     results: list[BurstResult] = []
 
     def keep(r: BurstResult) -> None:
@@ -37,8 +38,9 @@ def records(tmp_path_factory: Any) -> tuple[Engine, Path, Path, list[BurstResult
         for rec in recs:
             rec.add(r)
     engine.run(150, on_result=keep)
-    for rec in recs:
+    for rec in recs[:2]:
         rec.close()
+    recs[2].abort()  # what a crash leaves: stream.npz.partial
     return engine, folder / "r.npz", folder / "r.jsonl", results
 
 
@@ -164,3 +166,184 @@ def test_unreadable_records_are_one_line_errors(tmp_path: Path) -> None:
             plot_raster([tmp_path / name], tmp_path / "out.png")
         assert "\n" not in str(info.value)
     assert not (tmp_path / "out.png").exists()
+
+
+# -- issue 13: crafted records, `$` in names, mixed genomes ----------------------------------------
+import contextlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import tempfile  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from feagi_burst.brain import Brain  # noqa: E402
+
+
+def run_cli(*args: Any) -> tuple[int, str, str]:
+    """`feagi-burst ARGS` in this process: (exit code, stdout, stderr)."""
+    from feagi_burst import cli as cli_module
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    err, out = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["feagi-burst", *map(str, args)]
+    code: Any = 0
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                cli_module.main()
+            except SystemExit as e:
+                code = e.code
+    finally:
+        sys.argv = argv
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    return code, out.getvalue(), err.getvalue()
+
+
+def plot_ends_cleanly(*records: Path, out: Path) -> tuple[int, str]:
+    """plot exits 0 (an image) or 2 (one error line, no image); never a traceback or another code."""
+    code, _out, err = run_cli("plot", *records, "--out", out)
+    assert "Traceback" not in err, err
+    assert code in (0, 2), f"exit {code}: {err}"
+    if code == 2:
+        assert len([ln for ln in err.splitlines() if ln.startswith("feagi-burst: error:")]) == 1, err
+        assert not out.exists()
+    else:
+        assert out.read_bytes()[:4] in (PNG[:4],)
+    return code, err
+
+
+ARRAYS = st.one_of(
+    st.builds(lambda n, dt: np.arange(n).astype(dt), st.integers(0, 5), st.sampled_from(["<u4", "<i8", "<f4", "<u2", "?"])),
+    st.sampled_from([np.array(7), np.array([-1, 2**31]), np.array([[1, 2], [3, 4]]), np.array(["a", "b"]),
+                     np.array([], "<U1"), np.array([np.nan, np.inf]), np.array([10**9], "<u4"),
+                     np.array([2**63], "<u8"), np.zeros((0, 3))]),
+)
+KEYS = ["burst", "neuron", "mp", "area", "x", "y", "z", "area_ids", "area_names", "first_burst", "last_burst",
+        "brain", "fingerprint"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(KEYS), ARRAYS, max_size=6), st.booleans())
+def test_crafted_npz_records_end_cleanly(changes: dict[str, np.ndarray], start_good: bool) -> None:
+    good = {"burst": np.array([1, 1, 2], "<u4"), "neuron": np.array([0, 2, 1], "<u4"), "mp": np.ones(3, "<f4"),
+            "area": np.array([0, 0, 1], "<u2"), "x": np.zeros(3, "<u2"), "y": np.zeros(3, "<u2"),
+            "z": np.zeros(3, "<u2"), "area_ids": np.array(["aaaaaa", "bbbbbb"]),
+            "area_names": np.array(["a", "b"]), "first_burst": np.array(1, "<u8"), "last_burst": np.array(2, "<u8")}
+    arrays = {**(good if start_good else {}), **changes}
+    with tempfile.TemporaryDirectory() as d:
+        rec = Path(d) / "r.npz"
+        np.savez(rec, **arrays)
+        plot_ends_cleanly(rec, out=Path(d) / "o.png")
+
+
+@pytest.fixture(scope="module")
+def record_files(records: Any) -> tuple[Path, Path]:
+    """The .npz and .jsonl of `records` (paths only: hypothesis shows them in a failing example)."""
+    return records[1], records[2]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["npz", "partial", "jsonl"]), st.integers(0, 10**6), st.binary(min_size=1, max_size=8),
+       st.booleans())
+def test_damaged_records_end_cleanly(record_files: tuple[Path, Path], kind: str, at: int, junk: bytes,
+                                    truncate: bool) -> None:
+    npz, jsonl = record_files
+    src = {"npz": npz, "jsonl": jsonl, "partial": npz}[kind]
+    with tempfile.TemporaryDirectory() as d:
+        if kind == "partial":  # a stream as a crashed run leaves it
+            data = (npz.parent / "stream.npz.partial").read_bytes()
+            rec = Path(d) / "r.npz.partial"
+        else:
+            data = src.read_bytes()
+            rec = Path(d) / src.name
+        at %= len(data)
+        data = data[:at] if truncate else data[:at] + junk + data[at + len(junk):]
+        rec.write_bytes(data)
+        plot_ends_cleanly(rec, out=Path(d) / "o.png")
+
+
+HOSTILE_JSON = st.sampled_from(['"x"', "null", "-1", "1.5", "[]", "{}", str(2**64), "1e400", "true", '[1, "a"]',
+                                '[[1, "a", 0, 0, 0]]', '[[-5, "a", 0, 0, 0, 1]]', '[[1, 2, 0, 0, 0, 1]]',
+                                '[[4294967296, "a", 0, 0, 0, 1]]', '[[1, "a", 0, 0, 0, "mp"]]', "NaN"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["burst", "fired", "line"]), HOSTILE_JSON)
+def test_crafted_jsonl_records_end_cleanly(key: str, value: str) -> None:
+    line = {"burst": "1", "fired": '[[0, "___pwr", 0, 0, 0, 1.0]]'}
+    if key == "line":
+        text = value + "\n"
+    else:
+        line[key] = value
+        text = "{" + ", ".join(f'"{k}": {v}' for k, v in line.items()) + "}\n"
+    with tempfile.TemporaryDirectory() as d:
+        rec = Path(d) / "r.jsonl"
+        rec.write_text(text)
+        plot_ends_cleanly(rec, out=Path(d) / "o.png")
+
+
+def test_an_empty_npz_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "e.npz").write_bytes(b"")
+    code, err = plot_ends_cleanly(tmp_path / "e.npz", out=tmp_path / "o.png")
+    assert code == 2 and "empty" in err
+
+
+def renamed(engine: Engine, results: list[BurstResult], folder: Path, suffix: str, name: str,
+            title: str | None = None) -> Path:
+    """`results` recorded from a brain whose first area is renamed `name` (and the genome titled `title`)."""
+    import dataclasses
+
+    b = engine.brain
+    areas = [dataclasses.replace(b.areas[0], name=name)] + list(b.areas[1:])
+    brain = dataclasses.replace(b, areas=areas, name=title or b.name,
+                                fingerprint=b.fingerprint if title is None else "f" * 64)
+    assert isinstance(brain, Brain)
+    path = folder / f"{'x' if title else 'n'}{suffix}"
+    rec = open_recorder(path, brain)
+    for r in results:
+        rec.add(r)
+    rec.close()
+    return path
+
+
+@pytest.mark.parametrize("name", ["cost$", "$x$", "a $\\frac{1}{0}$ b", "$", "\\$$", "$\\nosuch{$", "esc\x1b[31m"])
+def test_dollar_signs_in_names_and_titles_are_drawn_literally(tmp_path: Path, records, name: str) -> None:
+    engine, _npz, _jsonl, results = records
+    path = renamed(engine, results[:20], tmp_path, ".npz", name)
+    code, out, err = run_cli("plot", path, "--out", tmp_path / "o.svg", "--title", f"money {name}")
+    assert code == 0, err
+    svg = (tmp_path / "o.svg").read_text()
+    assert "\x1b" not in svg
+
+
+def test_records_of_different_genomes_are_refused_naming_both(tmp_path: Path, records) -> None:
+    engine, npz, jsonl, results = records
+    other_npz = renamed(engine, results[:20], tmp_path, ".npz", "other", title="Another genome")
+    other_jsonl = renamed(engine, results[:20], tmp_path, ".jsonl", "other", title="Another genome")
+    for a, b in ((npz, other_npz), (jsonl, other_jsonl), (npz, other_jsonl)):
+        code, _out, err = run_cli("plot", a, b, "--out", tmp_path / "o.png")
+        assert code == 2 and "different genomes" in err, err
+        assert engine.brain.name in err and "Another genome" in err and str(a) in err and str(b) in err
+        assert not (tmp_path / "o.png").exists()
+
+
+def test_burst_windows_beyond_the_range_are_one_line(tmp_path: Path, records) -> None:
+    _engine, npz, _jsonl, _results = records
+    for window in (f"{2**63}:", f":{2**63}", f"{-1}:5", "1" + "0" * 400 + ":"):
+        code, _out, err = run_cli("plot", npz, "--out", tmp_path / "o.png", "--bursts", window)
+        assert code == 2 and "Traceback" not in err, err
+    with pytest.raises(InputError):
+        plot_raster([npz], tmp_path / "o.png", bursts=(2**63, None))
+    code, out, err = run_cli("plot", npz, "--out", tmp_path / "o.png", "--bursts", f"1:{2**53}")
+    assert code == 0 and f"bursts 1..{2**53:,}" in out, err  # printed as it is, never negative
+
+
+def test_out_path_that_is_a_directory_is_one_line(tmp_path: Path, records) -> None:
+    _engine, npz, _jsonl, _results = records
+    (tmp_path / "d.png").mkdir()
+    code, _out, err = run_cli("plot", npz, "--out", tmp_path / "d.png", "--force")
+    assert code == 2 and "is a directory" in err

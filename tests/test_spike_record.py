@@ -233,3 +233,280 @@ def test_an_interrupted_completion_keeps_the_partial(tmp_path: Path, pong_result
         rec.close()
     assert rec.abort() == partial_path(path) and not path.exists()
     assert read_record(partial_path(path)) == expected(results)
+
+
+# -- issue 13: full disks, locks, stale temporary files, first_burst, genome identity ------------
+import contextlib  # noqa: E402
+import errno  # noqa: E402
+import io  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+from feagi_burst import files  # noqa: E402
+
+GENOMES = ROOT / "tests" / "data" / "genomes"
+
+
+def run_cli(*args: Any) -> tuple[int, str]:
+    """`feagi-burst ARGS` in this process (so monkeypatches apply): (exit code, stderr)."""
+    from feagi_burst import cli
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    err = io.StringIO()
+    argv = sys.argv
+    sys.argv = ["feagi-burst", *map(str, args)]
+    code: Any = 0
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                cli.main()
+            except SystemExit as e:
+                code = e.code
+    finally:
+        sys.argv = argv
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    return code, err.getvalue()
+
+
+def error_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("feagi-burst: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@contextlib.contextmanager
+def tiny_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `folder` (root only); skips the test where mounting is not allowed."""
+    folder.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({p.stderr.decode().strip()}); the monkeypatched tests cover it")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def synthetic_config(folder: Path, rate: float) -> Path:
+    """20,000 neurons firing at `rate`: a known number of spikes per burst, fast to run."""
+    cfg = folder / "b.toml"
+    cfg.write_text(f"[genome.synthetic]\nneurons = 20000\nsynapses_per_neuron = 5\nfiring_rate = {rate}\n")
+    return cfg
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".jsonl"])
+def test_a_full_disk_while_recording_says_what_was_kept(tmp_path: Path, suffix: str) -> None:
+    cfg = synthetic_config(tmp_path, 0.05)
+    with tiny_disk(tmp_path / "disk", "32m") as disk:
+        rec = disk / f"spikes{suffix}"
+        code, err = run_cli("run", "--config", cfg, "--bursts", 100_000, "--backend", "cpu", "--record", rec)
+        assert code == 2
+        line = error_line(err)
+        assert "No space left on device" in line and str(partial_path(rec)) in line and "kept" in line, line
+        assert not rec.exists()
+        promised = int(line.split("up to burst ")[1].split(" ")[0].replace(",", ""))
+        kept = read_record(partial_path(rec))  # what the message promises is there (a torn chunk may add some)
+        assert promised > 0 and set(range(1, promised + 1)) <= set(kept), line
+        assert sorted(p.name for p in disk.iterdir()) == [partial_path(rec).name]  # no lock or temporary file
+
+
+def test_a_full_disk_at_the_final_npz_keeps_the_whole_partial(tmp_path: Path) -> None:
+    cfg = synthetic_config(tmp_path, 0.005)  # 100 spikes per burst: the stream ~400 KB, the .npz as much
+    with tiny_disk(tmp_path / "disk", "600k") as disk:
+        rec = disk / "spikes.npz"
+        code, err = run_cli("run", "--config", cfg, "--bursts", 200, "--backend", "cpu", "--record", rec)
+        line = error_line(err)
+        assert code == 2 and "No space left" in line, err
+        assert "every recorded spike is kept in" in line and "finish_partial" in line, line
+        assert not rec.exists() and partial_path(rec).exists()
+        assert max(read_record(partial_path(rec))) == 200
+        assert [p.name for p in disk.iterdir()] == ["spikes.npz.partial"]  # no temporary file left
+
+
+def test_a_full_disk_for_json_and_init_is_one_line(tmp_path: Path) -> None:
+    with tiny_disk(tmp_path / "disk", "4k") as disk:
+        (disk / "filler").write_bytes(b"x" * 4096)
+        code, err = run_cli("run", "--genome", GENOMES / "test_timer.json", "--bursts", 5, "--backend", "cpu",
+                            "--json", disk / "s.json")
+        line = error_line(err)
+        assert code == 2 and "No space left" in line and "the run itself completed" in line, line
+        code, err = run_cli("init", disk / "brain.toml")
+        assert code == 2 and "No space left" in error_line(err)
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def failing_write(after: int) -> Any:
+    """A write that fails with ENOSPC after `after` successful calls (a disk filling up)."""
+    calls = {"n": 0}
+
+    def write(self: Any, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] > after:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+    real_write = io.BufferedWriter.write
+    return write
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".jsonl"])
+def test_enospc_while_recording_is_one_line_monkeypatched(tmp_path: Path, pong_results, suffix: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, results = pong_results
+    path = tmp_path / f"spikes{suffix}"
+    rec = open_recorder(path, engine.brain, chunk_bursts=10, chunk_seconds=1e9)
+    for r in results[:50]:
+        rec.add(r)
+    monkeypatch.setattr(rec, "file", _Failing(rec.file))
+    with pytest.raises(InputError) as info:
+        for r in results[50:]:
+            rec.add(r)
+    msg = str(info.value)
+    assert "No space left on device" in msg and "up to burst 50" in msg and str(partial_path(path)) in msg
+    assert rec.abort() == partial_path(path)
+    monkeypatch.undo()
+    assert max(read_record(partial_path(path))) == 50
+
+
+class _Failing:
+    """A file whose writes fail as on a full disk."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.f, name)
+
+
+def test_enospc_at_the_final_npz_monkeypatched(tmp_path: Path, pong_results, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, results = pong_results
+    path = tmp_path / "spikes.npz"
+    rec = open_recorder(path, engine.brain)
+    for r in results:
+        rec.add(r)
+    import feagi_burst.spike_record as sr
+
+    def full(*_a: Any, **_k: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(sr, "_write_member", full)
+    with pytest.raises(InputError, match="every recorded spike is kept in .*spikes.npz.partial"):
+        rec.close()
+    assert rec.abort() == partial_path(path) and not path.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spikes.npz.partial"]  # temporary file removed
+    monkeypatch.undo()
+    assert read_record(partial_path(path)) == expected(results)
+
+
+def test_atomic_write_enospc_is_a_write_error(tmp_path: Path) -> None:
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    with pytest.raises(files.WriteError, match="x.json is unchanged"):
+        with files.atomic_write(target) as f:
+            f.write("new")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_two_runs_on_one_record_the_second_is_refused(tmp_path: Path, pong_results) -> None:
+    engine, results = pong_results
+    path = tmp_path / "spikes.npz"
+    first = open_recorder(path, engine.brain, force=True)
+    with pytest.raises(InputError, match="being written by another feagi-burst run"):
+        open_recorder(path, engine.brain, force=True)
+    code, err = run_cli("run", "--genome", EXAMPLES / "pong_genome.json", "--bursts", 5, "--backend", "cpu",
+                        "--record", path, "--force")
+    assert code == 2 and "being written by another" in error_line(err)
+    for r in results:
+        first.add(r)
+    first.close()
+    assert read_record(path) == expected(results)  # the first run's spikes are whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spikes.npz"]  # the lock file is gone
+    again = open_recorder(path, engine.brain, force=True)  # free again once the first is done
+    again.abort()
+
+
+def test_stale_temporary_files_are_cleaned_on_the_next_write(tmp_path: Path) -> None:
+    # a writer killed with kill -9 in the middle of an atomic write
+    code = ("import os, signal, sys\n"
+            "from feagi_burst.files import atomic_write\n"
+            "with atomic_write(sys.argv[1]) as f:\n"
+            "    f.write('half'); f.flush()\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "summary.json")], capture_output=True)
+    assert p.returncode == -signal.SIGKILL
+    stale = [q.name for q in tmp_path.iterdir()]
+    assert len(stale) == 1 and stale[0].startswith(".summary.json.")
+    legacy = tmp_path / ".summary.json.abcd1234.tmp"  # the naming of earlier versions
+    legacy.write_text("old")
+    others = tmp_path / ".notes.txt.abcd1234.tmp"  # not ours to judge: another name, older naming
+    others.write_text("keep")
+    live = tmp_path / ".r.npz.zzzz9999.feagi-tmp"  # being written right now by a live writer
+    live.write_text("busy")
+    import fcntl
+
+    with open(live) as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with files.atomic_write(tmp_path / "summary.json") as f:
+            f.write("{}")
+        assert sorted(q.name for q in tmp_path.iterdir()) == sorted([".notes.txt.abcd1234.tmp", live.name,
+                                                                       "summary.json"])
+
+
+def test_jsonl_first_and_last_burst_and_genome(tmp_path: Path, pong_results) -> None:
+    engine, results = pong_results
+    path = tmp_path / "resumed.jsonl"
+    rec = open_recorder(path, engine.brain)
+    quiet = [BurstResult(b, np.zeros(0, np.uint32), np.zeros(0, np.float32)) for b in range(501, 504)]
+    tail = BurstResult(504, results[10].fired, results[10].mp)
+    for r in quiet + [tail] + [BurstResult(505, np.zeros(0, np.uint32), np.zeros(0, np.float32))]:
+        rec.add(r)
+    rec.close()
+    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    assert [ln["burst"] for ln in lines] == [501, 504, 505]  # first and last always; quiet ones left out
+    assert lines[0]["fired"] == [] and lines[0]["fingerprint"] == engine.brain.fingerprint
+    assert lines[0]["brain"] == engine.brain.name
+    t = read_spikes(path)
+    assert (t.first_burst, t.last_burst) == (501, 505)
+    assert t.fingerprint == engine.brain.fingerprint
+
+
+def test_npz_records_carry_the_genome(tmp_path: Path, pong_results) -> None:
+    engine, results = pong_results
+    path = tmp_path / "r.npz"
+    rec = open_recorder(path, engine.brain)
+    for r in results[:5]:
+        rec.add(r)
+    rec.close()
+    with np.load(path) as z:
+        assert str(z["fingerprint"]) == engine.brain.fingerprint and str(z["brain"]) == engine.brain.name
+    assert read_spikes(path).fingerprint == engine.brain.fingerprint
+
+
+def test_npz_refuses_bursts_beyond_32_bits(tmp_path: Path, pong_results) -> None:
+    engine, _ = pong_results
+    rec = open_recorder(tmp_path / "r.npz", engine.brain)
+    rec.add(BurstResult(2**32 - 1, np.zeros(0, np.uint32), np.zeros(0, np.float32)))
+    with pytest.raises(InputError, match="4,294,967,295"):
+        rec.add(BurstResult(2**32, np.zeros(0, np.uint32), np.zeros(0, np.float32)))
+    rec.abort()
+
+
+def test_records_are_read_only_from_regular_files(tmp_path: Path) -> None:
+    fifo = tmp_path / "r.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="FIFO"):
+        read_spikes(fifo)
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(InputError, match="directory"):
+        read_spikes(tmp_path / "d.npz")
+    (tmp_path / "e.npz").write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        read_spikes(tmp_path / "e.npz")
