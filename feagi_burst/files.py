@@ -524,7 +524,10 @@ class FileLock:
                 raise InputError(f"cannot lock {option} {path}: {e.strerror or e}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    self.fd = fd  # a file system without locks (some NFS): record unguarded, as before locks
+                    return
                 os.close(fd)
                 raise InputError(f"{option} {path} is being written by another feagi-burst run right now; "
                                  "wait for it or choose another path") from None
