@@ -207,12 +207,11 @@ def run(
     if resume is not None:
         start = engine.restore(resume, settings)
         err.print(f"resumed from {resume} at burst {start:,}", highlight=False)
-    if cfg.record is not None and cfg.record.suffix.lower() == ".npz":
-        from feagi_burst.spike_record import MAX_NPZ_BURST
+    from feagi_burst.engine import MAX_BURST
 
-        if engine.submitted + max(n_bursts, 1) > MAX_NPZ_BURST:
-            raise InputError(f"--record {cfg.record}: .npz records hold burst numbers up to {MAX_NPZ_BURST:,} and "
-                             f"this run would go past them (from burst {engine.submitted + 1:,}); record to .jsonl")
+    if engine.submitted + max(n_bursts, 1) > MAX_BURST:  # a crafted or ancient checkpoint: refuse before burst 1
+        raise InputError(f"this run would start at burst {engine.submitted + 1:,} and pass {MAX_BURST:,}, the last "
+                         "burst number (32-bit in the engine's state and in .npz records); start from a new run")
     err.print(selection_line(engine, backend), highlight=False)
     recorder = None
     scratch = None

@@ -577,3 +577,23 @@ def test_a_closed_engine_refuses_to_run() -> None:
     for call in (e.process_burst, lambda: e.run(3), lambda: e.force_fire([1])):
         with pytest.raises(InputError, match="closed"):
             call()
+
+
+@pytest.mark.parametrize("burst", [2**32 - 1, 2**32, 2**63, 2**64 - 1])
+def test_a_checkpoint_at_a_huge_burst_is_refused_with_the_number_as_it_is(tmp_path: Path, burst: int) -> None:
+    ck = tmp_path / "ck.npz"
+    code, err = run_cli("run", "--genome", TIMER, "--bursts", 2, "--backend", "cpu", "--checkpoint", ck)
+    assert code == 0, err
+    import numpy as np
+
+    with np.load(ck) as z:
+        arrays = dict(z)
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["burst"] = burst
+    arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
+    np.savez(ck, **arrays)
+    code, err = run_cli("run", "--genome", TIMER, "--bursts", 2, "--backend", "cpu", "--resume", ck,
+                        "--record", tmp_path / "r.jsonl")
+    line = one_error(code, err)
+    assert "-9,223" not in err and "-1," not in line  # never printed negative
+    assert not (tmp_path / "r.jsonl").exists()
