@@ -10,6 +10,7 @@ most a few hundredths to a membrane potential, so they rarely tip a neuron over 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,9 @@ def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
 
 
 def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: float = 0.01,
-                    seed: int = 0) -> Brain:
-    """Build the synthetic benchmark brain described in this module's docstring."""
+                    seed: int = 0, model: str = "feagi_lif", **model_params: Any) -> Brain:
+    """Build the synthetic benchmark brain described in this module's docstring, every neuron on
+    `model` (with `model_params`; FEAGI LIF by default)."""
     if neurons < 1 or neurons > 2**31:
         raise InputError(f"synthetic brain: neurons = {neurons} is out of range; use 1 .. 2147483648")
     if synapses_per_neuron < 0 or neurons * synapses_per_neuron >= 2**32:
@@ -49,11 +51,16 @@ def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: f
     na.x[:] = np.arange(n) % 65536  # coordinates are u16: the x axis wraps, the area stays one row
     source = np.repeat(np.arange(n, dtype=np.uint32), k)
     target = rng.integers(0, n, size=s, dtype=np.uint32)
-    weight = np.ones(s, np.uint8)
+    weight = np.ones(s, np.float32)  # |psc multiplier| as f32 (SPEC.md section 1)
     inhibitory = rng.random(s, dtype=np.float32) < INHIBITORY_FRACTION
     per_burst = int(round(firing_rate * n))
     drive = Drive(order=rng.permutation(n).astype(np.uint32), per_burst=per_burst, potential=DRIVE_POTENTIAL)
     tag = f"synthetic:{n}:{k}:{firing_rate}:{seed}"
-    return Brain(name=f"synthetic {n:,} neurons x {k} synapses", areas=[area], neurons=na,
-                 synapses=SynapseArray(source, target, weight, inhibitory), power_neuron=None, drive=drive,
-                 fingerprint=hashlib.sha256(tag.encode()).hexdigest())
+    brain = Brain(name=f"synthetic {n:,} neurons x {k} synapses", areas=[area], neurons=na,
+                  synapses=SynapseArray(source, target, weight, inhibitory), power_neuron=None, drive=drive,
+                  fingerprint=hashlib.sha256(tag.encode()).hexdigest())
+    if model != "feagi_lif" or model_params:
+        from feagi_burst.models.assign import assign_model
+
+        brain = assign_model(brain, ["synth"], model, where="synthetic brain", **model_params)
+    return brain

@@ -585,7 +585,8 @@ def test_v3_ids_are_shown_decoded_and_found_every_way() -> None:
     info = genome_info(g, brain, area="cIHMot__")
     assert (info["format"], info["version"]) == ("3.0", "3.0")
     assert info["areas"] == [{"cortical_id": "Y0lITW90X18=", "decoded_id": "cIHMot__", "name": "M1_BW",
-                              "dimensions": [1, 1, 1], "neurons_per_voxel": 1, "neurons": 1}]
+                              "dimensions": [1, 1, 1], "neurons_per_voxel": 1, "neurons": 1,
+                              "model": "feagi_lif"}]
     assert [(m["source"], m["destination"], m["synapses"]) for m in info["mappings"]] == [
         ("Y0lITW90X18=", "b21vdAUAAAA=", 1), ("Y19fYmFjX18=", "Y0lITW90X18=", 1)]
     assert genome_info(g, brain, area="M1_BW") == info == genome_info(g, brain, area="Y0lITW90X18=")

@@ -20,6 +20,7 @@ def genome_info(genome: Genome, brain: Brain, area: str | None = None) -> dict[s
     mappings from or to it; KeyError names the known areas. Per-rule counts are recomputed from
     the voxel pairs (cheap: no neuron-level arrays); over all areas they add up to
     `brain.synapse_count`. A rule FEAGI's rules leave without synapses says why in `dropped`.
+    Each area says which neuron `model` it runs (brain.toml's [[model]] tables, applied to `brain`).
     """
     areas = list(brain.areas)
     mappings = mapping_synapse_counts(genome)
@@ -38,7 +39,7 @@ def genome_info(genome: Genome, brain: Brain, area: str | None = None) -> dict[s
         "synapses": brain.synapse_count,
         "areas": [{"cortical_id": a.cortical_id, "decoded_id": decoded_id(a.cortical_id), "name": a.name,
                    "dimensions": list(a.dimensions), "neurons_per_voxel": a.neurons_per_voxel,
-                   "neurons": a.neuron_count} for a in areas],
+                   "neurons": a.neuron_count, "model": brain.model_of(a.index)} for a in areas],
         "mappings": [{"source": m.source, "destination": m.destination, "morphology": m.morphology,
                       "synapses": m.synapses, "dropped": m.dropped} for m in mappings],
         "plasticity": [asdict(p) for p in plastic],
