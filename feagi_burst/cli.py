@@ -18,6 +18,7 @@ from feagi_burst.config import Config, default_config_text, load_config, write_c
 from feagi_burst.engine import Engine, brain_from_config, notice
 from feagi_burst.errors import InputError
 from feagi_burst.files import MAX_INT, WriteError, atomic_write, check_output, open_input, printable, warn
+from feagi_burst.models.assign import model_summary
 from feagi_burst.report import LiveReport, PhaseStats
 
 HELP = {"help_option_names": ["-h", "--help"]}
@@ -213,6 +214,7 @@ def run(
         raise InputError(f"this run would start at burst {engine.submitted + 1:,} and pass {MAX_BURST:,}, the last "
                          "burst number (32-bit in the engine's state and in .npz records); start from a new run")
     err.print(selection_line(engine, backend), highlight=False)
+    err.print(model_summary(engine.brain), highlight=False, markup=False)
     recorder = None
     scratch = None
     record_path = cfg.record
@@ -344,12 +346,17 @@ def genome_info_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     area: Optional[str] = typer.Option(None, "--area", help="Only this area and its mappings: a cortical id as "
                                        "written, a 3.0 area's decoded id, or the area's name."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml whose [[model]] tables say which "
+                                          "neuron model each area runs (default: FEAGI LIF everywhere)."),
 ) -> None:
-    """Format, areas, neuron and synapse counts, mappings, plastic pairs and warnings of a genome."""
+    """Format, areas (and the neuron model each runs), neuron and synapse counts, mappings, plastic pairs and warnings."""
     from feagi_burst.genome import expand_genome, genome_info, load_genome
+    from feagi_burst.models.assign import apply_model_specs
 
     g = load_genome(path)
     brain = expand_genome(g)
+    if config is not None:
+        brain = apply_model_specs(brain, load_config(config).models)
     try:
         info = genome_info(g, brain, area=area)
     except KeyError as e:
@@ -366,13 +373,14 @@ def genome_info_cmd(
     title = (f"{path.name} (FEAGI {info['format']} genome, version {info['version']}): {info['neurons']:,} neurons, "
              f"{info['synapses']:,} synapses")
     t = Table(title=title, title_justify="left")
-    cols = ("cortical id", "decoded id", "name", "size", "npv", "neurons") if v3 else \
-        ("cortical id", "name", "size", "npv", "neurons")
+    cols = ("cortical id", "decoded id", "name", "size", "npv", "neurons", "model") if v3 else \
+        ("cortical id", "name", "size", "npv", "neurons", "model")
     for c in cols:
         t.add_column(c, justify="right" if c in ("npv", "neurons") else "left")
     for a in info["areas"]:
         row = [a["cortical_id"]] + ([a["decoded_id"]] if v3 else []) + [
-            a["name"], "x".join(map(str, a["dimensions"])), str(a["neurons_per_voxel"]), f"{a['neurons']:,}"]
+            a["name"], "x".join(map(str, a["dimensions"])), str(a["neurons_per_voxel"]), f"{a['neurons']:,}",
+            a["model"]]
         t.add_row(*row)
     out.print(t)
     if info.get("mappings"):
@@ -449,6 +457,9 @@ def bench_cmd(
     backend: str = typer.Option("both", "--backend", help="cpu, gpu or both (both: gpu only where one exists)."),
     blocking: bool = typer.Option(False, "--blocking", help="Wait for each burst's spikes (closed-loop latency)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the synthetic brain."),
+    model: str = typer.Option("feagi_lif", "--model", help="Neuron model of every neuron (feagi_lif, izhikevich, adex...)."),
+    model_params: list[str] = typer.Option([], "--param", help="A parameter of --model as KEY=VALUE (repeatable), "
+                                           "e.g. --param input_gain=100."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results here."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit the selection model and write it to --config."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml whose \\[backend] table to use or calibrate."),
@@ -467,6 +478,18 @@ def bench_cmd(
     if calibrate and config is None:
         raise InputError("--calibrate needs --config brain.toml: the file the fitted constants are written to")
     check_json_path(json_path)
+    from feagi_burst.models.assign import parse_model_specs
+
+    given: dict[str, Any] = {}
+    for kv in model_params:
+        key, sep, value = kv.partition("=")
+        try:
+            given[key.strip()] = float(value) if sep else None
+        except ValueError:
+            given[key.strip()] = None
+        if given[key.strip()] is None:
+            raise InputError(f"--param {kv!r}: give KEY=NUMBER, e.g. --param input_gain=100")
+    params = parse_model_specs([{"areas": ["synth"], "type": model, **given}], "bench")[0].params
     cfg = load_config(config).backend if config else BackendConfig()
     sizes = CALIBRATION_SIZES if calibrate else (neurons,)
     # the largest size is checked before anything is built: too big is one line, not a killed process
@@ -484,7 +507,7 @@ def bench_cmd(
                   f"(~{need / 2**30:.1f} GiB at peak)", highlight=False)
         t0 = time.perf_counter()
         with err.status("building synapses"):
-            brain = synthetic_brain(n, synapses_per_neuron, firing_rate, seed)
+            brain = synthetic_brain(n, synapses_per_neuron, firing_rate, seed, model=model, **params)
         with err.status("quantising synapses"):
             tables = compile_tables(brain)
         build_s = time.perf_counter() - t0
