@@ -168,3 +168,21 @@ def test_a_synthetic_brain_on_izhikevich() -> None:
     assert (brain.populations[0].params["input_gain"] == np.float32(20)).all()
     with pytest.raises(InputError, match="genome.synthetic.bogus"):
         parse_config({"genome": {"synthetic": {"model": "izhikevich", "bogus": 1}}})
+
+
+def test_genome_info_shows_the_model_of_each_area() -> None:
+    p = cli("genome", "info", PONG, "--config", THREE, "--json")
+    assert p.returncode == 0, p.stderr
+    models = {a["cortical_id"]: a["model"] for a in json.loads(p.stdout)["areas"]}
+    assert (models["iv00_C"], models["i__pro"], models["iv00CC"], models["___pwr"]) == \
+        ("izhikevich", "adex", "feagi_lif", "feagi_lif")
+    plain = json.loads(cli("genome", "info", PONG, "--json").stdout)
+    assert {a["model"] for a in plain["areas"]} == {"feagi_lif"}
+
+
+def test_bench_measures_a_model(tmp_path: Path) -> None:
+    p = cli("bench", "--neurons", "5000", "--synapses-per-neuron", "5", "--backend", "cpu", "--bursts", "5",
+            "--warmup", "1", "--model", "adex", "--param", "input_gain=10000", "--json", tmp_path / "b.json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "b.json").read_text())["backends"]["cpu"]["firing_rate"] == pytest.approx(0.01)
+    assert_one_line_error(cli("bench", "--neurons", "100", "--model", "adex", "--param", "gain"), "KEY=NUMBER")
