@@ -10,7 +10,8 @@ Skipped, with the reason shown: `make test` (the whole suite, this file included
 need a hardware GPU when there is none, commands that start or join a Ray cluster. Commands that
 take long (populations) are marked `soak`; run every block, in order, with
 `pytest -m 'soak or not soak' tests/test_readme.py` (later blocks use what earlier ones made, such
-as out/). The rest keeps this file near a minute.
+as out/). The rest keeps this file near a minute. A synopsis that cannot run as written (a
+placeholder such as `my_genome.json`) belongs in a ```text block, which is not run.
 """
 from __future__ import annotations
 
