@@ -567,7 +567,7 @@ def bench_table(r: dict[str, Any]) -> Any:
 
 @app.command("population", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
              epilog="--ray [ADDRESS]: spread the brains over a Ray cluster (the address `ray start --head` prints); "
-                    "without ADDRESS, a local Ray instance. Needs pip install 'feagi-burst[cluster]'.")
+                    "without ADDRESS, a local Ray instance. Needs pip install 'feagi-burst\\[cluster]'.")
 def population_cmd(
     ctx: typer.Context,
     config: Path = typer.Option(..., "--config", "-c", help="pop.toml: genomes, variants, replicas, bursts."),
@@ -590,12 +590,6 @@ def population_cmd(
     code = run_population(opts, err, out)
     if code:
         raise typer.Exit(code)
-
-
-def fail(message: str, code: int) -> None:
-    """The one error line (control characters escaped: it stays one line and cannot drive the terminal)."""
-    print(f"feagi-burst: error: {printable(message)}", file=sys.stderr, flush=True)
-    sys.exit(code)
 
 
 def main() -> None:
