@@ -592,6 +592,12 @@ def population_cmd(
         raise typer.Exit(code)
 
 
+def fail(message: str, code: int) -> None:
+    """The one error line (control characters escaped: it stays one line and cannot drive the terminal)."""
+    print(f"feagi-burst: error: {printable(message)}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
