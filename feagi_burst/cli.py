@@ -366,11 +366,18 @@ def genome_info_cmd(
         return
     from rich.table import Table
 
+    from rich.markup import escape
+
     from feagi_burst.genome.ids import decoded_id
+
+    def shown_text(text: object, limit: int | None = None) -> str:
+        """A genome's text for the tables: control characters escaped, rich markup ([red]) literal."""
+        return escape(printable(text, limit))
 
     v3 = info["format"] == "3.0"
     shown = decoded_id if v3 else str  # 3.0 tables show decoded ids (the areas table has both)
-    title = (f"{path.name} (FEAGI {info['format']} genome, version {info['version']}): {info['neurons']:,} neurons, "
+    title = (f"{shown_text(path.name)} (FEAGI {info['format']} genome, version {shown_text(info['version'])}): "
+             f"{info['neurons']:,} neurons, "
              f"{info['synapses']:,} synapses")
     t = Table(title=title, title_justify="left")
     cols = ("cortical id", "decoded id", "name", "size", "npv", "neurons", "model") if v3 else \
@@ -378,9 +385,10 @@ def genome_info_cmd(
     for c in cols:
         t.add_column(c, justify="right" if c in ("npv", "neurons") else "left")
     for a in info["areas"]:
-        row = [a["cortical_id"]] + ([a["decoded_id"]] if v3 else []) + [
-            a["name"], "x".join(map(str, a["dimensions"])), str(a["neurons_per_voxel"]), f"{a['neurons']:,}",
-            a["model"]]
+        # a genome's ids and names can hold anything: escape control characters (printable)
+        row = [shown_text(a["cortical_id"])] + ([shown_text(a["decoded_id"])] if v3 else []) + [
+            shown_text(a["name"]), "x".join(map(str, a["dimensions"])), str(a["neurons_per_voxel"]),
+            f"{a['neurons']:,}", a["model"]]
         t.add_row(*row)
     out.print(t)
     if info.get("mappings"):
@@ -388,7 +396,8 @@ def genome_info_cmd(
         for c in ("source", "destination", "morphology", "synapses", "note"):
             m.add_column(c, justify="right" if c == "synapses" else "left")
         for row in info["mappings"]:
-            m.add_row(shown(row["source"]), shown(row["destination"]), str(row["morphology"]), f"{row['synapses']:,}",
+            m.add_row(shown_text(shown(row["source"])), shown_text(shown(row["destination"])),
+                      shown_text(row["morphology"]), f"{row['synapses']:,}",
                       row.get("dropped") or "")
         out.print(m)
     if info.get("plasticity"):
@@ -399,7 +408,7 @@ def genome_info_cmd(
             pt.add_row(shown(p["src_area"]), shown(p["dst_area"]), str(p["window"]), str(p["dp"]), str(p["dm"]))
         out.print(pt)
     for w in info.get("warnings", []):
-        out.print(f"[yellow]warning:[/] {w}")
+        out.print(f"[yellow]warning:[/] {shown_text(w)}")
 
 
 @app.command("select")

@@ -28,8 +28,11 @@ SYNC_EVERY = 1024  # bursts between host copies of an accelerator's state (what 
 
 
 def notice(message: str) -> None:
-    """Tell the user something they must know (a fallback, an ignored feature) on stderr."""
-    print(f"feagi-burst: {message}", file=sys.stderr, flush=True)
+    """Tell the user something they must know (a fallback, an ignored feature) on stderr, in the
+    one warning format (`feagi-burst: warning: ...`, feagi_burst.files.warn)."""
+    from feagi_burst.files import warn
+
+    warn(message)
 
 
 def load_brain(genome: str | Path, honour_snooze_i: bool = False, warn: Callable[[str], None] | None = notice) -> Brain:
@@ -225,6 +228,11 @@ class Engine:
         `on_result` receives every BurstResult in burst order, as soon as it is ready.
         """
         self._check_open()
+        if not isinstance(bursts, (int, np.integer)) or isinstance(bursts, bool) or bursts < 0:
+            raise InputError(f"run: bursts must be a whole number of bursts, 0 or more, got {bursts!r:.40}")
+        if bursts == 0 and stop is None:
+            raise InputError("run(0) runs until stop() is true, and no stop was given: "
+                             "give stop=callable, or a number of bursts")
         target = self.submitted + bursts if bursts else None
         start = self.submitted
         while target is None or self.submitted < target:

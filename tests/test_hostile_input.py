@@ -597,3 +597,30 @@ def test_a_checkpoint_at_a_huge_burst_is_refused_with_the_number_as_it_is(tmp_pa
     line = one_error(code, err)
     assert "-9,223" not in err and "-1," not in line  # never printed negative
     assert not (tmp_path / "r.jsonl").exists()
+
+
+# -- neighbours found after the first pass ---------------------------------------------------------
+def test_genome_info_tables_print_names_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An escape sequence or rich markup in an area name reaches the table escaped, as written."""
+    doc = json.loads((EXAMPLES / "essential_genome.json").read_text())
+    text = json.dumps(doc).replace('"Brain_Power"', '"Br\\u001b[31mX [red]mk[/red]"')
+    (tmp_path / "g.json").write_text(text)
+    with pytest.raises(SystemExit) as e:
+        cli.app(["genome", "info", str(tmp_path / "g.json")])
+    assert e.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "Br\\x1b[31mX [red]mk[/red]" in out
+
+
+def test_engine_run_zero_without_stop_and_warning_format(capsys: pytest.CaptureFixture[str]) -> None:
+    from feagi_burst.engine import Engine, notice
+    from feagi_burst.errors import InputError
+
+    e = Engine.synthetic(200, 2, backend="cpu", warn=None)
+    with pytest.raises(InputError, match="run\\(0\\) runs until stop"):
+        e.run(0)
+    with pytest.raises(InputError, match="whole number of bursts"):
+        e.run(-3)
+    assert e.run(0, stop=lambda: e.submitted >= 4) == 4
+    notice("GPU lost")
+    assert capsys.readouterr().err == "feagi-burst: warning: GPU lost\n"

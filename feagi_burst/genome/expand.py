@@ -19,8 +19,8 @@ import numpy as np
 from feagi_burst.brain import COORD_DTYPE, Brain, CorticalArea, neuron_array, sort_synapses
 from feagi_burst.errors import InputError
 from feagi_burst.genome.ids import AreaLookup, parse_cortical_id
-from feagi_burst.genome.loader import (BYTES_PER_NEURON, BYTES_PER_SYNAPSE, CORE_DEFAULT_IDS, CORE_KINDS,
-                                       CORE_NAMES, AreaGene, Genome, MappingRule, available_memory)
+from feagi_burst.genome.loader import CORE_DEFAULT_IDS, CORE_KINDS, CORE_NAMES, AreaGene, Genome, MappingRule
+from feagi_burst.memory import GENOME, available_memory
 from feagi_burst.genome.morphology import dedupe_pairs, morphology_pairs, pair_upper_bound, voxel_count
 
 @dataclass(frozen=True)
@@ -147,8 +147,8 @@ def estimate_bytes(genome: Genome) -> tuple[int, int, int]:
             morph = genome.morphologies.get(rule.morphology_id)
             if dst is not None and morph is not None:
                 synapses += pair_upper_bound(morph, src.dimensions, dst.dimensions) * src.neurons_per_voxel
-    # Expansion briefly holds ~3x the final synapse arrays (pairs, ids, sorted copy).
-    return neurons, synapses, neurons * BYTES_PER_NEURON + synapses * BYTES_PER_SYNAPSE * 3
+    # measured peaks, build temporaries included (feagi_burst.memory)
+    return neurons, synapses, GENOME.bytes(neurons, synapses)
 
 
 def expand_genome(genome: Genome, area_order: Sequence[str] | None = None, honour_snooze_i: bool = False,

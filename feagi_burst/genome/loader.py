@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from feagi_burst.errors import InputError
+from feagi_burst.memory import GENOME, available_memory
 from feagi_burst.files import read_json
 from feagi_burst.genome.ids import (CORE_ALIASES, CORE_BYTES, CORE_KINDS, AreaLookup, CorticalId, label,
                                     parse_cortical_id)
@@ -154,9 +155,6 @@ SUPPORTED_FUNCTIONS = frozenset({"projector", "block_to_block"})
 # Limits from the data model: coordinates are u16, neuron ids u32.
 MAX_DIMENSION = 65536
 MAX_NEURONS = 2**32 - 1
-BYTES_PER_NEURON = 41  # 31 bytes of parameters + 10 of state (brain.py)
-BYTES_PER_SYNAPSE = 13  # source u32, target u32, weight f32, inhibitory bool
-MEMORY_FRACTION = 0.8  # of MemAvailable a brain may take
 
 # Why a rule makes no synapses (MappingRule.dropped).
 DROPPED_WINDOW_0 = "window-0 abort"
@@ -473,21 +471,6 @@ def _parse_morphology(ctx: _Ctx, mid: str, raw: Any, core: bool) -> Morphology |
                       why_unsupported=f"morphology type {kind!r} not implemented by this engine")
 
 
-def available_memory() -> int:
-    """Bytes a brain may use: a fraction of MemAvailable (Linux), else of physical memory."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(int(line.split()[1]) * 1024 * MEMORY_FRACTION)
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * MEMORY_FRACTION)
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
-
-
 def _read_document(ctx: _Ctx, data: Any) -> tuple[str, str, dict[str, Any], int | None, list[str]]:
     """(format, version, blueprint, schema version, warnings) of a genome document, or a one-line error."""
     if not isinstance(data, dict):
@@ -800,7 +783,7 @@ def _load(ctx: _Ctx, p: Path, data: Any, honour_snooze_i: bool, memory_limit: in
         raise ctx.fail("blueprint", f"{total_neurons:,} neurons exceed the 2^32-1 neuron ids of the engine",
                        "make areas smaller")
     limit = available_memory() if memory_limit is None else memory_limit
-    need = total_neurons * BYTES_PER_NEURON
+    need = GENOME.bytes(total_neurons, 0)
     if need > limit:
         raise ctx.fail("blueprint", f"{total_neurons:,} neurons need about {need / 2**30:.2f} GiB, "
                        f"more than the {limit / 2**30:.2f} GiB available",
