@@ -48,7 +48,7 @@ def make_brain(n: int, src: np.ndarray, tgt: np.ndarray, weight: np.ndarray | in
     for k, v in params.items():
         getattr(na, k)[:] = v
     s = np.asarray(src).size
-    w = np.broadcast_to(np.asarray(weight, np.uint8), (s,)).copy()
+    w = np.broadcast_to(np.asarray(weight, np.float32), (s,)).copy()
     inh = np.broadcast_to(np.asarray(inhibitory, bool), (s,)).copy()
     syn = sort_synapses(np.asarray(src, np.uint32), np.asarray(tgt, np.uint32), w, inh)
     if areas is None:
@@ -459,3 +459,26 @@ def test_too_big_fails_at_load_with_the_limit() -> None:
             g.load(brain, compile_tables(brain))
     finally:
         g.close()
+
+
+# --- a sum of exactly 0 still makes a candidate (it leaks), on both paths ----------------------------
+@pytest.mark.parametrize("path", ["full", "fcl"])
+def test_inputs_summing_to_zero_still_make_a_candidate(gpu: GPUBackend, path: str) -> None:
+    """Neurons 0 and 1 fire every burst (forced); 0 excites and 1 inhibits neuron 2 equally, so its
+    sum is exactly 0: it is a candidate all the same and leaks (SPEC.md step 3), on both paths.
+    Neuron 3 gets +w twice and -w twice (the sum crosses 0 on the way); neuron 4 a contribution
+    that rounds to 0. (A full path that stamps only sums reaching 0, to spend one atomic per event,
+    must still pass this.)"""
+    n = 6
+    src = np.array([0, 1, 0, 0, 1, 1, 5], np.uint32)
+    tgt = np.array([2, 2, 3, 3, 3, 3, 4], np.uint32)
+    inh = np.array([False, True, False, False, True, True, False])
+    weight = np.array([1, 1, 1, 1, 1, 1, 1e-30], np.float32)
+    brain = make_brain(n, src, tgt, weight=weight, inhibitory=inh, mp_accumulate=True, leak=0.5, threshold=100.0)
+    stim = {b: [0, 1, 5] for b in range(1, 9)}
+    pot = {1: {2: 0.75, 3: 0.75, 4: 0.75}}
+    results, cpu = run_both(gpu, brain, bursts(8, forced=stim, potential=pot), path)
+    st = cpu.state()
+    # burst 1 staged 0.75 and leaked it to 0.375; bursts 2..8 brought zero sums: 7 more halvings
+    assert st.mp[2] == np.float32(0.75) * np.float32(0.5) ** 8
+    assert st.mp[3] == st.mp[2] and st.mp[4] == st.mp[2]
