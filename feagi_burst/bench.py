@@ -18,7 +18,7 @@ from feagi_burst.config import BackendConfig, load_config, parse_config
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write, read_text
-from feagi_burst.fixed_point import SynapseTables
+from feagi_burst.fixed_point import SynapseTables, compile_tables
 from feagi_burst.report import PhaseStats
 from feagi_burst.selection import estimate_us, work_flops
 
@@ -85,14 +85,83 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
     }
 
 
+def numpy_loop(brain: Brain, tables: SynapseTables, bursts: int, warmup: int) -> dict[str, Any]:
+    """The same brain as the plainest hand-written numpy loop, for scale in the same session.
+
+    Per burst: gather the last fire set's synapses (the same CSR), bincount their contributions,
+    add the drive, fire where the threshold is reached. None of FEAGI's rules (no refractory
+    period, leak, limits, excitability or forced fires) and no exactness: the floor a numpy user
+    starts from. Timed like a backend (the same keys).
+    """
+    from feagi_burst.backends.cpu import expand_ranges
+
+    n = brain.neuron_count
+    offsets, target, contribution = tables.offsets, tables.target, tables.contribution
+    scale = tables.resolution
+    thr = brain.neurons.params.get("threshold", np.float32(1.0))
+    drive = brain.drive if brain.drive is not None and brain.drive.per_burst else None
+    fired = np.zeros(0, np.int64)
+    stats = PhaseStats()
+    events = 0
+
+    def burst(b: int) -> BurstResult:
+        nonlocal fired, events
+        t0 = time.perf_counter()
+        starts = offsets[fired]
+        counts = offsets[fired + 1] - starts
+        idx = expand_ranges(starts, counts)
+        v = np.bincount(target[idx], weights=contribution[idx], minlength=n) * scale
+        t1 = time.perf_counter()
+        if drive is not None:
+            v[drive.neurons(b)] += drive.potential
+        fired = np.flatnonzero(v >= thr)
+        t2 = time.perf_counter()
+        events += idx.size
+        return BurstResult(b, fired, v[fired], {"input": 0.0, "synaptic_propagation": t1 - t0,
+                                                 "neural_dynamics": t2 - t1, "output": 0.0})
+
+    t0 = time.perf_counter()
+    for b in range(1, warmup + 1):
+        burst(b)
+    warm_s = time.perf_counter() - t0
+    events = 0
+    start = time.perf_counter()
+    for b in range(warmup + 1, warmup + bursts + 1):
+        stats.add(burst(b))
+    wall = time.perf_counter() - start
+    per_burst = stats.phase("total")
+    return {
+        "backend": "hand-written numpy loop (gather, bincount, threshold; no FEAGI rules)",
+        "mode": "blocking",
+        "us_per_burst": wall / bursts * 1e6,
+        "p50_us": per_burst["p50_us"],
+        "p99_us": per_burst["p99_us"],
+        "bursts_per_s": bursts / wall,
+        "events_per_s": events / wall,
+        "firing_rate": stats.spikes / bursts / n,
+        "phases": {p: v for p, v in stats.summary()["phases"].items()},
+        "timed_bursts": stats.timed,
+        "warmup_s": warm_s,
+    }
+
+
 def bench(brain: Brain, build_s: float, backends: list[str], bursts: int, warmup: int, seed: int,
           cfg: BackendConfig, blocking: bool = False, tables: SynapseTables | None = None) -> dict[str, Any]:
-    """The `feagi-burst bench` result: every backend asked for, and the speedup against the model's."""
+    """The `feagi-burst bench` result: every backend asked for, and the speedup against the model's.
+
+    With the CPU backend, the same brain also runs as a hand-written numpy loop: `numpy_loop`,
+    and the CPU backend's time as a fraction of its time in `cpu_vs_numpy_loop`.
+    """
     rate = brain.drive.per_burst / brain.neuron_count if brain.drive else 0.0
     out: dict[str, Any] = {"neurons": brain.neuron_count, "synapses": brain.synapse_count, "firing_rate": rate,
                            "build_s": build_s, "bursts": bursts, "warmup": warmup, "backends": {}}
     for b in backends:
         out["backends"][b] = bench_backend(brain, b, bursts, warmup, seed, blocking, tables)
+    out["numpy_loop"] = out["cpu_vs_numpy_loop"] = None
+    if "cpu" in backends:
+        loop = numpy_loop(brain, tables if tables is not None else compile_tables(brain), bursts, min(warmup, 5))
+        out["numpy_loop"] = loop
+        out["cpu_vs_numpy_loop"] = out["backends"]["cpu"]["us_per_burst"] / loop["us_per_burst"]
     cpu_us, gpu_us = estimate_us(brain.neuron_count, brain.synapse_count, rate, cfg)
     out["predicted_speedup"] = cpu_us / gpu_us
     out["predicted_us"] = {"cpu": cpu_us, "gpu": gpu_us}
@@ -102,6 +171,15 @@ def bench(brain: Brain, build_s: float, backends: list[str], bursts: int, warmup
         out["speedup"] = None
     out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def numpy_loop_line(r: dict[str, Any]) -> str | None:
+    """The bench table's line comparing the CPU backend with the numpy loop of the same run."""
+    loop = r.get("numpy_loop")
+    if not loop:
+        return None
+    return (f"{loop['backend']}: {loop['us_per_burst']:,.1f} µs per burst in this run; the CPU backend "
+            f"takes {r['cpu_vs_numpy_loop']:.2f}x its time")
 
 
 MAX_RATE = 1e4  # GFLOP/s or TFLOP/s: a flat measurement means "fast", not infinitely so

@@ -551,6 +551,8 @@ def bench_table(r: dict[str, Any]) -> Any:
     """One size's bench result as a table: per backend, per phase mean/p50/p99."""
     from rich.table import Table
 
+    from feagi_burst.bench import numpy_loop_line
+
     t = Table(title=f"{r['neurons']:,} neurons, {r['synapses']:,} synapses, target rate {r['firing_rate']:.2%}, "
                     f"built in {r['build_s']:.1f} s, peak memory {r['peak_rss_mb']:,.0f} MB", title_justify="left")
     t.add_column("backend")
@@ -566,6 +568,8 @@ def bench_table(r: dict[str, Any]) -> Any:
              f"synaptic events/s, measured firing rate {b['firing_rate']:.3%}"
              + (f"; phases and p50/p99 from GPU timestamps on {b['timed_bursts']:,} of {r['bursts']:,} bursts"
                 if b["timed_bursts"] < r["bursts"] else "") for name, b in r["backends"].items()]
+    if r.get("numpy_loop"):
+        lines.append(numpy_loop_line(r))
     if r.get("speedup"):
         lines.append(f"speedup {r['speedup']:.1f}x (model predicted {r['predicted_speedup']:.1f}x)")
     else:

@@ -19,7 +19,7 @@ SUM_LIMIT = 2**24  # |sum| stays below this: exact as f32
 MIN_SCALE_EXP, MAX_SCALE_EXP = -16, 24
 
 
-CHUNK = 1 << 24  # synapses per vectorised step: bounds the temporaries at a few hundred MB
+CHUNK = 1 << 24  # synapses per partial sum of the input bound (the order its f64 sums are defined in)
 
 
 @dataclass
@@ -66,9 +66,18 @@ def mp_caps(brain: Brain) -> np.ndarray:
 
 
 def compile_tables(brain: Brain) -> SynapseTables:
-    """Quantise every synapse of `brain` into the shared fixed-point CSR."""
+    """Quantise every synapse of `brain` into the shared fixed-point CSR (compiled passes over the
+    synapses, on every core; the sums are those of the numpy expressions in the comments)."""
+    from feagi_burst.backends import cpu_kernels as K
+
     syn, n_neurons = brain.synapses, brain.neuron_count
-    count = np.bincount(syn.source, minlength=n_neurons).astype(np.int64)
+    nt = K.threads()
+    source = np.ascontiguousarray(syn.source, np.uint32)
+    target = np.ascontiguousarray(syn.target, np.uint32)
+    weight = np.ascontiguousarray(syn.weight, np.float32)
+    inhibitory = np.ascontiguousarray(syn.inhibitory, np.bool_)
+    # count = np.bincount(source, minlength=n_neurons)
+    count = K.synapse_counts(source, n_neurons, nt)
     offsets = np.zeros(n_neurons + 1, np.int64)
     np.cumsum(count, out=offsets[1:])
 
@@ -80,18 +89,15 @@ def compile_tables(brain: Brain) -> SynapseTables:
     mp_driven = np.array([a.mp_driven_psp for a in brain.areas], bool)
     caps = mp_caps(brain)
     divisor = np.where(~uniform[area] & (count > 1), count, 1).astype(np.float64)
-    driven = mp_driven[area]
-    unit = np.where(driven, 1.0, psp[area]) / divisor  # per weight unit (times mp when driven)
-    bound_unit = np.abs(np.where(driven, caps[area].astype(np.float64), psp[area])) / divisor
+    driven = np.ascontiguousarray(mp_driven[area])
+    unit = np.ascontiguousarray(np.where(driven, 1.0, psp[area]) / divisor)  # per weight unit (times mp when driven)
+    bound_unit = np.ascontiguousarray(np.abs(np.where(driven, caps[area].astype(np.float64), psp[area])) / divisor)
 
-    bound = np.zeros(n_neurons)
-    for lo in range(0, len(syn), CHUNK):
-        hi = min(lo + CHUNK, len(syn))
-        src = syn.source[lo:hi]
-        bound += np.bincount(syn.target[lo:hi], weights=syn.weight[lo:hi] * bound_unit[src], minlength=n_neurons)
-    fan_in = np.bincount(syn.target, minlength=n_neurons) if len(syn) else np.zeros(1)
+    # bound = sum over chunks of np.bincount(target[chunk], weights=weight[chunk] * bound_unit[source[chunk]]),
+    # fan_in = np.bincount(target)
+    bound, fan_in = K.input_bounds(source, target, weight, bound_unit, n_neurons, CHUNK, nt)
     worst = float(bound.max()) if bound.size else 0.0
-    worst_fan_in = float(fan_in.max()) if fan_in.size else 0.0
+    worst_fan_in = float(fan_in.max()) if len(syn) and fan_in.size else 0.0
     scale_exp = MAX_SCALE_EXP
     # each quantised term can round up by half a unit, hence the fan-in term
     while scale_exp > MIN_SCALE_EXP and worst * 2.0**scale_exp + 0.5 * worst_fan_in + 1 >= SUM_LIMIT:
@@ -99,16 +105,12 @@ def compile_tables(brain: Brain) -> SynapseTables:
     if worst * 2.0**scale_exp + 0.5 * worst_fan_in + 1 >= SUM_LIMIT:
         raise ValueError(f"synaptic input bound {worst:.3g} is too large for fixed-point accumulation")
 
+    # c = weight * where(inhibitory, -scale, scale) * unit[source]; the word is c's f32 bits where
+    # the source is mp-driven, else rint(c) as i32
     scale = 2.0**scale_exp
     pairs = np.empty(len(syn), np.int64)
-    words = pairs.view(np.int32).reshape(-1, 2)
-    for lo in range(0, len(syn), CHUNK):
-        hi = min(lo + CHUNK, len(syn))
-        src = syn.source[lo:hi]
-        c = syn.weight[lo:hi] * np.where(syn.inhibitory[lo:hi], -scale, scale) * unit[src]
-        d = driven[src]
-        words[lo:hi, 0] = syn.target[lo:hi].view(np.int32)
-        words[lo:hi, 1] = np.where(d, c.astype(np.float32).view(np.int32), np.rint(c).astype(np.int32))
+    K.quantise_synapses(source, target, weight, inhibitory, unit, driven, scale, pairs.view(np.int32),
+                        pairs.view(np.float32), nt)
     return SynapseTables(scale_exp=scale_exp, offsets=offsets, pairs=pairs, mp_driven_area=mp_driven, mp_cap=caps)
 
 

@@ -27,6 +27,33 @@ def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
     return SYNTHETIC.bytes(neurons, neurons * synapses_per_neuron)
 
 
+def random_synapses(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, ...]:
+    """Source (k per neuron, in order), random target, weight 1 and an inhibitory flag for each of
+    n*k synapses: np.repeat(arange(n), k), rng.integers(0, n, n*k), ones, rng.random(n*k) < 0.2,
+    the same numbers, but filled on every core and drawn in chunks into memory touched on every
+    core (fresh memory is slow to come by on a VM: a page fault at a time per thread)."""
+    from feagi_burst.backends import cpu_kernels as K
+
+    s, nt = n * k, K.threads()
+    source = np.empty(s, np.uint32)
+    K.fill_sources(source, k, nt)
+    target = np.empty(s, np.uint32)
+    K.prefault(target.view(np.uint8), nt)
+    step = max(1, min(s, 1 << 22))
+    for lo in range(0, s, step):  # drawn in chunks, the numbers continue one stream
+        target[lo:lo + step] = rng.integers(0, n, size=min(step, s - lo), dtype=np.uint32)
+    weight = np.empty(s, np.float32)
+    K.fill_f32(weight, np.float32(1.0), nt)
+    inhibitory = np.empty(s, np.bool_)
+    K.prefault(inhibitory.view(np.uint8), nt)
+    draws = np.empty(step, np.float32)
+    for lo in range(0, s, step):
+        m = min(step, s - lo)
+        rng.random(out=draws[:m], dtype=np.float32)
+        np.less(draws[:m], INHIBITORY_FRACTION, out=inhibitory[lo:lo + m])
+    return source, target, weight, inhibitory
+
+
 def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: float = 0.01,
                     seed: int = 0, model: str = "feagi_lif", **model_params: Any) -> Brain:
     """Build the synthetic benchmark brain described in this module's docstring, every neuron on
@@ -44,15 +71,11 @@ def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: f
                "use fewer neurons or synapses per neuron")
     rng = np.random.default_rng(seed)
     n, k = neurons, synapses_per_neuron
-    s = n * k
     area = CorticalArea(index=0, cortical_id="synth", name="synthetic", dimensions=(n, 1, 1),
                         neurons_per_voxel=1, first_neuron=0, psp=1.0)
     na = neuron_array(n)
     na.x[:] = np.arange(n) % 65536  # coordinates are u16: the x axis wraps, the area stays one row
-    source = np.repeat(np.arange(n, dtype=np.uint32), k)
-    target = rng.integers(0, n, size=s, dtype=np.uint32)
-    weight = np.ones(s, np.float32)  # |psc multiplier| as f32 (SPEC.md section 1)
-    inhibitory = rng.random(s, dtype=np.float32) < INHIBITORY_FRACTION
+    source, target, weight, inhibitory = random_synapses(rng, n, k)  # weight: |psc multiplier| as f32
     per_burst = int(round(firing_rate * n))
     drive = Drive(order=rng.permutation(n).astype(np.uint32), per_burst=per_burst, potential=DRIVE_POTENTIAL)
     tag = f"synthetic:{n}:{k}:{firing_rate}:{seed}"

@@ -1,11 +1,17 @@
 """The CPU backend, one rule of SPEC.md section 2 at a time (FEAGI conformance: test_conformance.py)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from conftest import tiny_brain
-from feagi_burst.backends.cpu import excitability_draw, expand_ranges
+from feagi_burst.backends.base import BurstInput
+from feagi_burst.backends.cpu import CPUBackend, excitability_draw, expand_ranges
+from feagi_burst.brain import Brain, CorticalArea, Drive, neuron_array, sort_synapses
 from feagi_burst.engine import Engine
+from feagi_burst.fixed_point import compile_tables
 
 
 def spikes(engine: Engine, bursts: int) -> dict[int, list[tuple[int, float]]]:
@@ -160,3 +166,110 @@ def test_potential_input_and_forced_fire_through_the_api() -> None:
     assert list(zip(r2.fired.tolist(), r2.mp.tolist())) == [(0, 2.5), (2, 42.0)]
     assert e.describe([2]) == [("test01", 2, 0, 0)]
     assert e.backend_name() == "CPU (numpy)"
+
+
+# --- the compiled paths: every way through the kernels gives the same bits ------------------------
+def rule_brain(n: int = 3000, k: int = 8, seed: int = 5) -> Brain:
+    """Every rule mixed: per-neuron parameters, an mp-driven area, psp division, power, drive."""
+    rng = np.random.default_rng(seed)
+    a0 = n // 2
+    areas = [CorticalArea(0, "r0", "r0", (a0, 1, 1), 1, 0, psp=1.0 / k, psp_uniform=True, mp_driven_psp=True),
+             CorticalArea(1, "r1", "r1", (n - a0 - 1, 1, 1), 1, a0, psp=0.8),
+             CorticalArea(2, "pw", "_power", (1, 1, 1), 1, n - 1)]
+    na = neuron_array(n)
+    i = np.arange(n)
+    for a in areas:
+        na.cortical_area[a.first_neuron:a.neuron_stop] = a.index
+    na.refractory_period[:] = i % 3
+    na.cfc_limit[:] = np.where(i % 7 == 0, 3, 0)
+    na.snooze[:] = i % 4
+    na.mp_accumulate[:] = i % 5 < 2
+    na.leak[:] = (i % 4) * 0.1 + (i % 17 == 0) * 2.5
+    na.threshold[:] = 1.0 + (i % 9) * 0.25
+    na.threshold_limit[:] = np.where(i % 11 == 0, 3.0, 0)
+    na.excitability[:] = np.where(i % 13 == 0, 0.5, np.where(i % 19 == 0, 0.0, 100))
+    src = np.repeat(np.arange(n, dtype=np.uint32), k)
+    syn = sort_synapses(src, rng.integers(0, n, src.size, dtype=np.uint32), rng.integers(1, 4, src.size),
+                        rng.random(src.size) < 0.2)
+    drive = Drive(order=rng.permutation(n).astype(np.uint32), per_burst=n // 20, potential=1.5)
+    return Brain("rules", areas, na, syn, power_neuron=n - 1, drive=drive)
+
+
+def rule_inputs(n: int, count: int, seed: int) -> list[BurstInput]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for b in range(1, count + 1):
+        p = rng.choice(n, 20, replace=False).astype(np.uint32) if b % 3 else np.zeros(0, np.uint32)
+        f = rng.choice(n, 10, replace=False).astype(np.uint32) if b % 4 == 0 else np.zeros(0, np.uint32)
+        out.append(BurstInput(b, potential_ids=p, potential=rng.uniform(-1, 2, p.size).astype(np.float32),
+                              forced_ids=f, forced_mp=np.full(f.size, 100, np.float32)))
+    return out
+
+
+def test_every_kernel_path_gives_the_same_bits() -> None:
+    """Candidate lists or one pass over the neurons, one thread or all, FEAGI LIF fused into the
+    burst or through its model step: identical fire sets, firing mp, candidates and state."""
+    brain = rule_brain()
+    tables = compile_tables(brain)
+    inputs = rule_inputs(brain.neuron_count, 60, seed=6)
+    runs = {}
+    for dense in ("auto", "never", "always"):
+        for parallel in (False, True):
+            for fused in (True, False):
+                cpu = CPUBackend()
+                cpu.load(brain, tables, seed=3)
+                cpu.dense_from = {"auto": cpu.dense_from, "never": 0, "always": 1}[dense]
+                cpu.parallel, cpu.fused, cpu.choice = parallel and cpu.threads > 1, fused, None
+                results = [cpu.process_burst(inp) for inp in inputs]
+                runs[dense, parallel, fused] = (results, cpu.state())
+    (want, want_state), *others = runs.values()
+    assert sum(r.fired.size for r in want) > 1000 and sum(r.candidates for r in want) > 20_000
+    for got, state in others:
+        for a, b in zip(want, got):
+            assert a.burst == b.burst and a.candidates == b.candidates
+            np.testing.assert_array_equal(a.fired, b.fired, err_msg=f"burst {a.burst}")
+            np.testing.assert_array_equal(a.mp.view(np.uint32), b.mp.view(np.uint32), err_msg=f"burst {a.burst}")
+        for key, arr in want_state.values.items():
+            np.testing.assert_array_equal(arr.view(np.uint8), state.values[key].view(np.uint8), err_msg=key)
+
+
+def test_drive_wider_than_its_order_drives_each_neuron_once() -> None:
+    na = neuron_array(5)
+    na.mp_accumulate[:] = True
+    brain = Brain("d", [CorticalArea(0, "a", "a", (5, 1, 1), 1, 0)], na,
+                  sort_synapses(*(np.zeros(0, t) for t in (np.uint32, np.uint32, np.float32, bool))),
+                  power_neuron=None, drive=Drive(np.arange(5, dtype=np.uint32), 8, 0.4))
+    e = Engine(brain, backend="cpu", warn=None)
+    assert [r.fired.size for r in (e.process_burst() for _ in range(3))] == [0, 0, 5]  # 0.4 a burst
+
+
+def test_kernel_cache_goes_where_it_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feagi_burst.backends.cpu_kernels import cache_dir
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert cache_dir(tmp_path) is None  # writable: numba's own place, next to the module
+    read_only = tmp_path / "site-packages-file"  # not a directory: nothing can be created under it
+    read_only.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cache_dir(read_only) == str(tmp_path / "cache" / "feagi-burst" / "numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert cache_dir(read_only) is None  # the user's choice, read by numba itself
+
+
+def test_thread_choice_follows_the_faster_mode_and_backs_off() -> None:
+    from feagi_burst.backends.cpu import ThreadChoice
+
+    def run(choice: ThreadChoice, bursts: int, cost: dict[bool, float]) -> list[bool]:
+        modes = []
+        for _ in range(bursts):
+            mode = choice.next()
+            choice.record(mode, cost[mode])
+            modes.append(mode)
+        return modes
+
+    busy = ThreadChoice()  # threads cost more (a busy machine): probes grow rare
+    modes = run(busy, 2000, {True: 5.0, False: 1.0})
+    assert not busy.parallel and sum(modes) < 40 and busy.period >= 512
+    idle = ThreadChoice()  # threads pay: switch after the first probe, then stay
+    modes = run(idle, 2000, {True: 0.6, False: 1.0})
+    assert idle.parallel and modes[ThreadChoice.FIRST + ThreadChoice.PROBE:].count(False) < 40

@@ -1,19 +1,79 @@
-"""The CPU backend: SPEC.md section 2 in vectorised numpy; each neuron model's `step` does step 3.
+"""The CPU backend: SPEC.md section 2, compiled (numba kernels in cpu_kernels.py).
 
-Per burst it costs O(synaptic events + candidates) for FEAGI LIF populations, plus the size of
-the populations whose model integrates every neuron (Izhikevich, AdEx).
+Per burst it costs O(synaptic events + candidates) while the events are few against the brain
+(candidates are listed as they are touched), and one pass over the neurons, split over the cores,
+when they are many (then most neurons are candidates anyway). FEAGI LIF, when it is the brain's
+only model, runs fused into that pass; other models (and brains mixing models) get their
+candidates and inputs and step through `NeuronModel.step`, which for FEAGI LIF is compiled too.
+Models that integrate every neuron (Izhikevich, AdEx) add the size of their populations.
 """
 from __future__ import annotations
 
 import time
 
+import numba
 import numpy as np
 
+from feagi_burst.backends import cpu_kernels as K
 from feagi_burst.backends.base import Backend, BurstInput, BurstResult
 from feagi_burst.brain import Brain, NeuronState
-from feagi_burst.fixed_point import SynapseTables, quantise_mp_driven
-from feagi_burst.models.base import StepContext
+from feagi_burst.fixed_point import SynapseTables
+from feagi_burst.models.base import DTYPES, StepContext
+from feagi_burst.models.feagi_lif import FeagiLIF
 from feagi_burst.models.feagi_lif import excitability_draw  # noqa: F401 (re-exported: tests and tools use it here)
+
+# one pass over the neurons instead of a candidate list when events * DENSE_EVENTS >= neurons
+DENSE_EVENTS = 4
+# below this many neurons a burst stays on one thread (handing work to others costs more)
+PARALLEL_FROM = 50_000
+# threads that propagate into accumulators of their own (the step adds them up: each costs a pass)
+MAX_ACCUMULATORS = 4
+EMPTY_F32 = np.zeros(0, np.float32)
+EMPTY_U32 = np.zeros(0, np.uint32)
+EMPTY_I64 = np.zeros(0, np.int64)
+
+
+class ThreadChoice:
+    """Whether a dense burst runs on all threads, decided by timing both, again and again.
+
+    On an idle machine the threads nearly halve a large burst; on one whose cores are busy with
+    other work, each fork-join waits for its slowest thread to be scheduled and can cost several
+    times the burst. Results are the same bits either way, so the backend measures: it starts on
+    one thread, tries the other mode for PROBE bursts after `period` bursts, switches when the
+    probe's median is faster, and waits twice as long before the next probe when it is not; a
+    probe burst 1.5x slower than usual ends its probe there (so losing probes cost little).
+    """
+
+    PROBE = 4
+    FIRST, LAST = 16, 4096  # bursts between probes: after a switch, and at most
+
+    def __init__(self) -> None:
+        self.parallel = False
+        self.period = self.FIRST
+        self.until_probe = self.FIRST
+        self.probe: list[float] = []
+        self.recent: list[float] = []
+
+    def next(self) -> bool:
+        """The mode of the next dense burst."""
+        return (not self.parallel) if self.until_probe <= 0 else self.parallel
+
+    def record(self, parallel: bool, seconds: float) -> None:
+        if parallel == self.parallel:
+            self.recent = (self.recent + [seconds])[-2 * self.PROBE:]
+            self.until_probe -= 1
+            return
+        self.probe.append(seconds)
+        usual = float(np.median(self.recent)) if self.recent else np.inf
+        if len(self.probe) < self.PROBE and seconds < 1.5 * usual:
+            return  # a probe burst far slower than usual ends the probe at once
+        if len(self.probe) == self.PROBE and np.median(self.probe) < 0.9 * usual:
+            self.parallel, self.period, self.recent = not self.parallel, self.FIRST, self.probe
+        else:
+            self.period = min(2 * self.period, self.LAST)
+        self.probe = []
+        self.until_probe = self.period
+
 
 def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Concatenation of arange(s, s + c) for each (s, c), without a Python loop."""
@@ -26,7 +86,7 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 class CPUBackend(Backend):
-    """Numpy burst engine. Per burst it costs O(synaptic events + candidates), never O(neurons)."""
+    """Compiled burst engine on the host's cores; results bit-identical to the GPU backend."""
 
     name = "CPU (numpy)"
     host_resident = True
@@ -34,22 +94,83 @@ class CPUBackend(Backend):
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
         self.brain, self.tables, self.seed = brain, tables, seed
         n = self.n = brain.neuron_count
-        self.slot = np.zeros(n, np.int32)  # scratch for de-duplicating candidates
-        self.fired = np.zeros(0, np.uint32)
-        self.fired_mp = np.zeros(0, np.float32)
-        self.results: list[BurstResult] = []
-        self.scale_inv = np.float32(tables.resolution)
-        self.driven_area = tables.mp_driven_area
-        self.any_driven = bool(tables.mp_driven_area.any())
+        self.threads = max(1, numba.get_num_threads())
+        # kernel inputs, contiguous and of fixed dtypes (each new combination would compile anew)
+        self.offsets = np.ascontiguousarray(tables.offsets, np.int64)
+        self.pairs = np.ascontiguousarray(tables.pairs, np.int64)
+        self.pairs_f = self.pairs.view(np.float32)
+        self.src_area = np.ascontiguousarray(brain.neurons.cortical_area, np.uint16
+                                             if brain.neurons.cortical_area.dtype == np.uint16 else np.int64)
+        self.driven_area = np.ascontiguousarray(tables.mp_driven_area, np.bool_)
+        self.caps = np.ascontiguousarray(tables.mp_cap, np.float32)
+        self.any_driven = bool(self.driven_area.any())
+        self.scale = np.float32(tables.resolution)
+        self.power = -1 if brain.power_neuron is None else int(brain.power_neuron)
+        drive = brain.drive
+        self.drive_order = (np.ascontiguousarray(drive.order, np.uint32) if drive is not None and drive.per_burst
+                            else EMPTY_U32)
+        self.drive_per_burst = int(drive.per_burst) if self.drive_order.size else 0
+        # a neuron is driven once per burst, even when per_burst wraps around the order
+        self.drive_count = min(self.drive_per_burst, self.drive_order.size)
+        self.drive_pot = np.float32(drive.potential if drive is not None else 0.0)
+        # per-burst scratch: the accumulators (the first, plus one per further propagating
+        # thread), sensory sums, the candidate list and the fire set
+        self.accs = np.full((min(self.threads, MAX_ACCUMULATORS), n), K.UNTOUCHED, np.int32)
+        self.acc = self.accs[0]
+        self.sens = np.zeros(n, np.float32)
+        self.cand = np.zeros(n, np.int32)  # ids < 2**31
+        self.out_ids = np.zeros(n, np.uint32)
+        self.out_mp = np.zeros(n, np.float32)
+        self.dense_from = max(1, -(-n // DENSE_EVENTS))
+        # large brains: all threads or one, whichever measures faster (ThreadChoice); tests may
+        # set `parallel` and `choice = None` to pin one
+        self.parallel = self.threads > 1 and n >= PARALLEL_FROM
+        self.choice = ThreadChoice() if self.parallel else None
         self.pop_of_area = brain.population_of_area()
         self.pop_ids = [p.ids() for p in brain.populations]
+        self.fused = len(brain.populations) == 1 and type(brain.populations[0].model) is FeagiLIF
+        self.fired = EMPTY_U32
+        self.fired_mp = EMPTY_F32
+        self.results: list[BurstResult] = []
         self._set(brain.initial_state())
+        self._warm()
+
+    def _warm(self) -> None:
+        """Load (or, the first time on a machine, compile) the kernels this brain uses, with no
+        work to do, so that the first burst does not wait for them."""
+        none = (EMPTY_U32, EMPTY_F32, self.offsets, self.pairs, self.pairs_f, self.src_area, self.driven_area,
+                self.caps, self.any_driven)
+        K.propagate_sparse(*none, EMPTY_U32, EMPTY_F32, -1, self.drive_order, 0, 0, self.drive_pot, self.acc,
+                           self.sens, self.cand, 0)
+        if not self.fused:
+            K.gather_inputs(self.cand, 0, self.acc, self.sens, self.scale, EMPTY_F32)
+            return
+        mix = K.draw_mix(1, self.seed)
+        K.step_sparse(self.cand, 0, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64, self.out_ids,
+                      self.out_mp)
+        K.propagate_dense_serial(*none, self.acc)
+        K.step_dense_serial(self.n, self.accs[:1], self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64, self.out_ids,
+                            self.out_mp)
+        if self.choice is not None:
+            K.propagate_dense(*none, self.accs, self.accs.shape[0])
+            K.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64,
+                         self.out_ids, self.out_mp)
 
     def _set(self, st: NeuronState) -> None:
         """Take `st` as the state, and hand each model its own arrays of it (by name, no copies)."""
+        for key, _pop, var in self.brain.state_vars():
+            arr = st.values[key]
+            if arr.dtype != DTYPES[var.dtype] or not arr.flags.c_contiguous:
+                st.values[key] = np.ascontiguousarray(arr, DTYPES[var.dtype])
         self.st = st
         self.pops = [(pop, table, {v.name: st.values[key] for key, p2, v in self.brain.state_vars() if p2 is pop})
                      for pop, table in zip(self.brain.populations, self.brain.param_tables())]
+        if self.fused:
+            _, table, state = self.pops[0]
+            thr, tlim, leak, exc, refr, cfcl, snz, accum, area, may_block, any_cfc, any_limit = \
+                FeagiLIF.kernel_args(table)
+            self.lif = (thr, tlim, leak, exc, refr, cfcl, snz, accum, area,
+                        state["mp"], state["cfc_count"], state["blocked_until"], may_block, any_cfc, any_limit)
 
     def submit(self, inp: BurstInput) -> None:
         self.results.append(self._burst(inp))
@@ -63,8 +184,8 @@ class CPUBackend(Backend):
 
     def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
         self._set(state.copy())
-        self.fired = np.asarray(last_fired, np.uint32)
-        self.fired_mp = np.asarray(last_mp, np.float32)
+        self.fired = np.ascontiguousarray(last_fired, np.uint32)
+        self.fired_mp = np.ascontiguousarray(last_mp, np.float32)
 
     def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
         return self.fired, self.fired_mp
@@ -72,46 +193,58 @@ class CPUBackend(Backend):
     # -- one burst -------------------------------------------------------------------------
     def _burst(self, inp: BurstInput) -> BurstResult:
         b = inp.burst
-        brain, tables = self.brain, self.tables
         t0 = time.perf_counter()
-
-        # input: sensory potentials in a fixed order (external, power, drive) so f32 sums agree
-        sens: list[tuple[np.ndarray, np.ndarray | np.float32]] = []
+        # input: sensory potentials, staged in SPEC order (external, power, drive) with the events
         if inp.potential_ids.size:
-            sens.append((inp.potential_ids.astype(np.int64), inp.potential.astype(np.float32)))
-        if brain.power_neuron is not None:
-            sens.append((np.array([brain.power_neuron], np.int64), np.float32(1.0)))
-        if brain.drive is not None and brain.drive.per_burst:
-            sens.append((brain.drive.neurons(b).astype(np.int64), np.float32(brain.drive.potential)))
+            ext_ids = np.ascontiguousarray(inp.potential_ids, np.uint32)
+            ext_val = np.ascontiguousarray(inp.potential, np.float32)
+        else:
+            ext_ids, ext_val = EMPTY_U32, EMPTY_F32
+        drive_start = ((b - 1) * self.drive_per_burst) % self.drive_order.size if self.drive_count else 0
+        if inp.forced_ids.size:
+            forced = np.sort(inp.forced_ids.astype(np.int64))
+        else:
+            forced = EMPTY_I64
         t1 = time.perf_counter()
 
         # synaptic propagation: every synapse of last burst's fire set, as fixed-point integers
-        src = self.fired.astype(np.int64)
-        starts = tables.offsets[src]
-        counts = tables.offsets[src + 1] - starts
-        idx = expand_ranges(starts, counts)
-        words = tables.pairs[idx].view(np.int32)
-        targets, q = words[0::2].view(np.uint32), words[1::2]
-        if self.any_driven and src.size:
-            src_area = brain.neurons.cortical_area[src]
-            src_driven = self.driven_area[src_area]
-            if src_driven.any():
-                row_driven = np.repeat(src_driven, counts)
-                row_mp = np.repeat(self.fired_mp, counts)[row_driven]
-                row_area = np.repeat(src_area, counts)[row_driven]
-                q = q.copy()
-                q[row_driven] = quantise_mp_driven(row_mp, q[row_driven], tables.mp_cap[row_area])
-        cand, qsum, local = self._candidates(targets, q, [ids for ids, _ in sens])
-        inp_val = qsum.astype(np.float32) * self.scale_inv
-        if sens:
-            extra = np.zeros(cand.size, np.float32)
-            for (ids, val), loc in zip(sens, local):
-                extra[loc] += val  # ids are unique within each source, so += is a plain add
-            inp_val += extra
+        fired, fired_mp = self.fired, self.fired_mp
+        nc = K.propagate_sparse(fired, fired_mp, self.offsets, self.pairs, self.pairs_f, self.src_area,
+                                self.driven_area, self.caps, self.any_driven, ext_ids, ext_val, self.power,
+                                self.drive_order, drive_start, self.drive_count, self.drive_pot, self.acc, self.sens,
+                                self.cand, self.dense_from if self.fused else 0)
+        if nc < 0:
+            if self.choice is not None:
+                self.parallel = self.choice.next()
+            args = (fired, fired_mp, self.offsets, self.pairs, self.pairs_f, self.src_area, self.driven_area,
+                    self.caps, self.any_driven)
+            if self.parallel:
+                K.propagate_dense(*args, self.accs, self.accs.shape[0])
+            else:
+                K.propagate_dense_serial(*args, self.acc)
         t2 = time.perf_counter()
 
-        fired_self, fired_self_mp = self._dynamics(cand, inp_val, b, inp.forced_ids)
+        mix = K.draw_mix(b, self.seed)
+        if not self.fused:
+            inp_val = np.empty(nc, np.float32)
+            K.gather_inputs(self.cand, nc, self.acc, self.sens, self.scale, inp_val)
+            fired_self, fired_self_mp = self._dynamics(self.cand[:nc].astype(np.int64), inp_val, b, forced)
+            candidates = nc
+        else:
+            if nc >= 0:
+                nf = K.step_sparse(self.cand, nc, self.accs, self.sens, self.scale, b, mix, *self.lif, forced,
+                                   self.out_ids, self.out_mp)
+                candidates = nc
+            elif self.parallel:
+                nf, candidates = K.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, b, mix,
+                                              *self.lif, forced, self.out_ids, self.out_mp)
+            else:
+                nf, candidates = K.step_dense_serial(self.n, self.accs[:1], self.sens, self.scale, b, mix,
+                                                     *self.lif, forced, self.out_ids, self.out_mp)
+            fired_self, fired_self_mp = self.out_ids[:nf].copy(), self.out_mp[:nf].copy()
         t3 = time.perf_counter()
+        if nc < 0 and self.choice is not None:
+            self.choice.record(self.parallel, t3 - t1)
 
         fired, fired_mp = self._forced(inp, fired_self, fired_self_mp, b)
         self.fired, self.fired_mp = fired, fired_mp
@@ -119,36 +252,7 @@ class CPUBackend(Backend):
         t4 = time.perf_counter()
         return BurstResult(b, fired, fired_mp, {"input": t1 - t0, "synaptic_propagation": t2 - t1,
                                                 "neural_dynamics": t3 - t2, "output": t4 - t3},
-                           candidates=int(cand.size))
-
-    def _candidates(self, targets: np.ndarray, q: np.ndarray,
-                    sens_ids: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """The fire candidate list: distinct neurons with input, their summed quantised input, and
-        the candidate position of each sensory id.
-
-        Few events: de-duplicate through a scratch slot array (O(events)). Events comparable to
-        the brain size: a dense mark and bincount are faster, and yield sorted candidates.
-        """
-        n = self.brain.neuron_count
-        slot = self.slot
-        if targets.size * 4 >= n:
-            mark = np.zeros(n, bool)
-            mark[targets] = True
-            for ids in sens_ids:
-                mark[ids] = True
-            cand = np.flatnonzero(mark)
-            self.sorted_candidates = True
-            qsum = np.bincount(targets, weights=q, minlength=n)[cand]
-            slot[cand] = np.arange(cand.size, dtype=np.int32)
-        else:
-            all_ids = np.concatenate(sens_ids + [targets.astype(np.int64)]) if sens_ids else targets
-            pos = np.arange(all_ids.size, dtype=np.int32)
-            slot[all_ids] = pos
-            cand = all_ids[slot[all_ids] == pos]  # exactly one position per distinct id survives
-            self.sorted_candidates = False
-            slot[cand] = np.arange(cand.size, dtype=np.int32)
-            qsum = np.bincount(slot[targets], weights=q, minlength=cand.size) if targets.size else np.zeros(cand.size)
-        return cand.astype(np.int64), qsum, [slot[ids] for ids in sens_ids]
+                           candidates=int(candidates))
 
     def _dynamics(self, cand: np.ndarray, inp_val: np.ndarray, b: int,
                   forced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +262,6 @@ class CPUBackend(Backend):
         neuron gets its whole population, with zero input where a neuron is not a candidate.
         """
         brain = self.brain
-        forced = np.sort(forced.astype(np.int64)) if forced.size else forced.astype(np.int64)
         ids_out: list[np.ndarray] = []
         mp_out: list[np.ndarray] = []
         single = len(self.pops) == 1
@@ -183,10 +286,10 @@ class CPUBackend(Backend):
             ids_out.append(ids[pos])
             mp_out.append(mp)
         if not ids_out:
-            return np.zeros(0, np.uint32), np.zeros(0, np.float32)
+            return EMPTY_U32, EMPTY_F32
         fired_ids = np.concatenate(ids_out) if len(ids_out) > 1 else ids_out[0]
         fired_mp = np.concatenate(mp_out) if len(mp_out) > 1 else mp_out[0]
-        if not (single and (self.sorted_candidates or self.pops[0][0].model.integrates_all)):
+        if not (single and self.pops[0][0].model.integrates_all):
             order = np.argsort(fired_ids, kind="stable")
             fired_ids, fired_mp = fired_ids[order], fired_mp[order]
         return fired_ids.astype(np.uint32), fired_mp.astype(np.float32)

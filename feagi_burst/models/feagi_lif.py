@@ -9,7 +9,8 @@ State: `mp`; `cfc_count` (consecutive fires); `blocked_until` (neuron i discards
 up to and including B; a value below the current burst that is not 0 marks a block that ended and
 whose consecutive-fire reset has not been applied yet: it is applied when the neuron is next
 touched, so no per-burst pass over all neurons is needed).
-The WGSL twin is shaders/models/feagi_lif.wgsl; keep the two in step, operation for operation.
+The CPU step is compiled: backends/cpu_kernels._lif_run writes the rule out neuron by neuron. Its
+WGSL twin is shaders/models/feagi_lif.wgsl; keep the two in step, operation for operation.
 """
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from feagi_burst.models.base import NeuronModel, Param, ParamTable, StateVar, StepContext
+from feagi_burst.models.base import DTYPES, NeuronModel, Param, ParamTable, StateVar, StepContext
 
 EXCITABILITY_ALWAYS = np.float32(0.999)
 U16 = 65535
+# the compiled step's parameter order (FeagiLIF.kernel_args, backends/cpu_kernels._lif_run)
+KERNEL_PARAMS = ("threshold", "threshold_limit", "leak", "excitability", "refractory_period", "cfc_limit",
+                 "snooze", "mp_accumulate")
+NOT_FORCED = np.zeros(0, np.bool_)
 
 
 def excitability_draw(ids: np.ndarray, burst: int, seed: int = 0) -> np.ndarray:
@@ -71,101 +76,59 @@ class FeagiLIF(NeuronModel):
             p.lif_flags = flags  # type: ignore[attr-defined]
         return flags
 
+    @classmethod
+    def kernel_args(cls, p: ParamTable) -> tuple:
+        """The parameters as the compiled step takes them (backends/cpu_kernels._lif_run), built
+        once per table: (threshold, threshold_limit, leak, excitability, refractory_period,
+        cfc_limit, snooze, mp_accumulate, area, may_block, any_cfc, any_limit).
+
+        Each kernel is compiled for the types of its arguments, so the layout is chosen from
+        three, all parameters alike: one value each (numpy scalars) when they are the same for
+        every neuron, else (1, areas) tables read through `area` when each area has one value,
+        else one value per neuron. A flag is None when its rule cannot apply (the compiled code
+        then has no trace of it), else True.
+        """
+        args = getattr(p, "lif_kernel_args", None)
+        if args is None:
+            dtypes = [DTYPES[cls.param(name).dtype] for name in KERNEL_PARAMS]
+            if all(p.is_scalar(name) for name in KERNEL_PARAMS):
+                values = [dtype(p.values[name]) for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+            elif all(p.is_scalar(name) or name in p.per_area for name in KERNEL_PARAMS):
+                n_areas = max([t.size for t in p.per_area.values()] + [1])
+                values = [np.ascontiguousarray(np.broadcast_to(
+                    p.per_area[name] if name in p.per_area else p.values[name], (1, n_areas)), dtype)
+                    for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+            else:
+                every = np.arange(p.area.size)
+                values = [np.ascontiguousarray(np.broadcast_to(p.gather(name, every), every.shape), dtype)
+                          for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+            area = np.ascontiguousarray(p.area, np.uint16 if p.area.dtype == np.uint16 else np.int64)
+            flags = cls._flags(p)
+            args = (*values, area, *(True if flags[f] else None for f in ("may_block", "any_cfc", "any_limit")))
+            p.lif_kernel_args = args  # type: ignore[attr-defined]
+        return args
+
     def step(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
-        """Step 3 of SPEC.md for the candidates.
+        """Step 3 of SPEC.md for the candidates, compiled (backends/cpu_kernels._lif_run, the rule
+        written out neuron by neuron; the CPU backend runs the same function fused with reading
+        the input when FEAGI LIF is the brain's only model).
 
         mp_accumulate = false is applied at the end of the burst (FEAGI's order): a candidate that
         neither fired nor was forced ends the burst at mp 0, a forced one keeps its mp
         (docs/feagi-findings.md, case f).
         """
-        cand, b, p, area = ctx.ids, ctx.burst, ctx.params, ctx.area
-        mp_s, cfc_s, bu_s = ctx.state["mp"], ctx.state["cfc_count"], ctx.state["blocked_until"]
-        flags = self._flags(p)
-        mp = mp_s[cand]
-        gain = np.maximum(ctx.input, np.float32(0))
-        if flags["may_block"]:
-            bu = bu_s[cand]
-            active = bu < b
-            ended = (bu != 0) & active
-            if ended.any():
-                # a block ended since this neuron was last touched: apply its cfc reset now
-                e = cand[ended]
-                lim_e = p.gather("cfc_limit", e)
-                cfc_e = cfc_s[e]
-                cfc_s[e] = np.where((lim_e > 0) & (cfc_e >= lim_e), np.uint16(0), cfc_e)
-                bu_s[e] = 0
-            gain = np.where(active, gain, np.float32(0))
-        else:
-            active = None
-        m = mp + gain
-        above = p.gather("threshold", cand, area) <= m
-        if flags["any_limit"]:
-            tl = p.gather("threshold_limit", cand, area)
-            above &= (tl == 0) | (m <= tl)
-        if active is not None:
-            above &= active
-        if flags["any_cfc"]:
-            lim = p.gather("cfc_limit", cand, area)
-            cfc = cfc_s[cand]
-            capped = above & (lim > 0) & (cfc >= lim)
-            try_fire = above & ~capped
-        else:
-            capped = None
-            try_fire = above
-        ex = p.gather("excitability", cand, area)
-        if np.ndim(ex) == 0:
-            if ex >= EXCITABILITY_ALWAYS:
-                fire = try_fire
-            elif ex > 0:
-                fire = try_fire & (excitability_draw(cand, b, ctx.seed) < ex)
-            else:
-                fire = np.zeros_like(try_fire)
-        else:
-            fire = try_fire & (ex >= EXCITABILITY_ALWAYS)
-            maybe = np.flatnonzero(try_fire & (ex > 0) & (ex < EXCITABILITY_ALWAYS))
-            if maybe.size:
-                fire[maybe] = excitability_draw(cand[maybe], b, ctx.seed) < ex[maybe]
+        from feagi_burst.backends.cpu_kernels import draw_mix, lif_step_list
 
-        fi = np.flatnonzero(fire)
-        fired_ids = cand[fi]
-        fired_mp = m[fi]
-        # did not fire (and not held by the consecutive-fire limit): leak; a blocked neuron keeps mp
-        leak = p.gather("leak", cand, area)
-        if np.ndim(leak) != 0 or leak != 0:
-            keep = fire if capped is None else fire | capped
-            if active is not None:
-                keep = keep | ~active
-            m = np.where(keep, m, m * (np.float32(1) - leak)).astype(np.float32)
-        acc = p.gather("mp_accumulate", cand, area)
-        if np.ndim(acc) != 0 or not acc:
-            keep_mp = acc | np.isin(cand, ctx.forced) if ctx.forced.size else acc
-            m = np.where(keep_mp, m, np.float32(0)).astype(np.float32)
-        m[fi] = 0.0
-        mp_s[cand] = m
-        if flags["any_cfc"]:
-            # capped neurons restart their count; so do active neurons that did not fire
-            reset = capped | (~fire & (lim > 0))
-            if active is not None:
-                reset &= active
-            cfc = np.where(reset, np.uint16(0), cfc)
-            cfc[fi] = np.minimum(cfc[fi], np.uint16(U16 - 1)) + np.uint16(1)  # saturate, never wrap
-            cfc_s[cand] = cfc
-            cfc_fired = cfc[fi]
-        else:
-            cfc_fired = np.minimum(cfc_s[fired_ids], np.uint16(U16 - 1)) + np.uint16(1)
-            cfc_s[fired_ids] = cfc_fired
-        if flags["may_block"]:
-            bu_s[fired_ids] = self._block_end(p, fired_ids, cfc_fired, b)
-        return fi, fired_mp.astype(np.float32)
-
-    @staticmethod
-    def _block_end(p: ParamTable, ids: np.ndarray, cfc_after: np.ndarray, b: int) -> np.ndarray:
-        """blocked_until for neurons firing at b: refractory, plus snooze at the consecutive limit."""
-        lim = p.gather("cfc_limit", ids)
-        countdown = np.asarray(p.gather("refractory_period", ids), np.int64) + np.where(
-            (lim > 0) & (cfc_after >= lim), p.gather("snooze", ids), 0)
-        countdown = np.broadcast_to(countdown, ids.shape)
-        return np.where(countdown > 0, b + countdown, 0).astype(np.uint32)
+        thr, tlim, leak, exc, refr, cfcl, snz, acc, area, may_block, any_cfc, any_limit = self.kernel_args(ctx.params)
+        ids = np.ascontiguousarray(ctx.ids, np.int64)
+        forced = np.isin(ids, ctx.forced) if ctx.forced.size else NOT_FORCED
+        out_pos = np.empty(ids.size, np.int64)
+        out_mp = np.empty(ids.size, np.float32)
+        nf = lif_step_list(ids, np.ascontiguousarray(ctx.input, np.float32), forced, int(ctx.burst),
+                           draw_mix(ctx.burst, ctx.seed), thr, tlim, leak, exc, refr, cfcl, snz, acc, area,
+                           ctx.state["mp"], ctx.state["cfc_count"], ctx.state["blocked_until"],
+                           may_block, any_cfc, any_limit, out_pos, out_mp)
+        return out_pos[:nf], out_mp[:nf]
 
     def forced(self, ids: np.ndarray, burst: int, params: ParamTable, state: dict[str, np.ndarray]) -> None:
         """A forced burst inside a refractory or snooze block does not count toward the block: it

@@ -1,0 +1,615 @@
+"""The CPU backend's compiled kernels (numba): propagation, fire candidates and FEAGI LIF's step.
+
+Compiled in nopython mode without fastmath, so every f32 operation is the one written, rounded
+as numpy and the GPU round it (no reassociation, no fused multiply-add); synaptic sums are exact
+integers, so splitting them across threads cannot change a bit. Kernels are cached on disk
+(`cache=True`): a machine compiles them once (tens of seconds), later runs load them in well
+under a second. The cache sits in the package's `__pycache__` when that is writable, otherwise
+in `$XDG_CACHE_HOME/feagi-burst/numba` (or `~/.cache/...`, or the temp directory); NUMBA_CACHE_DIR
+overrides both.
+
+The synaptic accumulator `acc` (i32, one per neuron) is kept at UNTOUCHED between bursts. A
+neuron's first event of a burst turns it into 0 + contribution, so "is a candidate" and "summed
+input" live in one word and one random write per event. Synaptic sums stay below 2**24 in
+magnitude (fixed_point.py), which leaves room for two marks: SENS_FLAG (a sensory input, whose
+f32 sum waits in `sens`) and FORCED_FLAG (a candidate forced to fire this burst). Whoever reads a
+candidate resets both words.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numba
+import numpy as np
+from llvmlite import ir
+from llvmlite.binding import llvm_version_info
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+
+def cache_dir(here: Path = Path(__file__).parent) -> str | None:
+    """Where compiled kernels go when numba's default (`here`/__pycache__) is not writable, e.g.
+    in a read-only site-packages; None: numba's default, or NUMBA_CACHE_DIR when that is set."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return None  # the user's choice; numba reads it itself
+    try:
+        (here / "__pycache__").mkdir(exist_ok=True)
+        tempfile.TemporaryFile(dir=here / "__pycache__").close()
+        return None
+    except OSError:
+        pass
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    for root in (Path(base) / "feagi-burst" / "numba",
+                 Path(tempfile.gettempdir()) / f"feagi-burst-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=root).close()
+            return str(root)
+        except OSError:
+            continue
+    return None
+
+
+CACHE_DIR = cache_dir()
+
+
+def kernel(parallel: bool = False):  # type: ignore[no-untyped-def]
+    """njit, cached (in CACHE_DIR when set: only for our kernels), nopython, exact arithmetic."""
+    def wrap(fn):  # type: ignore[no-untyped-def]
+        saved = numba.config.CACHE_DIR
+        if CACHE_DIR:
+            numba.config.CACHE_DIR = CACHE_DIR  # read once, when the dispatcher finds its cache
+        try:
+            return numba.njit(cache=True, parallel=parallel, nogil=True, error_model="numpy")(fn)
+        except RuntimeError:  # nowhere writable to cache: compile in every process
+            return numba.njit(parallel=parallel, nogil=True, error_model="numpy")(fn)
+        finally:
+            numba.config.CACHE_DIR = saved
+    return wrap
+
+
+helper = numba.njit(nogil=True, error_model="numpy", inline="always")  # inlined: no call, no refcounts
+
+# LLVM 15+ names its pointer-overloaded intrinsics by address space only
+_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+    """Ask for the cache line of arr[idx] ahead of its use (no fault, no wait, no effect on results)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = builder.bitcast(ptr, ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p.type, i32, i32, i32]),
+                                            _PREFETCH)
+        builder.call(fn, [i8p, i32(0), i32(3), i32(1)])  # read, keep in all levels, data cache
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+ROWS_AHEAD = 2  # propagation prefetches the synapse rows this many fired neurons ahead (their offsets twice as far)
+
+
+@helper
+def _prefetch_row(fired, j, offsets, pairs):  # type: ignore[no-untyped-def]
+    """Prefetch the offsets of fired[j + 2*ROWS_AHEAD] and the synapse row of fired[j + ROWS_AHEAD]:
+    rows lie at random places, and waiting for each one costs more than its events."""
+    m = fired.size
+    if j + 2 * ROWS_AHEAD < m:
+        prefetch(offsets, np.int64(fired[j + 2 * ROWS_AHEAD]))
+    if j + ROWS_AHEAD < m:
+        s = np.int64(fired[j + ROWS_AHEAD])
+        a, e = offsets[s], offsets[s + 1]
+        for k in range(a, e, 8):  # one prefetch per 64-byte line
+            prefetch(pairs, k)
+        if e > a:
+            prefetch(pairs, e - 1)
+
+UNTOUCHED = np.int32(-(1 << 30))
+SENS_FLAG = np.int32(1 << 26)
+SENS_TEST = np.int32(1 << 25)
+FORCED_FLAG = np.int32(1 << 28)
+FORCED_TEST = np.int32(1 << 27)
+DUMMY_SLOTS = 32  # per thread, after the neurons: where input_bounds drops others' synapses
+M32 = np.uint64(0xFFFFFFFF)
+F32_ZERO = np.float32(0.0)
+F32_ONE = np.float32(1.0)
+EXCITABILITY_ALWAYS = np.float32(0.999)
+TWO_POW_32 = np.float32(4294967296.0)
+
+def threads() -> int:
+    """Threads the parallel kernels split their work over (numba's, NUMBA_NUM_THREADS)."""
+    return max(1, numba.get_num_threads())
+
+
+def draw_mix(burst: int, seed: int) -> np.uint64:
+    """The burst and seed term of rand(id, b) (SPEC.md), as the kernels take it."""
+    return np.uint64((burst * 1597334677 + seed * 3266489917) & 0xFFFFFFFF)
+
+
+# -- FEAGI LIF: SPEC.md section 2 step 3 ------------------------------------------------------------
+# Helpers take scalars only: an array passed to an inlined helper costs two atomic reference
+# count updates per call, more than a neuron's whole step.
+def param_of(x, area, i):  # type: ignore[no-untyped-def]
+    """A FEAGI LIF parameter of neuron i as FeagiLIF.kernel_args lays it out: one value for
+    every neuron, a (1, areas) table indexed by the neuron's area, or one value per neuron. The
+    layout is the argument's type, so each compiled kernel reads it without asking."""
+    raise NotImplementedError  # compiled code only: the overload below
+
+
+@overload(param_of, inline="always")
+def _param_of(x, area, i):  # type: ignore[no-untyped-def]
+    if isinstance(x, types.Array):
+        if x.ndim == 2:
+            return lambda x, area, i: x[0, area[i]]
+        return lambda x, area, i: x[i]
+    return lambda x, area, i: x
+
+
+@helper
+def _draw(i, mix):  # type: ignore[no-untyped-def]
+    """rand(id, b): the wrapping u32 hash of SPEC.md, done in u64 and masked."""
+    x = (np.uint64(i) & M32) * np.uint64(2654435761) + mix
+    s = ((x & M32) * np.uint64(747796405) + np.uint64(2891336453)) & M32
+    w = (((s >> ((s >> np.uint64(28)) + np.uint64(4))) ^ s) * np.uint64(277803737)) & M32
+    h = (w >> np.uint64(22)) ^ w
+    return np.float32(h) / TWO_POW_32
+
+
+NO_ACC = np.zeros((1, 1), np.int32)
+
+# where _lif_run finds its neurons and their input
+LIST_INPUT = 0  # ids[lo:hi] with inputs inp[lo:hi] and forced flags fflag (empty: none forced)
+LIST_ACC = 1  # ids[lo:hi], input and forced mark from the accumulator
+DENSE = 2  # every neuron in [lo, hi) that the accumulator marks as a candidate
+
+
+@helper
+def _lif_run(mode, lo, hi, ids, inp, fflag, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfcl,
+             snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_a, out_mp):  # type: ignore[no-untyped-def]
+    """FEAGI LIF (SPEC.md section 2, steps 2-3) for the neurons `mode` names, in their order.
+
+    Operation for operation the rule of models/feagi_lif.py's docstring and of
+    shaders/models/feagi_lif.wgsl. Input comes from accs[0], plus, in DENSE mode, the other
+    threads' accumulators accs[1:]. Fired neurons go to out_a[lo + k] (their id, or their
+    position in `ids` for LIST_INPUT) with their firing mp in out_mp; returns (fired, candidates).
+    """
+    acc = accs[0]
+    n_acc = accs.shape[0]
+    acc1 = accs[1] if n_acc > 1 else acc
+    any_fflag = fflag.size > 0
+    nf = 0
+    nc = 0
+    for j in range(lo, hi):
+        v = 0
+        if mode == DENSE:
+            i = np.int64(j)
+            v = acc[i]
+            if n_acc > 1:
+                w = acc1[i]
+                if w != UNTOUCHED:
+                    acc1[i] = UNTOUCHED
+                    v = (0 if v == UNTOUCHED else v) + w
+                for t in range(2, n_acc):
+                    w = accs[t, i]
+                    if w != UNTOUCHED:
+                        accs[t, i] = UNTOUCHED
+                        v = (0 if v == UNTOUCHED else v) + w
+            if v == UNTOUCHED:
+                continue
+        else:
+            i = np.int64(ids[j])
+        if mode == LIST_INPUT:
+            x = inp[j]
+            forced = any_fflag and fflag[j] != 0
+        else:
+            if mode == LIST_ACC:
+                v = acc[i]
+            acc[i] = UNTOUCHED
+            forced = v >= FORCED_TEST
+            if forced:
+                v -= FORCED_FLAG
+            if v >= SENS_TEST:
+                x = np.float32(v - SENS_FLAG) * scale + sens[i]
+                sens[i] = F32_ZERO
+            else:
+                x = np.float32(v) * scale
+        nc += 1
+
+        # input: a summed input that is not positive adds nothing; a blocked neuron discards it
+        gain = x if x > F32_ZERO else F32_ZERO
+        active = True
+        if may_block is not None:
+            bu = np.int64(bu_s[i])
+            active = bu < b
+            if bu != 0 and active:
+                # a block ended since this neuron was last touched: its consecutive-fire reset
+                lim_e = param_of(cfcl, area, i)
+                if lim_e > 0 and cfc_s[i] >= lim_e:
+                    cfc_s[i] = 0
+                bu_s[i] = 0
+            if not active:
+                gain = F32_ZERO
+        mp_old = mp_s[i]
+        m = mp_old + gain
+        above = active and param_of(thr, area, i) <= m
+        if above and any_limit is not None:
+            tl = param_of(tlim, area, i)
+            above = tl == F32_ZERO or m <= tl
+        capped = False
+        lim = 0
+        cfc = 0
+        if any_cfc is not None:
+            lim = np.int64(param_of(cfcl, area, i))
+            cfc = np.int64(cfc_s[i])
+            capped = above and lim > 0 and cfc >= lim
+        fire = False
+        if above and not capped:
+            ex = param_of(exc, area, i)
+            if ex >= EXCITABILITY_ALWAYS:
+                fire = True
+            elif ex > F32_ZERO:
+                fire = _draw(i, mix) < ex
+        fired_mp = m
+        # did not fire (and not held by the consecutive-fire limit): leak; a blocked neuron keeps mp
+        if not (fire or capped or not active):
+            lk = param_of(leak, area, i)
+            if lk != F32_ZERO:
+                m = m * (F32_ONE - lk)
+        # mp_accumulate = false: mp 0 at the end of the burst, unless forced (FEAGI's order)
+        if fire or not (param_of(accum, area, i) or forced):
+            m = F32_ZERO
+        if m != mp_old or np.signbit(m) != np.signbit(mp_old):  # mostly unchanged: no write
+            mp_s[i] = m
+        if any_cfc is not None:
+            if active and (capped or (not fire and lim > 0)):
+                cfc = 0
+            if fire:
+                cfc = min(cfc, 65534) + 1  # saturate, never wrap
+            cfc_s[i] = cfc
+        elif fire:
+            cfc = min(np.int64(cfc_s[i]), 65534) + 1
+            cfc_s[i] = cfc
+        if may_block is not None and fire:
+            # refractory, plus snooze at the consecutive-fire limit
+            lim = np.int64(param_of(cfcl, area, i))
+            countdown = np.int64(param_of(refr, area, i))
+            if lim > 0 and cfc >= lim:
+                countdown += np.int64(param_of(snz, area, i))
+            bu_s[i] = (b + countdown) & 0xFFFFFFFF if countdown > 0 else 0
+        if fire:
+            out_a[lo + nf] = j if mode == LIST_INPUT else i
+            out_mp[lo + nf] = fired_mp
+            nf += 1
+    return nf, nc
+
+
+@kernel()
+def lif_step_list(ids, inp, fflag, b, mix, thr, tlim, leak, exc, refr, cfcl, snz, accum, area,
+                  mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_pos, out_mp):  # type: ignore[no-untyped-def]
+    """FEAGI LIF for the neurons `ids` (any order) with inputs `inp`, `fflag` marking the forced
+    ones (or empty): the positions in `ids` that fired (ascending) and their firing mp go to
+    out_pos / out_mp; returns how many."""
+    nf, _ = _lif_run(LIST_INPUT, 0, ids.size, ids, inp, fflag, NO_ACC, inp, F32_ONE, b, mix, thr, tlim,
+                     leak, exc, refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit,
+                     out_pos, out_mp)
+    return nf
+
+
+# -- input: sensory potentials and synaptic events into the accumulator ------------------------------
+@helper
+def _stage_sensory(acc, sens, ext_ids, ext_val, power, drive_order, drive_start, drive_count,
+                   drive_pot, cand):  # type: ignore[no-untyped-def]
+    """Sensory input in SPEC order (external, power neuron, drive): per neuron an f32 sum from 0.
+    Newly touched neurons are listed in `cand`; returns how many."""
+    nc = 0
+    ne = ext_ids.size
+    np_ = 1 if power >= 0 else 0
+    nd = drive_order.size
+    for j in range(ne + np_ + drive_count):
+        if j < ne:
+            i = np.int64(ext_ids[j])
+            val = ext_val[j]
+        elif j < ne + np_:
+            i = np.int64(power)
+            val = F32_ONE
+        else:
+            i = np.int64(drive_order[(drive_start + j - ne - np_) % nd])
+            val = drive_pot
+        v = acc[i]
+        if v == UNTOUCHED:
+            cand[nc] = i
+            nc += 1
+            acc[i] = SENS_FLAG
+        elif v < SENS_TEST:
+            acc[i] = v + SENS_FLAG
+        sens[i] += val
+    return nc
+
+
+@helper
+def _driven_q(mp, factor, cap):  # type: ignore[no-untyped-def]
+    """fixed_point.quantise_mp_driven for one synapse: rint(clamp(mp) * factor) in f32, as i32."""
+    m = F32_ZERO if np.isnan(mp) else mp
+    m = min(max(m, -cap), cap)
+    return np.int32(np.rint(m * factor))
+
+
+@kernel()
+def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven,
+                     ext_ids, ext_val, power, drive_order, drive_start, drive_count, drive_pot,
+                     acc, sens, cand, dense_from):  # type: ignore[no-untyped-def]
+    """Step 1 of SPEC.md into `acc`/`sens`, listing candidates in `cand` in first-touch order.
+
+    When the events reach `dense_from` (0: never) only the sensory input is staged and -1 is
+    returned: the caller propagates with `propagate_dense` and steps every neuron. Otherwise
+    the number of candidates.
+    """
+    nc = _stage_sensory(acc, sens, ext_ids, ext_val, power, drive_order, drive_start, drive_count,
+                        drive_pot, cand)
+    if dense_from > 0:
+        events = 0
+        for j in range(fired.size):
+            s = np.int64(fired[j])
+            events += offsets[s + 1] - offsets[s]
+        if events >= dense_from:
+            return -1
+    for j in range(fired.size):
+        _prefetch_row(fired, j, offsets, pairs)
+        s = np.int64(fired[j])
+        a, e = offsets[s], offsets[s + 1]
+        if any_driven and driven_area[src_area[s]]:
+            cap = caps[src_area[s]]
+            mp = fired_mp[j]
+            for k in range(a, e):
+                t = pairs[k] & 0xFFFFFFFF
+                v = acc[t]
+                if v == UNTOUCHED:
+                    cand[nc] = t
+                    nc += 1
+                    v = 0
+                acc[t] = v + _driven_q(mp, pairs_f[2 * k + 1], cap)
+        else:
+            for k in range(a, e):
+                p = pairs[k]
+                t = p & 0xFFFFFFFF
+                v = acc[t]
+                if v == UNTOUCHED:
+                    cand[nc] = t
+                    nc += 1
+                    v = 0
+                acc[t] = v + np.int32(p >> 32)
+    return nc
+
+
+@helper
+def _propagate_rows(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven,
+                    acc):  # type: ignore[no-untyped-def]
+    """Every synapse of fired[j0:j1] into `acc`."""
+    for j in range(j0, j1):
+        _prefetch_row(fired, j, offsets, pairs)
+        s = np.int64(fired[j])
+        a, e = offsets[s], offsets[s + 1]
+        if any_driven and driven_area[src_area[s]]:
+            cap = caps[src_area[s]]
+            mp = fired_mp[j]
+            for k in range(a, e):
+                t = pairs[k] & 0xFFFFFFFF
+                v = acc[t]
+                acc[t] = (np.int32(0) if v == UNTOUCHED else v) + _driven_q(mp, pairs_f[2 * k + 1], cap)
+        else:
+            for k in range(a, e):
+                p = pairs[k]
+                t = p & 0xFFFFFFFF
+                v = acc[t]
+                acc[t] = (np.int32(0) if v == UNTOUCHED else v) + np.int32(p >> 32)
+
+
+@kernel(parallel=True)
+def propagate_dense(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven, accs,
+                    nt):  # type: ignore[no-untyped-def]
+    """All events of the fire set, thread k taking the k-th of `nt` runs of fired neurons with
+    about equal numbers of synapses, into its own accumulator accs[k] (integer sums: the step
+    adds them up, in any order, to the same)."""
+    m = fired.size
+    cum = np.empty(m + 1, np.int64)
+    cum[0] = 0
+    for j in range(m):
+        s = np.int64(fired[j])
+        cum[j + 1] = cum[j] + offsets[s + 1] - offsets[s]
+    bounds = np.searchsorted(cum, np.arange(nt + 1) * (cum[m] / nt))
+    bounds[0] = 0
+    bounds[nt] = m
+    for k in prange(nt):
+        _propagate_rows(bounds[k], bounds[k + 1], fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area,
+                        caps, any_driven, accs[k])
+
+
+@kernel()
+def propagate_dense_serial(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven,
+                           acc):  # type: ignore[no-untyped-def]
+    """propagate_dense on one thread (small brains: no thread hand-off), into one accumulator."""
+    _propagate_rows(0, fired.size, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps,
+                    any_driven, acc)
+
+
+@helper
+def _mark_forced(accs, forced):  # type: ignore[no-untyped-def]
+    """Mark the forced candidates (touched in any accumulator) in accs[0]: the mp_accumulate rule
+    reads it."""
+    for j in range(forced.size):
+        f = forced[j]
+        touched = False
+        for t in range(accs.shape[0]):
+            touched = touched or accs[t, f] != UNTOUCHED
+        if touched:
+            v = accs[0, f]
+            accs[0, f] = (np.int32(0) if v == UNTOUCHED else v) + FORCED_FLAG
+
+
+@kernel()
+def gather_inputs(cand, nc, acc, sens, scale, out):  # type: ignore[no-untyped-def]
+    """Inputs of the listed candidates (any neuron model), resetting the accumulator."""
+    for j in range(nc):
+        i = cand[j]
+        v = acc[i]
+        acc[i] = UNTOUCHED
+        if v >= SENS_TEST:
+            out[j] = np.float32(v - SENS_FLAG) * scale + sens[i]
+            sens[i] = F32_ZERO
+        else:
+            out[j] = np.float32(v) * scale
+
+
+# -- FEAGI LIF over the candidates, fused with reading their input -----------------------------------
+@kernel()
+def step_sparse(cand, nc, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfcl, snz, accum,
+                area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, forced,
+                out_ids, out_mp):  # type: ignore[no-untyped-def]
+    """FEAGI LIF for the `nc` listed candidates (their input in accs[0]); the fire set, sorted, in
+    out_ids/out_mp; its size."""
+    _mark_forced(accs[:1], forced)
+    nf, _ = _lif_run(LIST_ACC, 0, nc, cand, sens, cand, accs[:1], sens, scale, b, mix, thr, tlim, leak, exc,
+                     refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_ids,
+                     out_mp)
+    if nf > 1:
+        order = np.argsort(out_ids[:nf])
+        ids = out_ids[:nf][order]
+        mps = out_mp[:nf][order]
+        out_ids[:nf] = ids
+        out_mp[:nf] = mps
+    return nf
+
+
+@kernel(parallel=True)
+def step_dense(n, nt, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfcl, snz, accum,
+               area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, forced, out_ids, out_mp):  # type: ignore[no-untyped-def]
+    """FEAGI LIF for every candidate (input summed over the accumulators `accs`), thread k on the
+    k-th of `nt` ranges of neurons. The fire set comes out in id order in out_ids/out_mp; returns
+    (its size, candidates)."""
+    _mark_forced(accs, forced)
+    fired = np.zeros(nt, np.int64)
+    cands = np.zeros(nt, np.int64)
+    for k in prange(nt):
+        nf, nc = _lif_run(DENSE, k * n // nt, (k + 1) * n // nt, out_ids, sens, out_ids, accs, sens, scale, b, mix,
+                          thr, tlim, leak, exc, refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block,
+                          any_cfc, any_limit, out_ids, out_mp)
+        fired[k] = nf
+        cands[k] = nc
+    total = fired[0]
+    for k in range(1, nt):
+        lo = k * n // nt
+        for j in range(fired[k]):
+            out_ids[total + j] = out_ids[lo + j]
+            out_mp[total + j] = out_mp[lo + j]
+        total += fired[k]
+    return total, cands.sum()
+
+
+@kernel()
+def step_dense_serial(n, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfcl, snz, accum,
+                      area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, forced, out_ids, out_mp):  # type: ignore[no-untyped-def]
+    """step_dense on one thread."""
+    _mark_forced(accs, forced)
+    return _lif_run(DENSE, 0, n, out_ids, sens, out_ids, accs, sens, scale, b, mix, thr, tlim, leak, exc,
+                    refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_ids, out_mp)
+
+
+# -- building brains: fixed_point.compile_tables and synthetic.synthetic_brain ------------------------
+@kernel(parallel=True)
+def synapse_counts(source, n, nt):  # type: ignore[no-untyped-def]
+    """Outgoing synapses per neuron (np.bincount(source, minlength=n)), on `nt` threads."""
+    parts = np.zeros((nt, n), np.int64)
+    s = source.size
+    for t in prange(nt):
+        for k in range(t * s // nt, (t + 1) * s // nt):
+            parts[t, source[k]] += 1
+    out = np.zeros(n, np.int64)
+    for i in prange(n):
+        c = 0
+        for t in range(nt):
+            c += parts[t, i]
+        out[i] = c
+    return out
+
+
+@kernel(parallel=True)
+def input_bounds(source, target, weight, bound_unit, n, chunk, nt):  # type: ignore[no-untyped-def]
+    """Per target: the f64 sum of weight * bound_unit[source], summed exactly as
+    `sum over chunks of np.bincount(target[chunk], weights=...)` does (each chunk in synapse order
+    from 0, then the chunks in order), and the fan-in. Thread k takes the targets of the k-th of
+    `nt` ranges of neurons (the others' synapses go to its dummy slots)."""
+    s = source.size
+    # per neuron: (this chunk's sum, fan-in) side by side, one cache line per synapse; then dummies
+    part = np.zeros((n + nt * DUMMY_SLOTS, 2), np.float64)
+    bound = np.zeros(n, np.float64)
+    for t in prange(nt):
+        lo, hi = t * n // nt, (t + 1) * n // nt
+        dummy = n + t * DUMMY_SLOTS
+        for c in range(0, s, chunk):
+            for k in range(c, min(s, c + chunk)):
+                tg = np.int64(target[k])
+                tg = tg if (tg >= lo) & (tg < hi) else dummy + (k & 15)
+                part[tg, 0] += np.float64(weight[k]) * bound_unit[source[k]]
+                part[tg, 1] += 1.0
+            for i in range(lo, hi):
+                bound[i] += part[i, 0]
+                part[i, 0] = 0.0
+    fan = np.empty(n, np.int64)
+    for i in range(n):
+        fan[i] = np.int64(part[i, 1])
+    return bound, fan
+
+
+@kernel(parallel=True)
+def prefault(buf, nt):  # type: ignore[no-untyped-def]
+    """Touch every page of a fresh allocation from `nt` threads (a VM backs fresh memory slowly,
+    one page fault at a time per thread)."""
+    s = buf.size
+    for t in prange(nt):
+        for k in range(t * s // nt, (t + 1) * s // nt, 4096):
+            buf[k] = 0
+
+
+@kernel(parallel=True)
+def quantise_synapses(source, target, weight, inhibitory, unit, driven, scale, words_i, words_f, nt):  # type: ignore[no-untyped-def]
+    """compile_tables' (target, contribution) words: c = weight * (+-scale) * unit[source] in f64,
+    then its f32 bits for mp-driven sources, else rint(c) as i32."""
+    s = source.size
+    for t in prange(nt):
+        for k in range(t * s // nt, (t + 1) * s // nt):
+            src = source[k]
+            sc = -scale if inhibitory[k] else scale
+            c = (np.float64(weight[k]) * sc) * unit[src]
+            words_i[2 * k] = np.int32(target[k])  # the same 32 bits
+            if driven[src]:
+                words_f[2 * k + 1] = np.float32(c)
+            else:
+                words_i[2 * k + 1] = np.int32(np.rint(c))
+
+
+@kernel(parallel=True)
+def fill_sources(source, k, nt):  # type: ignore[no-untyped-def]
+    """source[i*k : (i+1)*k] = i for every neuron i (np.repeat(arange(n), k)), on `nt` threads."""
+    n = source.size // k if k else 0
+    for t in prange(nt):
+        for i in range(t * n // nt, (t + 1) * n // nt):
+            for j in range(i * k, (i + 1) * k):
+                source[j] = i
+
+
+@kernel(parallel=True)
+def fill_f32(out, value, nt):  # type: ignore[no-untyped-def]
+    """out[:] = value on `nt` threads (the first touch of fresh memory is most of the cost)."""
+    s = out.size
+    for t in prange(nt):
+        for k in range(t * s // nt, (t + 1) * s // nt):
+            out[k] = value
