@@ -600,8 +600,12 @@ def test_a_checkpoint_at_a_huge_burst_is_refused_with_the_number_as_it_is(tmp_pa
 
 
 # -- neighbours found after the first pass ---------------------------------------------------------
-def test_genome_info_tables_print_names_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_genome_info_tables_print_names_literally(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """An escape sequence or rich markup in an area name reaches the table escaped, as written."""
+    from rich.console import Console
+
+    monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no name wraps
     doc = json.loads((EXAMPLES / "essential_genome.json").read_text())
     text = json.dumps(doc).replace('"Brain_Power"', '"Br\\u001b[31mX [red]mk[/red]"')
     (tmp_path / "g.json").write_text(text)
