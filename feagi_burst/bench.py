@@ -155,8 +155,11 @@ def bench(brain: Brain, build_s: float, backends: list[str], bursts: int, warmup
     rate = brain.drive.per_burst / brain.neuron_count if brain.drive else 0.0
     out: dict[str, Any] = {"neurons": brain.neuron_count, "synapses": brain.synapse_count, "firing_rate": rate,
                            "build_s": build_s, "bursts": bursts, "warmup": warmup, "backends": {}}
+    out.update(plastic_info(brain, tables))
     for b in backends:
-        out["backends"][b] = bench_backend(brain, b, bursts, warmup, seed, blocking, tables)
+        r = out["backends"][b] = bench_backend(brain, b, bursts, warmup, seed, blocking, tables)
+        total = sum(v["mean_us"] for v in r["phases"].values())
+        r["plasticity_share"] = r["phases"]["plasticity"]["mean_us"] / total if total > 0 else 0.0
     out["numpy_loop"] = out["cpu_vs_numpy_loop"] = None
     if "cpu" in backends:
         loop = numpy_loop(brain, tables if tables is not None else compile_tables(brain), bursts, min(warmup, 5))
@@ -171,6 +174,29 @@ def bench(brain: Brain, build_s: float, backends: list[str], bursts: int, warmup
         out["speedup"] = None
     out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def plastic_info(brain: Brain, tables: SynapseTables | None) -> dict[str, Any]:
+    """The STDP part of a bench result: plastic synapses, their share, the pairs and windows."""
+    if not brain.plasticity:
+        return {"plastic_synapses": 0, "plastic_fraction": 0.0}
+    from feagi_burst.plasticity import plastic_layout
+
+    layout = plastic_layout(brain, tables if tables is not None else compile_tables(brain))
+    n = layout.size if layout is not None else 0
+    return {"plastic_synapses": n, "plastic_fraction": n / max(1, brain.synapse_count),
+            "plastic_pairs": [{"pair": name, "window": int(layout.window[i]), "dp": float(layout.dp[i]),
+                               "dm": float(layout.dm[i])} for i, name in enumerate(layout.pair_names)]
+            if layout is not None else []}
+
+
+def plasticity_line(r: dict[str, Any]) -> str | None:
+    """The bench table's line on STDP: plastic synapses and the plasticity phase's share of the burst."""
+    if not r.get("plastic_synapses"):
+        return None
+    shares = ", ".join(f"{name} {b['phases']['plasticity']['mean_us']:,.1f} µs ({b['plasticity_share']:.1%} of "
+                       "the burst's phases)" for name, b in r["backends"].items())
+    return f"STDP: {r['plastic_synapses']:,} plastic synapses ({r['plastic_fraction']:.1%}); plasticity phase: {shares}"
 
 
 def numpy_loop_line(r: dict[str, Any]) -> str | None:

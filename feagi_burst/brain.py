@@ -124,6 +124,7 @@ class Brain:
 
     `populations` lists, per neuron model present, the areas that run it and its parameters; by
     default every area runs FEAGI's LIF with the genome's parameters (`neurons.params`).
+    `plasticity` lists the plastic area pairs STDP changes the weights of (empty: static weights).
     """
 
     name: str
@@ -214,15 +215,20 @@ class Brain:
 class NeuronState:
     """Dynamic per-neuron state: one full-length array per state variable of each model present,
     named '<model>.<variable>' (e.g. 'feagi_lif.mp'); `burst` is the last burst processed.
+    `plastic` holds the synaptic weights STDP changes and its window stamps, when the brain has
+    plastic pairs (feagi_burst.plasticity.PlasticState; None otherwise).
 
     A variable whose short name is unique also reads as `state["mp"]` or `state.mp`.
     """
 
     values: dict[str, np.ndarray]
     burst: int = 0
+    # the learned synaptic state of a brain with plastic pairs (feagi_burst.plasticity.PlasticState)
+    plastic: Any = None
 
     def copy(self) -> NeuronState:
-        return NeuronState({k: v.copy() for k, v in self.values.items()}, self.burst)
+        return NeuronState({k: v.copy() for k, v in self.values.items()}, self.burst,
+                           None if self.plastic is None else self.plastic.copy())
 
     def key(self, name: str) -> str:
         """The full name of a variable given by its full or unique short name."""

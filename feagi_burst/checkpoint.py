@@ -7,6 +7,9 @@ A checkpoint is an `.npz` file (np.load reads it, no pickle) holding:
 - `state:<model>.<variable>` (e.g. `state:feagi_lif.mp`): every state array of the NeuronState after
   burst `burst`, by name, as the neuron models declare them (meta `state` lists names and dtypes);
 - `last_fired`, `last_mp`: the fire set of that burst (what the next burst propagates);
+- for a brain with plastic pairs (STDP), `plastic:weights:<src>><dst>` and `plastic:committed:<src>><dst>`
+  per pair and `plastic:stamps`, with meta `plastic` (feagi_burst.plasticity.state_arrays): the
+  learned weights, by pair name;
 - `plan_burst`, `plan_mode`, `plan_count`, `plan_neurons`, `plan_potential`: the staged input
   (every stimulation staged for a later burst, in staging order, so later bursts get bit-identical
   input: potentials sum in the same order, the latest forced fire wins as before).
@@ -65,6 +68,7 @@ class Checkpoint:
     last_fired: np.ndarray  # u32
     last_mp: np.ndarray  # f32
     plan: StimulusPlan
+    plastic: dict[str, np.ndarray] | None = None  # the `plastic:` arrays (feagi_burst.plasticity.state_arrays)
 
     @property
     def burst(self) -> int:
@@ -101,13 +105,18 @@ def plan_from_arrays(z: Any) -> StimulusPlan:
 
 
 def save_checkpoint(path: str | Path, meta: dict[str, Any], state: NeuronState, last_fired: np.ndarray,
-                    last_mp: np.ndarray, plan: StimulusPlan) -> None:
-    """Write a checkpoint atomically (temporary file, fsync, rename)."""
+                    last_mp: np.ndarray, plan: StimulusPlan,
+                    plastic: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename); `plastic`: the STDP state's
+    arrays and meta (feagi_burst.plasticity.state_arrays)."""
     meta = {"format": FORMAT, **meta, "burst": int(state.burst),
             "state": {k: str(v.dtype) for k, v in state.values.items()}}
+    if plastic is not None:
+        meta["plastic"] = plastic[1]
     arrays = {
         "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8),
         **{STATE_PREFIX + k: np.asarray(v) for k, v in state.values.items()},
+        **({k: np.asarray(v) for k, v in plastic[0].items()} if plastic is not None else {}),
         "last_fired": np.asarray(last_fired, np.uint32),
         "last_mp": np.asarray(last_mp, np.float32),
         **plan_arrays(plan),
@@ -135,12 +144,14 @@ def _shapes(p: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 
 
 def load_checkpoint(path: str | Path, state_vars: dict[str, np.dtype] | None = None,
-                    neurons: int | None = None) -> Checkpoint:
+                    neurons: int | None = None,
+                    plastic: dict[str, tuple[tuple[int, ...], np.dtype]] | None = None) -> Checkpoint:
     """Read a checkpoint; anything missing or damaged is an InputError naming the file.
 
     With `state_vars` (name -> dtype, `Brain.state_vars`) and `neurons`, every array's header is
     checked against them before any data is read: a crafted file cannot make us allocate more
-    than the brain's own state.
+    than the brain's own state. `plastic` (name -> shape, dtype: plasticity.expected_arrays) is what
+    a brain with plastic pairs needs; its arrays are checked the same way and returned by name.
     """
     p = Path(path)
     if p.is_dir():
@@ -185,12 +196,19 @@ def load_checkpoint(path: str | Path, state_vars: dict[str, np.dtype] | None = N
             if plan_burst.size and int(plan_burst.min()) <= int(meta["burst"]):
                 raise ValueError("staged input for a burst that has already run")
             plan = plan_from_arrays(z)
+            plastic_arrays = None
+            if plastic:  # those present (Engine.restore refuses a checkpoint without them, after the genome check)
+                for k, (shape, dtype) in plastic.items():
+                    if k in shapes and shapes[k] != (shape, np.dtype(dtype)):
+                        raise ValueError(f"{k} is {shapes[k][1]}{list(shapes[k][0])}, expected {np.dtype(dtype)}"
+                                         f"{list(shape)}")
+                plastic_arrays = {k: z[k] for k in plastic if k in shapes}
     except InputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, zipfile.BadZipFile,
             EOFError, OverflowError, RecursionError) as e:
         raise InputError(f"checkpoint {p} is damaged or not a feagi-burst checkpoint ({e})") from None
-    return Checkpoint(meta, state, fired, mp, plan)
+    return Checkpoint(meta, state, fired, mp, plan, plastic_arrays)
 
 
 def check_compatible(ck: Checkpoint, path: str | Path, genome_fingerprint: str, neurons: int,

@@ -156,6 +156,10 @@ def run(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1,
                                                    help="Also save the checkpoint every N bursts."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue from this checkpoint."),
+    record_weights: Optional[Path] = typer.Option(None, "--record-weights", help="Write the weights of the plastic "
+                                                  "pairs (STDP) here (.npz), every --record-weights-every bursts."),
+    record_weights_every: int = typer.Option(1, "--record-weights-every", min=1,
+                                             help="Bursts between weight snapshots (on absolute burst numbers)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing record, raster or checkpoint."),
 ) -> None:
     """Run a brain for some bursts with a live per-phase timing table."""
@@ -194,6 +198,10 @@ def run(
 
         require_matplotlib()
         check_plot_path(raster, force)
+    if record_weights is not None:
+        if record_weights.suffix.lower() != ".npz":
+            raise InputError(f"--record-weights {record_weights}: weight records are .npz files; name it *.npz")
+        check_writable(record_weights, force, "--record-weights")
     if checkpoint is not None:
         if checkpoint.suffix.lower() != ".npz":
             raise InputError(f"--checkpoint {checkpoint}: checkpoints are .npz files; name it *.npz")
@@ -213,6 +221,17 @@ def run(
     if engine.submitted + max(n_bursts, 1) > MAX_BURST:  # a crafted or ancient checkpoint: refuse before burst 1
         raise InputError(f"this run would start at burst {engine.submitted + 1:,} and pass {MAX_BURST:,}, the last "
                          "burst number (32-bit in the engine's state and in .npz records); start from a new run")
+    weights = None
+    if record_weights is not None:
+        from feagi_burst.memory import check_fits
+        from feagi_burst.weight_record import WeightRecorder
+
+        weights = WeightRecorder(engine, record_weights, record_weights_every)
+        if n_bursts:
+            snaps = n_bursts // record_weights_every + 2
+            check_fits(snaps * weights.bytes_per_snapshot, f"--record-weights: {snaps:,} snapshots of "
+                       f"{weights.bytes_per_snapshot // 4:,} weights", "record less often (--record-weights-every)")
+        weights.snapshot()  # the weights the run starts from
     err.print(selection_line(engine, backend), highlight=False)
     err.print(model_summary(engine.brain), highlight=False, markup=False)
     recorder = None
@@ -241,17 +260,28 @@ def run(
             # run in segments between checkpoints; each segment drains the pipeline, so the saved
             # state and the delivered results agree
             while not stop() and (n_bursts == 0 or ran < n_bursts):
-                step = checkpoint_every or 0
+                step = checkpoint_every - ran % checkpoint_every if checkpoint_every else 0
+                if weights is not None:  # stop at each weight snapshot (absolute burst numbers)
+                    due = weights.every - engine.submitted % weights.every
+                    step = min(step, due) if step else due
                 if n_bursts:
                     step = min(step, n_bursts - ran) if step else n_bursts - ran
                 ran += engine.run(step, on_result=on_result, stop=stop)
-                if checkpoint is not None and checkpoint_every is not None and engine.submitted != saved_at:
+                if weights is not None and weights.due(engine.submitted):
+                    weights.snapshot()
+                if checkpoint is not None and checkpoint_every is not None and engine.submitted != saved_at \
+                        and (ran % checkpoint_every == 0 or stop() or ran == n_bursts):
                     if recorder:
                         recorder.flush()  # the record on disk reaches at least the checkpoint
+                    if weights is not None:
+                        weights.write()
                     engine.checkpoint(checkpoint, settings)
                     saved_at = engine.submitted
         if recorder:
             recorder.close()
+        if weights is not None:
+            weights.snapshot()  # the last burst, wherever the run stopped
+            weights.write()
         if checkpoint is not None and engine.submitted != saved_at:
             engine.checkpoint(checkpoint, settings)
     except BaseException:
@@ -268,6 +298,9 @@ def run(
         err.print(f"record: {record_path} ({recorder.spikes:,} spikes)", highlight=False)
     if checkpoint is not None:
         err.print(f"checkpoint: {checkpoint} (burst {engine.submitted:,})", highlight=False)
+    if weights is not None:
+        err.print(f"weights: {record_weights} ({len(weights.bursts):,} snapshots of {len(weights.pairs)} plastic "
+                  "pair(s))", highlight=False)
     if raster is not None and record_path is not None:
         from feagi_burst.plot import plot_raster
 
@@ -279,8 +312,7 @@ def run(
         err.print(f"raster: {raster}", highlight=False)
     if json_path is not None:
         summary = live.stats.summary(backend=engine.backend_name(), neurons=engine.brain.neuron_count,
-                                     synapses=engine.brain.synapse_count,
-                                     resolution=engine.tables.resolution)
+                                     synapses=engine.brain.synapse_count, resolution=engine.resolution)
         try:
             write_json(json_path, summary)
         except WriteError as e:
@@ -296,17 +328,36 @@ def run(
 
 @app.command()
 def plot(
-    records: list[Path] = typer.Argument(..., help="Spike record(s): .npz, .jsonl or a .partial left by a crash; "
-                                                   "several (e.g. a run and its resumes) are drawn as one."),
+    records: Optional[list[Path]] = typer.Argument(None, help="Spike record(s): .npz, .jsonl or a .partial left by a "
+                                                   "crash; several (e.g. a run and its resumes) are drawn as one."),
+    weights_path: Optional[Path] = typer.Option(None, "--weights", help="A weight record (run --record-weights): "
+                                                "draw a plastic pair's weights over time instead of a raster."),
+    pair: Optional[str] = typer.Option(None, "--pair", help="With --weights: the pair, SRC>DST (ids or names); "
+                                       "optional when the record has one pair."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Image to write (.png, .svg, .pdf)."),
     areas: Optional[str] = typer.Option(None, "--areas", help="Only these cortical ids, comma-separated."),
     burst_range: Optional[str] = typer.Option(None, "--bursts", help="Only bursts A:B (inclusive; A: or :B)."),
     title: Optional[str] = typer.Option(None, "--title", help="Title above the raster."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing image."),
 ) -> None:
-    """Draw a spike raster (bursts x neurons, grouped by cortical area) over per-area firing rates."""
-    from feagi_burst.plot import check_plot_path, plot_raster, require_matplotlib
+    """Draw a spike raster (bursts x neurons, grouped by cortical area) over per-area firing rates, or with
+    --weights a plastic pair's weights over time."""
+    from feagi_burst.plot import check_plot_path, plot_raster, plot_weights, require_matplotlib
 
+    if weights_path is not None:
+        if records:
+            raise InputError("give either spike records or --weights, not both")
+        require_matplotlib()
+        check_plot_path(out_path, force)
+        info = plot_weights(weights_path, out_path, pair=pair, bursts=parse_burst_range(burst_range), force=force,
+                            title=title)
+        out.print(f"wrote {out_path} ({info['pair']}: {info['synapses']:,} synapses, {info['snapshots']:,} snapshots, "
+                  f"weights {info['min']:g}..{info['max']:g})", highlight=False)
+        return
+    if not records:
+        raise InputError("nothing to plot: give spike record(s), or --weights PATH for a weight record")
+    if pair is not None:
+        raise InputError("--pair goes with --weights PATH (a weight record)")
     require_matplotlib()
     check_plot_path(out_path, force)
     wanted = [a.strip() for a in areas.split(",") if a.strip()] if areas is not None else None
@@ -469,6 +520,8 @@ def bench_cmd(
     model: str = typer.Option("feagi_lif", "--model", help="Neuron model of every neuron (feagi_lif, izhikevich, adex...)."),
     model_params: list[str] = typer.Option([], "--param", help="A parameter of --model as KEY=VALUE (repeatable), "
                                            "e.g. --param input_gain=100."),
+    plastic_fraction: float = typer.Option(0.0, "--plastic-fraction", min=0.0, max=1.0,
+                                           help="Make about this fraction of the synapses plastic (STDP, window 5)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the results here."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Fit the selection model and write it to --config."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="brain.toml whose \\[backend] table to use or calibrate."),
@@ -516,7 +569,8 @@ def bench_cmd(
                   f"(~{need / 2**30:.1f} GiB at peak)", highlight=False)
         t0 = time.perf_counter()
         with err.status("building synapses"):
-            brain = synthetic_brain(n, synapses_per_neuron, firing_rate, seed, model=model, **params)
+            brain = synthetic_brain(n, synapses_per_neuron, firing_rate, seed, model=model,
+                                    plastic_fraction=plastic_fraction, **params)
         with err.status("quantising synapses"):
             tables = compile_tables(brain)
         build_s = time.perf_counter() - t0
@@ -551,7 +605,7 @@ def bench_table(r: dict[str, Any]) -> Any:
     """One size's bench result as a table: per backend, per phase mean/p50/p99."""
     from rich.table import Table
 
-    from feagi_burst.bench import numpy_loop_line
+    from feagi_burst.bench import numpy_loop_line, plasticity_line
 
     t = Table(title=f"{r['neurons']:,} neurons, {r['synapses']:,} synapses, target rate {r['firing_rate']:.2%}, "
                     f"built in {r['build_s']:.1f} s, peak memory {r['peak_rss_mb']:,.0f} MB", title_justify="left")
@@ -570,6 +624,8 @@ def bench_table(r: dict[str, Any]) -> Any:
                 if b["timed_bursts"] < r["bursts"] else "") for name, b in r["backends"].items()]
     if r.get("numpy_loop"):
         lines.append(numpy_loop_line(r))
+    if r.get("plastic_synapses"):
+        lines.append(plasticity_line(r))
     if r.get("speedup"):
         lines.append(f"speedup {r['speedup']:.1f}x (model predicted {r['predicted_speedup']:.1f}x)")
     else:

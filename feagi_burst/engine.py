@@ -318,7 +318,12 @@ class Engine:
                 "neurons": self.brain.neuron_count, "synapses": self.brain.synapse_count,
                 "backend": self.backend_name(), "config": settings,
                 "config_fingerprint": settings_fingerprint(settings)}
-        save_checkpoint(path, meta, state, fired, mp, self.plan)
+        plastic = None
+        if state.plastic is not None:
+            from feagi_burst.plasticity import plastic_layout, state_arrays
+
+            plastic = state_arrays(plastic_layout(self.brain, self.tables), state.plastic)
+        save_checkpoint(path, meta, state, fired, mp, self.plan, plastic)
 
     def restore(self, path: str | Path, settings: dict[str, Any] | None = None) -> int:
         """Continue from the checkpoint at `path`; returns its burst (the next one run is burst + 1).
@@ -328,9 +333,22 @@ class Engine:
         """
         from feagi_burst.checkpoint import check_compatible, load_checkpoint
 
+        from feagi_burst.plasticity import expected_arrays, plastic_layout, state_from_arrays
+
+        layout = plastic_layout(self.brain, self.tables)
         ck = load_checkpoint(path, {k: v.dtype for k, v in self._sync[0].values.items()},
-                             self.brain.neuron_count)
+                             self.brain.neuron_count, expected_arrays(layout) if layout is not None else None)
         check_compatible(ck, path, self.brain.fingerprint, self.brain.neuron_count, settings)
+        if layout is not None:
+            missing = sorted(set(expected_arrays(layout)) - set(ck.plastic or {}))
+            if missing:
+                raise InputError(f"checkpoint {path} holds no learned weights ({missing[0]} is missing) but this brain "
+                                 "has plastic pairs; it was made by an older version: start the run again without "
+                                 "--resume")
+            try:
+                ck.state.plastic = state_from_arrays(layout, ck.plastic or {}, ck.meta.get("plastic") or {})
+            except (ValueError, KeyError, TypeError) as e:
+                raise InputError(f"checkpoint {path}: its learned weights do not fit this brain ({e})") from None
         if settings is None and int(ck.meta.get("seed", self.seed)) != self.seed:
             raise InputError(f"checkpoint {path} was made with seed {ck.meta.get('seed')}, this engine has "
                              f"seed {self.seed}; resume with the same seed")
@@ -350,6 +368,32 @@ class Engine:
     def state(self) -> NeuronState:
         """The neurons' current dynamic state (mp, consecutive-fire counts, refractory blocks)."""
         return self.backend.state()
+
+    def synapses(self, src: str, dst: str) -> Any:
+        """The synapses from area `src` to area `dst` (cortical ids or names) with their current
+        weights: a feagi_burst.plasticity.Synapses (source/target ids and xyz, weight, inhibitory)."""
+        from feagi_burst.plasticity import pair_synapses
+
+        self._check_open()
+        try:
+            return pair_synapses(self.brain, self.tables, self.backend.plastic_state(), src, dst)
+        except KeyError as e:
+            raise InputError(str(e.args[0]) if e.args else str(e)) from None
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The weights of every plastic pair, {"src>dst": f32 array in table order} ({} without STDP)."""
+        from feagi_burst.plasticity import pair_weights, plastic_layout
+
+        self._check_open()
+        layout = plastic_layout(self.brain, self.tables)
+        state = self.backend.plastic_state()
+        return {} if layout is None or state is None else pair_weights(layout, state)
+
+    @property
+    def resolution(self) -> float:
+        """The fixed-point resolution of the synaptic sums now (STDP lowers it as weights grow)."""
+        st = self.backend.plastic_state() if not getattr(self, "_closed", False) else None
+        return st.resolution if st is not None else self.tables.resolution
 
     def describe(self, neuron_ids: Any) -> list[tuple[str, int, int, int]]:
         """(cortical id, x, y, z) of each neuron id."""

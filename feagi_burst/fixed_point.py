@@ -35,6 +35,10 @@ class SynapseTables:
     pairs: np.ndarray  # int64 [S]: low 32 bits target (u32), high 32 bits contribution (i32)
     mp_driven_area: np.ndarray  # bool [areas]
     mp_cap: np.ndarray  # f32 [areas]: a firing mp is clamped to +-cap before it scales a contribution
+    # the per-target input bound the scale was chosen from (f64 [N], in weight units x psp) and the
+    # largest fan-in: STDP re-derives the scale from them as plastic weights grow (requantisation)
+    bound: np.ndarray | None = None
+    max_fan_in: int = 0
 
     @property
     def target(self) -> np.ndarray:
@@ -111,7 +115,8 @@ def compile_tables(brain: Brain) -> SynapseTables:
     pairs = np.empty(len(syn), np.int64)
     K.quantise_synapses(source, target, weight, inhibitory, unit, driven, scale, pairs.view(np.int32),
                         pairs.view(np.float32), nt)
-    return SynapseTables(scale_exp=scale_exp, offsets=offsets, pairs=pairs, mp_driven_area=mp_driven, mp_cap=caps)
+    return SynapseTables(scale_exp=scale_exp, offsets=offsets, pairs=pairs, mp_driven_area=mp_driven, mp_cap=caps,
+                         bound=bound, max_fan_in=int(worst_fan_in))
 
 
 def quantise_mp_driven(mp: np.ndarray, factor_bits: np.ndarray, cap: np.ndarray) -> np.ndarray:
@@ -123,3 +128,101 @@ def quantise_mp_driven(mp: np.ndarray, factor_bits: np.ndarray, cap: np.ndarray)
     m = np.clip(np.nan_to_num(mp.astype(np.float32), nan=0.0), -cap, cap).astype(np.float32)
     prod = m * factor_bits.view(np.float32)
     return np.rint(prod).astype(np.int32)
+
+
+# -- requantisation: plastic weights that grow without bound (feagi_burst.plasticity) ----------------
+# STDP adds to weights with no ceiling, so the worst-case input a neuron can receive grows, and a
+# scale chosen at load could let a sum leave 2^24. The plastic weights are kept under a cap 2^k;
+# for every k the scale that keeps every sum exact is known in advance (`plastic_scale_table`), and
+# when a weight passes the cap the contributions are requantised to that scale, identically on
+# every backend, by integer and power-of-two operations only:
+#
+#   plastic synapse (recomputed from its weight w whenever w or the scale changes):
+#       v = ftz(f32(w) * f32(+-unit))            one rounded f32 product
+#       x = ftz(v * 2^s)                         exact (a power of two)
+#       word = x's f32 bits (mp-driven source)  or  i32(rint(x))
+#   any other synapse, when the scale drops from s to s - d (d >= 1):
+#       word = round_half_even(word / 2^d)      integer arithmetic
+#       word = ftz(f32(word) * 2^-d)            mp-driven source (exact)
+#
+# ftz(x) = +0 when x is 0 or subnormal (GPUs may flush subnormals; this makes both sides do it).
+# Per term the error is then at most one unit (half a unit of rounding, half a unit from the
+# earlier rounding halved) plus a relative 2^-22, so the cap's scale is the largest s with
+#   worst(2^k) * 2^s * (1 + 2^-20) + max_fan_in + 2 < 2^24,
+#   worst(C) = max over targets t of (input bound of t's non-plastic synapses + C * plastic_unit(t)),
+# where plastic_unit(t) sums the bound unit (|psp| / fan-out divisor, the mp cap for mp-driven
+# sources) of t's plastic synapses. The scale only ever goes down.
+
+F32_MIN_NORMAL = np.float32(2.0**-126)
+CAP_EXPONENTS = 129  # caps 2^0 .. 2^128: every finite f32 weight is below 2^128
+PLASTIC_MIN_SCALE_EXP = -126  # 2^-s stays a normal f32 (the input conversion multiplies by it)
+_MARGIN = 1.0 + 2.0**-20
+
+
+def cap_exponent(w: float | np.floating) -> int:
+    """The smallest k >= 0 with w <= 2^k, from w's f32 bits (w >= 0), as the GPU computes it."""
+    bits = int(np.asarray(w, np.float32).view(np.uint32))
+    e = (bits >> 23) & 0xFF
+    if e == 0:
+        return 0
+    k = e - 127 + (1 if bits & 0x7FFFFF else 0)
+    return min(CAP_EXPONENTS - 1, max(0, k))
+
+
+def plastic_scale_table(tables: SynapseTables, bound_plastic: np.ndarray, plastic_unit: np.ndarray) -> np.ndarray:
+    """i32 [CAP_EXPONENTS]: for each cap 2^k on plastic weights, the largest scale exponent (at most
+    the brain's own) that keeps every fixed-point sum exact (module comment above).
+
+    `bound_plastic`: per target, the part of `tables.bound` that its plastic synapses contribute
+    now (to be replaced by the cap); `plastic_unit`: per target, the sum of the bound units of its
+    plastic synapses. Only targets of plastic synapses are passed; every other target keeps its
+    compile-time bound.
+    """
+    if tables.bound is None:
+        raise ValueError("requantisation needs the input bounds of compile_tables")
+    bound = tables.bound
+    targets = np.flatnonzero(plastic_unit > 0) if plastic_unit.size == bound.size else None
+    fixed = np.maximum(bound - bound_plastic, 0.0)
+    others = bound.copy()
+    if targets is not None:
+        others[targets] = -np.inf
+    base_worst = float(others.max()) if others.size else 0.0
+    base_worst = max(base_worst, 0.0)
+    fixed_t = fixed[targets] if targets is not None else fixed
+    unit_t = plastic_unit[targets] if targets is not None else plastic_unit
+    limit = SUM_LIMIT - tables.max_fan_in - 2
+    out = np.empty(CAP_EXPONENTS, np.int32)
+    s = tables.scale_exp
+    for k in range(CAP_EXPONENTS):
+        worst = max(base_worst, float((fixed_t + unit_t * 2.0**k).max()) if unit_t.size else 0.0) * _MARGIN
+        while s > PLASTIC_MIN_SCALE_EXP and worst * 2.0**s >= limit:
+            s -= 1
+        out[k] = s
+    return out
+
+
+def ftz(x: np.ndarray) -> np.ndarray:
+    """f32 with zeros and subnormals as +0 (the GPU may flush subnormals; both sides do)."""
+    x = np.asarray(x, np.float32)
+    return np.where(np.abs(x) < F32_MIN_NORMAL, np.float32(0.0), x).astype(np.float32)
+
+
+def plastic_words(weight: np.ndarray, unit: np.ndarray, driven: np.ndarray, scale_exp: int) -> np.ndarray:
+    """The i32 contribution words of plastic synapses (module comment above): `unit` is the signed
+    f32 unit of each synapse (sign, psp over the fan-out divisor, or 1 / divisor when mp-driven)."""
+    v = ftz(np.asarray(weight, np.float32) * np.asarray(unit, np.float32))
+    x = ftz(v * np.float32(2.0**scale_exp))
+    return np.where(driven, x.view(np.int32), np.rint(x).astype(np.int32)).astype(np.int32)
+
+
+def shift_words(words: np.ndarray, driven: np.ndarray, d: int) -> np.ndarray:
+    """Contribution words requantised from scale s to s - d (d >= 1): i32 words rounded half to even
+    after dividing by 2^d, f32 words (mp-driven sources) scaled by 2^-d."""
+    q = np.asarray(words, np.int32).astype(np.int64)
+    di = min(int(d), 30)
+    t = q >> di
+    r = q - (t << di)
+    half = 1 << (di - 1)
+    t = t + ((r > half) | ((r == half) & ((t & 1) == 1)))
+    f = ftz(np.asarray(words, np.int32).view(np.float32) * np.float32(2.0 ** -min(int(d), 126)))
+    return np.where(driven, f.view(np.int32), t.astype(np.int32)).astype(np.int32)

@@ -254,3 +254,86 @@ def _colours(n: int) -> list[Any]:
         return [cmap(i) for i in range(n)]
     cmap = colormaps["turbo"]
     return [cmap(0.05 + 0.9 * i / max(n - 1, 1)) for i in range(n)]
+
+
+MAX_WEIGHT_LINES = 40  # a pair with more synapses is drawn as its spread (mean, quantile bands), plus samples
+WEIGHT_SAMPLES = 12
+
+
+def plot_weights(record: str | Path, out: str | Path, pair: str | None = None,
+                 bursts: tuple[int | None, int | None] = (None, None), force: bool = False,
+                 title: str | None = None) -> dict[str, Any]:
+    """Draw one plastic pair's weights over time from a weight record (run --record-weights) into
+    `out` (written atomically): one line per synapse when the pair has up to MAX_WEIGHT_LINES of
+    them (labelled `source xyz > target xyz`), else the mean, the 10-90% and min-max bands and a
+    few sampled synapses. Inhibitory synapses are drawn dashed (a weight is a magnitude).
+
+    Returns what was drawn: pair, synapses, snapshots, first_burst, last_burst, min, max.
+    """
+    from feagi_burst.weight_record import read_weights
+
+    require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out = Path(out)
+    check_plot_path(out, force)
+    rec = read_weights(record)
+    if not rec.pair_names:
+        raise InputError(f"weight record {record} holds no plastic pair")
+    if pair is None:
+        if len(rec.pair_names) > 1:
+            raise InputError(f"weight record {record} holds {len(rec.pair_names)} plastic pairs; choose one with "
+                             f"--pair SRC>DST: {', '.join(rec.pair_names[:12])}")
+        p = 0
+    else:
+        p = rec.find(pair)
+    meta = rec.meta["pairs"][p]
+    b = rec.bursts
+    w = rec.weights[p]
+    lo = bursts[0] if bursts[0] is not None else (int(b.min()) if b.size else 0)
+    hi = bursts[1] if bursts[1] is not None else (int(b.max()) if b.size else lo)
+    sel = (b >= lo) & (b <= hi)
+    b, w = b[sel], w[sel]
+    k = w.shape[1]
+    fig = Figure(figsize=(11, 5.5), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    inh = rec.inhibitory[p]
+    if b.size and k <= MAX_WEIGHT_LINES:
+        colours = _colours(min(k, 20))
+        labels = [f"{','.join(map(str, s))} > {','.join(map(str, d))}"
+                  for s, d in zip(rec.source_xyz[p].tolist(), rec.target_xyz[p].tolist())]
+        for j in range(k):
+            ax.plot(b, w[:, j], lw=1.2, color=colours[j % len(colours)], ls="--" if inh[j] else "-",
+                    drawstyle="steps-post", label=_plain(labels[j]))
+        if k <= 12:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
+                      title="source xyz > target xyz", title_fontsize=7)
+    elif b.size:
+        ax.fill_between(b, w.min(axis=1), w.max(axis=1), color="0.85", step="post", label="min - max")
+        q10, q90 = np.percentile(w, [10, 90], axis=1)
+        ax.fill_between(b, q10, q90, color="tab:blue", alpha=0.25, step="post", label="10% - 90%")
+        ax.plot(b, w.mean(axis=1), color="tab:blue", lw=1.6, drawstyle="steps-post", label="mean")
+        pick = np.linspace(0, k - 1, WEIGHT_SAMPLES).astype(np.int64)
+        for j in pick:
+            ax.plot(b, w[:, j], lw=0.6, color="0.45", alpha=0.6, drawstyle="steps-post")
+        ax.plot([], [], lw=0.6, color="0.45", label=f"{WEIGHT_SAMPLES} sampled synapses")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no snapshot in this window", transform=ax.transAxes, ha="center", va="center",
+                fontsize=12, color="0.4")
+    ax.set_xlabel("burst (weights after its STDP update)")
+    ax.set_ylabel("weight (|psc multiplier|)")
+    ax.grid(True, alpha=0.3)
+    name = f"{_label(meta['src_name'], meta['src'])} > {_label(meta['dst_name'], meta['dst'])}"
+    head = _plain(title, 200) if title else "weights"
+    ax.set_title(f"{head}: {_plain(name)}, {k:,} synapses, window {meta['window']}, "
+                 f"+{meta['dp']:g} / -{meta['dm']:g}", loc="left", fontsize=10)
+    fmt = out.suffix.lower().lstrip(".")
+    with atomic_write(out, "wb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig.savefig(f, format=fmt)
+    return {"pair": meta["name"], "synapses": int(k), "snapshots": int(b.size),
+            "first_burst": int(b.min()) if b.size else lo, "last_burst": int(b.max()) if b.size else hi,
+            "min": float(w.min()) if w.size else 0.0, "max": float(w.max()) if w.size else 0.0}

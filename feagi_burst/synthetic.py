@@ -10,16 +10,21 @@ most a few hundredths to a membrane potential, so they rarely tip a neuron over 
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import numpy as np
 
 from feagi_burst.brain import Brain, CorticalArea, Drive, SynapseArray, neuron_array
 from feagi_burst.errors import InputError
+from feagi_burst.genome.plasticity import PlasticPair
 from feagi_burst.memory import SYNTHETIC, check_fits
 
 INHIBITORY_FRACTION = 0.2
 DRIVE_POTENTIAL = 1.5  # above the threshold of 1.0 even after the strongest inhibition
+PLASTIC_AREA = "synthp"  # the plastic part of a brain built with plastic_fraction > 0
+PLASTIC_WINDOW = 5  # its STDP window (bursts) and steps (dp = dm)
+PLASTIC_STEP = 1
 
 
 def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
@@ -55,9 +60,16 @@ def random_synapses(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarra
 
 
 def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: float = 0.01,
-                    seed: int = 0, model: str = "feagi_lif", **model_params: Any) -> Brain:
+                    seed: int = 0, model: str = "feagi_lif", plastic_fraction: float = 0.0,
+                    **model_params: Any) -> Brain:
     """Build the synthetic benchmark brain described in this module's docstring, every neuron on
-    `model` (with `model_params`; FEAGI LIF by default)."""
+    `model` (with `model_params`; FEAGI LIF by default).
+
+    `plastic_fraction` F > 0 makes about that fraction of the synapses plastic (STDP, window
+    PLASTIC_WINDOW, steps of 1): the last round(sqrt(F) * N) neurons form a second area, `synthp`,
+    and the pair synthp -> synthp is plastic (random targets put about F of the synapses there).
+    The neurons, synapses and drive are the same as without it.
+    """
     if neurons < 1 or neurons > 2**31:
         raise InputError(f"synthetic brain: neurons = {neurons} is out of range; use 1 .. 2147483648")
     if synapses_per_neuron < 0 or neurons * synapses_per_neuron >= 2**32:
@@ -71,19 +83,31 @@ def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: f
                "use fewer neurons or synapses per neuron")
     rng = np.random.default_rng(seed)
     n, k = neurons, synapses_per_neuron
-    area = CorticalArea(index=0, cortical_id="synth", name="synthetic", dimensions=(n, 1, 1),
-                        neurons_per_voxel=1, first_neuron=0, psp=1.0)
+    s = n * k
+    if not 0.0 <= plastic_fraction <= 1.0:
+        raise InputError(f"synthetic brain: plastic_fraction = {plastic_fraction} must be between 0 and 1")
+    m = int(round(math.sqrt(plastic_fraction) * n)) if plastic_fraction > 0 else 0
     na = neuron_array(n)
-    na.x[:] = np.arange(n) % 65536  # coordinates are u16: the x axis wraps, the area stays one row
+    areas = [CorticalArea(index=0, cortical_id="synth", name="synthetic", dimensions=(n - m, 1, 1),
+                          neurons_per_voxel=1, first_neuron=0, psp=1.0)] if n > m else []
+    if m:
+        areas.append(CorticalArea(index=len(areas), cortical_id=PLASTIC_AREA, name="synthetic (plastic)",
+                                  dimensions=(m, 1, 1), neurons_per_voxel=1, first_neuron=n - m, psp=1.0))
+        na.cortical_area[n - m:] = len(areas) - 1
+    # coordinates are u16: the x axis wraps, each area stays one row
+    na.x[: n - m] = np.arange(n - m) % 65536
+    na.x[n - m:] = np.arange(m) % 65536
     source, target, weight, inhibitory = random_synapses(rng, n, k)  # weight: |psc multiplier| as f32
     per_burst = int(round(firing_rate * n))
     drive = Drive(order=rng.permutation(n).astype(np.uint32), per_burst=per_burst, potential=DRIVE_POTENTIAL)
-    tag = f"synthetic:{n}:{k}:{firing_rate}:{seed}"
-    brain = Brain(name=f"synthetic {n:,} neurons x {k} synapses", areas=[area], neurons=na,
-                  synapses=SynapseArray(source, target, weight, inhibitory), power_neuron=None, drive=drive,
-                  fingerprint=hashlib.sha256(tag.encode()).hexdigest())
+    tag = f"synthetic:{n}:{k}:{firing_rate}:{seed}" + (f":plastic{plastic_fraction}" if m else "")
+    plasticity = [PlasticPair(PLASTIC_AREA, PLASTIC_AREA, PLASTIC_WINDOW, PLASTIC_STEP, PLASTIC_STEP)] if m else []
+    brain = Brain(name=f"synthetic {n:,} neurons x {k} synapses" + (f", {plastic_fraction:g} plastic" if m else ""),
+                  areas=areas, neurons=na, synapses=SynapseArray(source, target, weight, inhibitory),
+                  power_neuron=None, drive=drive, fingerprint=hashlib.sha256(tag.encode()).hexdigest(),
+                  plasticity=plasticity)
     if model != "feagi_lif" or model_params:
         from feagi_burst.models.assign import assign_model
 
-        brain = assign_model(brain, ["synth"], model, where="synthetic brain", **model_params)
+        brain = assign_model(brain, [a.cortical_id for a in areas], model, where="synthetic brain", **model_params)
     return brain

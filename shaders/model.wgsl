@@ -93,7 +93,9 @@ fn take_input(id: u32) -> f32 {
     let sens = fcl[id].sens;
     atomicStore(&fcl[id].q, 0);
     fcl[id].sens = 0.0;
-    return f32(q) * H.scale_inv + sens;  // f32(q) exact (|q| < 2^24), product exact (a power of 2)
+    // f32(q) exact (|q| < 2^24), product exact (a power of 2); the scale is a device word, which
+    // STDP's requantisation lowers on the device when plastic weights grow (plasticity.py)
+    return f32(q) * bitcast<f32>(atomicLoad(&work[W_SCALE_INV])) + sens;
 }
 
 //!include MODEL

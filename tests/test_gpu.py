@@ -429,7 +429,7 @@ def test_timestamps_are_sampled_one_batch_in_ts_sample(gpu: GPUBackend) -> None:
     assert gpu.ts_every == (TS_SAMPLE if gpu.dev.timestamps else 0)
     results = [gpu.process_burst(BurstInput(b)) for b in range(1, 2 * TS_SAMPLE + 1)]
     timed = [r.burst for r in results if r.timings]
-    phases = {"input", "synaptic_propagation", "neural_dynamics", "output"}
+    phases = {"input", "synaptic_propagation", "neural_dynamics", "output", "plasticity"}
     assert all(set(r.timings) == phases for r in results if r.timings)
     if gpu.dev.timestamps:  # batches 1 and 1 + TS_SAMPLE (one burst each) are the timed ones
         assert timed == [1, 1 + TS_SAMPLE]

@@ -9,7 +9,8 @@ import numpy as np
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
 
-PHASES = ("input", "synaptic_propagation", "neural_dynamics", "output")
+# `plasticity` is STDP (SPEC.md step 5), after the fire set is out; 0 for a brain without plastic pairs
+PHASES = ("input", "synaptic_propagation", "neural_dynamics", "output", "plasticity")
 
 
 @dataclass
@@ -87,6 +88,11 @@ class Backend(ABC):
     @abstractmethod
     def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, mp) fired by the last submitted burst: what the next burst propagates."""
+
+    def plastic_state(self) -> object | None:
+        """The STDP state after the last submitted burst (feagi_burst.plasticity.PlasticState), or
+        None for a brain without plastic synapses. Backends may read only that, not the neurons."""
+        return self.state().plastic
 
     def process_burst(self, inp: BurstInput) -> BurstResult:
         """Run one burst and return its result (blocking)."""

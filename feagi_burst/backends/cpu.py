@@ -21,6 +21,7 @@ from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.models.base import DTYPES, StepContext
 from feagi_burst.models.feagi_lif import FeagiLIF
 from feagi_burst.models.feagi_lif import excitability_draw  # noqa: F401 (re-exported: tests and tools use it here)
+from feagi_burst.plasticity import attach_cpu
 
 # one pass over the neurons instead of a candidate list when events * DENSE_EVENTS >= neurons
 DENSE_EVENTS = 4
@@ -133,6 +134,8 @@ class CPUBackend(Backend):
         self.fired_mp = EMPTY_F32
         self.results: list[BurstResult] = []
         self._set(brain.initial_state())
+        # STDP (feagi_burst.plasticity): its own copy of the table words, updated each burst
+        self.plastic = attach_cpu(self, brain, tables)
         self._warm()
 
     def _warm(self) -> None:
@@ -180,10 +183,17 @@ class CPUBackend(Backend):
         return out
 
     def state(self) -> NeuronState:
-        return self.st.copy()
+        st = self.st.copy()
+        st.plastic = self.plastic.state() if self.plastic else None
+        return st
+
+    def plastic_state(self) -> object | None:
+        return self.plastic.state() if self.plastic else None
 
     def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
         self._set(state.copy())
+        if self.plastic:
+            self.plastic.attach(self, state.plastic, state.burst)
         self.fired = np.ascontiguousarray(last_fired, np.uint32)
         self.fired_mp = np.ascontiguousarray(last_mp, np.float32)
 
@@ -250,8 +260,12 @@ class CPUBackend(Backend):
         self.fired, self.fired_mp = fired, fired_mp
         self.st.burst = b
         t4 = time.perf_counter()
+        if self.plastic:
+            self.plastic.step(b, fired)
+        t5 = time.perf_counter()
         return BurstResult(b, fired, fired_mp, {"input": t1 - t0, "synaptic_propagation": t2 - t1,
-                                                "neural_dynamics": t3 - t2, "output": t4 - t3},
+                                                "neural_dynamics": t3 - t2, "output": t4 - t3,
+                                                "plasticity": t5 - t4},
                            candidates=int(candidates))
 
     def _dynamics(self, cand: np.ndarray, inp_val: np.ndarray, b: int,

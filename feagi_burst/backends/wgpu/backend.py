@@ -35,11 +35,12 @@ from feagi_burst.backends.base import Backend, BackendError, BurstResult
 from feagi_burst.backends.wgpu.hashing import build_synapse_hash
 from feagi_burst.backends.wgpu.layout import (
     BLOCK_NEURONS, CAND_BASE, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
-    H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER, H_POWER_EXT, H_SCALE_INV,
-    H_ROW_STRIDE, H_SEQ, H_SINCE, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, WG)
+    H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER, H_POWER_EXT,
+    H_ROW_STRIDE, H_SEQ, H_SINCE, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, W_SCALE_INV, WG)
 from feagi_burst.backends.wgpu.params import neuron_params
+from feagi_burst.backends.wgpu.plasticity import attach_gpu
 from feagi_burst.backends.wgpu.runtime import AdapterDescription, Device, Recorder, grid, pow2
-from feagi_burst.backends.wgpu.scheduler import Batch, BurstScheduler, ModelRun, Pending
+from feagi_burst.backends.wgpu.scheduler import TS, Batch, BurstScheduler, ModelRun, Pending
 from feagi_burst.backends.wgpu.state import state_to_words, words_to_state
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
@@ -249,8 +250,8 @@ class GPUBackend(BurstScheduler, Backend):
         self.b_resolve = None
         if self.ts_every:
             self.query = self.dev.call("query set", self.dev.device.create_query_set,
-                                       type=w.QueryType.timestamp, count=5 * self.batch)
-            self.b_resolve = buf("timestamps", 5 * self.batch * 8, U.QUERY_RESOLVE | U.COPY_SRC)
+                                       type=w.QueryType.timestamp, count=TS * self.batch)
+            self.b_resolve = buf("timestamps", TS * self.batch * 8, U.QUERY_RESOLVE | U.COPY_SRC)
 
         bind = self.dev.device.create_bind_group
 
@@ -296,7 +297,6 @@ class GPUBackend(BurstScheduler, Backend):
         self.salt_seed = (self.seed * 3266489917) & 0xFFFFFFFF
         t = np.zeros(HEADER_STRIDE // 4, np.uint32)  # the header fields that are constant for this brain
         t[H_N_NEURONS] = n
-        t[H_SCALE_INV] = np.float32(tables.resolution).view(np.uint32)
         t[H_POWER] = NONE if self.power is None else self.power
         t[H_POWER_EXT] = NONE
         t[H_HASH_MASK], t[H_HASH_SHIFT], t[H_MAX_PROBE] = self.hash_mask, self.hash_shift, self.max_probe
@@ -307,6 +307,11 @@ class GPUBackend(BurstScheduler, Backend):
         t[H_BITS_OFF], t[H_BCNT_OFF], t[H_FMP_OFF], t[H_NBLK] = self.bits_off, self.bcnt_off, self.fmp_off, self.nblk
         t[H_ROW_STRIDE], t[H_ZERO] = row_stride, 0
         self.h_rows = np.repeat(t[None, :], self.batch, axis=0)
+        self.dev.write(self.b_headers, self.h_rows)  # the constant fields, before any one-off dispatch
+        # the fixed-point sum -> f32 factor is a device word: STDP lowers it on the device
+        self.dev.upload(self.b_work, np.array([np.float32(tables.resolution).view(np.uint32)], np.uint32),
+                        W_SCALE_INV * 4)
+        self.plastic = attach_gpu(self, brain, tables)  # None without plastic synapses (plasticity.py)
         self.batches = 0
         self.recent_max = 0
         self.gpu_span = 0.0  # with timestamps: GPU seconds per burst over the last batch
@@ -344,7 +349,15 @@ class GPUBackend(BurstScheduler, Backend):
         self._drain()
         if self.seq != self.synced_seq and self.n:
             self._sync_mirror()
-        return words_to_state(self.brain, self.mirror, self.last_burst)
+        st = words_to_state(self.brain, self.mirror, self.last_burst)
+        st.plastic = self.plastic.state(self.last_burst) if self.plastic is not None else None
+        return st
+
+    def plastic_state(self) -> object | None:
+        """The STDP state after every submitted burst (only the plastic buffers are read)."""
+        self._check()
+        self._drain()
+        return self.plastic.state(self.last_burst) if self.plastic is not None else None
 
     def _sync_mirror(self) -> None:
         if self.all_change:
@@ -405,6 +418,8 @@ class GPUBackend(BurstScheduler, Backend):
         self.need_stage = True  # the next propagation grid must come from this fire set
         self.last_fired, self.last_mp = fired.copy(), np.asarray(last_mp, np.float32).copy()
         self.last_burst = state.burst
+        if self.plastic is not None:
+            self.plastic.restore(state.plastic, state.burst)
         self.known_fired = int(fired.size)
 
     def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
@@ -426,6 +441,9 @@ class GPUBackend(BurstScheduler, Backend):
             self._drain()
         except BackendError:
             pass
+        if getattr(self, "plastic", None) is not None:
+            self.plastic.close()
+            self.plastic = None
         for name in ("b_params", "b_state", "b_fcl", "b_work", "b_lookup", "b_args", "b_headers", "b_inputs",
                      "b_resolve", "b_delta", "b_models"):
             b = getattr(self, name, None)

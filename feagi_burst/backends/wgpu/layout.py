@@ -40,7 +40,6 @@ HEADER: tuple[Field, ...] = (
     Field("slot", "u32", "word offset in `work` of this burst's fire slot"),
     Field("prev_slot", "u32", "word offset of the previous burst's fire slot (what propagates now)"),
     Field("n_neurons", "u32"),
-    Field("scale_inv", "f32", "2^-scale_exp: fixed-point sum -> f32"),
     Field("ext_off", "u32", "inputs[ext_off ..+ext_n): ids; then ext_n f32 potentials"),
     Field("ext_n", "u32"),
     Field("forced_off", "u32", "inputs[forced_off ..+forced_n): ids; then forced_n f32 firing mps"),
@@ -73,6 +72,8 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("W_CAND_CTR", "u32", 0, "work[0]: candidates appended so far this burst (FCL path)"),
     Constant("W_CAND_N", "u32", 1, "work[1]: candidate count frozen for neural_dynamics_fcl"),
     Constant("W_CAND_FULL", "u32", 2, "work[2]: candidates counted by neural_dynamics (full path)"),
+    Constant("W_SCALE_INV", "u32", 3, "work[3]: 2^-scale_exp as f32 bits, fixed-point sum -> f32 (STDP may lower "
+             "the scale on the device: plasticity.py)"),
     Constant("CAND_BASE", "u32", 16, "work[16 ..16+N): candidate list (the words before it are counters)"),
     Constant("SLOT_HEADER", "u32", 4, "words of a fire slot before its ids: fired count, candidate count, seq, 0"),
     Constant("BLOCK_SHIFT", "u32", BLOCK_SHIFT,
@@ -83,6 +84,26 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("FIRED_PER_WG", "u32", 4, "fired neurons per propagation workgroup (64 lanes each)"),
     Constant("HASH_MULT", "u32", 0x9E3779B1, "multiplicative (Fibonacci) hash of the synapse table"),
     Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
+    # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (indirect grids, written by
+    # stdp_args only: a buffer read as indirect arguments cannot be bound writable in that dispatch)
+    Constant("STDP_GRID_SHIFT", "u32", 0, "grid[0..3): stdp_requant (0 unless the scale drops)"),
+    Constant("STDP_GRID_PLASTIC", "u32", 4, "grid[4..7): stdp_requant_plastic (0 unless the scale drops)"),
+    Constant("STDP_GRID_PRE", "u32", 8, "grid[8..11): stdp_pre (commit + window stamps)"),
+    Constant("STDP_GRID_MAIN", "u32", 12, "grid[12..15): stdp (the neurons in a window)"),
+    Constant("STDP_GRID_WORDS", "u32", 16, "words of the grid buffer"),
+    # ... and the words of the `ctl` buffer
+    Constant("STDP_MAXW", "u32", 0, "ctl[0]: f32 bits of the largest weight LTP made (atomicMax)"),
+    Constant("STDP_KCUR", "u32", 1, "ctl[1]: k of the cap 2^k the current scale holds plastic weights to"),
+    Constant("STDP_SCUR", "u32", 2, "ctl[2]: the current scale exponent (i32 bits)"),
+    Constant("STDP_SHIFT", "u32", 3, "ctl[3]: this burst's requantisation shift d (0: none)"),
+    Constant("STDP_COMMIT_WGS", "u32", 4, "ctl[4]: workgroups of stdp_pre that commit (the rest stamp)"),
+    Constant("STDP_LCNT", "u32", 5, "ctl[5..7): entries in each window list (by seq parity)"),
+    Constant("STDP_DCNT", "u32", 7, "ctl[7..9): entries in each changed-weight list (by seq parity)"),
+    Constant("STDP_NSTEPS", "u32", 9, "ctl[9]: scale exponents taken so far (the compiled one first)"),
+    Constant("STDP_STEPS", "u32", 16, "ctl[16 ..+STDP_MAX_STEPS): those scale exponents, in order"),
+    Constant("STDP_MAX_STEPS", "u32", 160, "room for every scale from 24 down to -126"),
+    Constant("STDP_CTL_WORDS", "u32", 176, "words of the ctl buffer"),
+    Constant("STDP_DRIVEN", "u32", 0x80000000, "bit of a plastic synapse's meta word: its source is mp-driven"),
 )
 
 _WORD_TYPES = ("u32", "f32")
@@ -113,6 +134,24 @@ BLOCK_NEURONS = int(VALUE["BLOCK_NEURONS"])
 FIRED_PER_WG = int(VALUE["FIRED_PER_WG"])
 HASH_MULT = int(VALUE["HASH_MULT"])
 HEADER_STRIDE = int(VALUE["HEADER_STRIDE"])
+W_SCALE_INV = int(VALUE["W_SCALE_INV"])
+STDP_GRID_SHIFT = int(VALUE["STDP_GRID_SHIFT"])
+STDP_GRID_PLASTIC = int(VALUE["STDP_GRID_PLASTIC"])
+STDP_GRID_PRE = int(VALUE["STDP_GRID_PRE"])
+STDP_GRID_MAIN = int(VALUE["STDP_GRID_MAIN"])
+STDP_GRID_WORDS = int(VALUE["STDP_GRID_WORDS"])
+STDP_MAXW = int(VALUE["STDP_MAXW"])
+STDP_KCUR = int(VALUE["STDP_KCUR"])
+STDP_SCUR = int(VALUE["STDP_SCUR"])
+STDP_SHIFT = int(VALUE["STDP_SHIFT"])
+STDP_COMMIT_WGS = int(VALUE["STDP_COMMIT_WGS"])
+STDP_LCNT = int(VALUE["STDP_LCNT"])
+STDP_DCNT = int(VALUE["STDP_DCNT"])
+STDP_NSTEPS = int(VALUE["STDP_NSTEPS"])
+STDP_STEPS = int(VALUE["STDP_STEPS"])
+STDP_MAX_STEPS = int(VALUE["STDP_MAX_STEPS"])
+STDP_CTL_WORDS = int(VALUE["STDP_CTL_WORDS"])
+STDP_DRIVEN = int(VALUE["STDP_DRIVEN"])
 
 H_BURST = HEADER_INDEX["burst"]
 H_SEQ = HEADER_INDEX["seq"]
@@ -121,7 +160,6 @@ H_APPEND = HEADER_INDEX["append"]
 H_SLOT = HEADER_INDEX["slot"]
 H_PREV_SLOT = HEADER_INDEX["prev_slot"]
 H_N_NEURONS = HEADER_INDEX["n_neurons"]
-H_SCALE_INV = HEADER_INDEX["scale_inv"]
 H_EXT_OFF = HEADER_INDEX["ext_off"]
 H_EXT_N = HEADER_INDEX["ext_n"]
 H_FORCED_OFF = HEADER_INDEX["forced_off"]
@@ -161,6 +199,10 @@ def _check() -> None:
         problems.append("a fire block must be one fire_compact workgroup of bitmask words (32 x WG neurons)")
     if WG % FIRED_PER_WG:
         problems.append("propagation splits a workgroup into FIRED_PER_WG equal groups")
+    if W_SCALE_INV >= CAND_BASE:
+        problems.append("work[W_SCALE_INV] must lie among the counters before the candidate list")
+    if STDP_STEPS + STDP_MAX_STEPS > STDP_CTL_WORDS or STDP_NSTEPS >= STDP_STEPS:
+        problems.append("the STDP ctl words must fit the ctl buffer")
     if problems:
         raise ValueError("feagi_burst/backends/wgpu/layout.py: " + "; ".join(problems))
 

@@ -25,6 +25,7 @@ from feagi_burst.backends.wgpu.layout import (
 from feagi_burst.backends.wgpu.runtime import Recorder, grid, pow2
 
 IDLE_FLUSH_S = 0.002  # an idle GPU gets a partial batch once its oldest burst has waited this long
+TS = 6  # timestamps per burst: before input, propagation, dynamics, output, plasticity, and after it
 
 
 @dataclass
@@ -143,7 +144,7 @@ class BurstScheduler:
         stride = (SLOT_HEADER + 2 * cap) * 4
         self.batches += 1
         ts = self.ts_every > 0 and (self.batches - 1) % self.ts_every == 0
-        ts_bytes = 5 * k * 8 if ts else 0
+        ts_bytes = TS * k * 8 if ts else 0
         size = ts_bytes + k * stride
         staging = self._staging(size)
         rec = Recorder(self.dev)
@@ -158,13 +159,13 @@ class BurstScheduler:
                 rec.bind(1, self.g_args)
                 rec.dispatch(*grid(-(-max(inp.potential_ids.size + 1, inp.forced_ids.size) // WG)))
             if ts:
-                rec.timestamp(self.query, 5 * i + 1)
+                rec.timestamp(self.query, TS * i + 1)
             rec.pipeline(self.p_prop_full if p.full else self.p_prop_fcl)
             for g in self.g_syn:
                 rec.bind(1, g)
                 rec.dispatch_indirect(self.b_args, 0)
             if ts:
-                rec.timestamp(self.query, 5 * i + 2)
+                rec.timestamp(self.query, TS * i + 2)
             if not p.full:
                 rec.pipeline(self.p_args)
                 rec.bind(1, self.g_args)
@@ -181,7 +182,7 @@ class BurstScheduler:
                     rec.pipeline(m.kernels["model_dynamics_fcl"])
                     rec.dispatch_indirect(self.b_args, 16)
             if ts:
-                rec.timestamp(self.query, 5 * i + 3)
+                rec.timestamp(self.query, TS * i + 3)
             if inp.forced_ids.size:
                 forced_grid = grid(-(-inp.forced_ids.size // WG))
                 for m in self.models:
@@ -192,10 +193,14 @@ class BurstScheduler:
             rec.bind(1, self.g_args)
             rec.dispatch(*compact_grid)
             if ts:
-                rec.timestamp(self.query, 5 * i + 4)
+                rec.timestamp(self.query, TS * i + 4)
+            if self.plastic is not None:  # STDP: backends/wgpu/plasticity.py
+                self.plastic.encode(rec)
+            if ts:
+                rec.timestamp(self.query, TS * i + 5)
         rec.end_pass()
         if ts:
-            rec.resolve(self.query, 5 * k, self.b_resolve)
+            rec.resolve(self.query, TS * k, self.b_resolve)
             rec.copy(self.b_resolve, 0, staging, 0, ts_bytes)
         head = (SLOT_HEADER + cap) * 4
         for i, p in enumerate(bursts):
@@ -291,7 +296,7 @@ class BurstScheduler:
         raw = d.read_mapped(b.staging, b.size, b.ticket, b.submission)
         t_done = time.perf_counter()
         k = len(b.bursts)
-        ts = raw[: b.ts_bytes // 4].view(np.uint64).reshape(k, 5).astype(np.float64) * 1e-9 if b.ts_bytes else None
+        ts = raw[: b.ts_bytes // 4].view(np.uint64).reshape(k, TS).astype(np.float64) * 1e-9 if b.ts_bytes else None
         gpu_share = (t_done - b.t_submit) / k
         results: list[BurstResult] = []
         max_fired = last_fired = 0
@@ -316,10 +321,11 @@ class BurstScheduler:
                 if ts is not None:
                     t = ts[i]
                     timings = {"input": float(t[1] - t[0]), "synaptic_propagation": float(t[2] - t[1]),
-                               "neural_dynamics": float(t[3] - t[2]), "output": float(t[4] - t[3])}
+                               "neural_dynamics": float(t[3] - t[2]), "output": float(t[4] - t[3]),
+                               "plasticity": float(t[5] - t[4])}
                 elif self.ts_every == 0:
                     timings = {"input": b.host_s / k, "synaptic_propagation": 0.0, "neural_dynamics": gpu_share,
-                               "output": (time.perf_counter() - t_done) / (i + 1)}
+                               "output": (time.perf_counter() - t_done) / (i + 1), "plasticity": 0.0}
                 else:
                     timings = {}  # a batch between the timestamped samples
                 results.append(BurstResult(p.inp.burst, fired, mp, timings, candidates=cand_n))
@@ -327,7 +333,7 @@ class BurstScheduler:
             del raw
             d.unmap(b.staging)
         # GPU time per burst over the whole batch, gaps between dispatches included
-        span = float(ts[-1, 4] - ts[0, 0]) / k if ts is not None else None
+        span = float(ts[-1, TS - 1] - ts[0, 0]) / k if ts is not None else None
         return Readback(results, max_fired, last_fired, span)
 
 

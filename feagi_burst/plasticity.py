@@ -1,0 +1,728 @@
+"""STDP, as FEAGI learns (SPEC.md section 2 step 5): the plastic synapses, their window bookkeeping,
+their state, and the CPU update. The GPU runs the same steps in shaders/stdp*.wgsl
+(feagi_burst/backends/wgpu/plasticity.py); both give the same bits.
+
+The rule, per plastic area pair (A, B) with window W, steps dp and dm (genome.plasticity), at the
+end of burst b >= W, for EVERY synapse s -> d with s in A and d in B:
+
+    pre  = s fired in a burst of [b-W+1, b]      post = d fired in a burst of [b-W+1, b]
+    both: w += dp        exactly one: w = max(0, w - dm)        neither: unchanged
+
+in f32, no ceiling, forced fires counting as fires. The deliveries of burst b (the contributions
+summed at burst b+1) use the weights as they were BEFORE burst b's update.
+
+Window bookkeeping, per burst (cost: the fire set plus the plastic synapses of recently active
+neurons; never a pass over a whole area or brain):
+
+- a stamp per neuron of the plastic span (the neurons that have plastic synapses): the last burst
+  it fired in (0: never). "Fired in [b-W+1, b]" is `stamp != 0 and b - stamp < W`.
+- a window list: every neuron of the span that fired in the last wmax bursts (wmax: the widest
+  window), each once. A fired neuron joins it when it was not in a window already; a listed
+  neuron stays while its stamp is within wmax bursts.
+- the update visits each listed neuron's outgoing plastic synapses (updated when the neuron, the
+  source, is in the synapse's window: both or LTD) and its incoming ones (LTD when the neuron, the
+  target, is in the window and the source is not). A synapse with a pre or post spike in its
+  window is therefore updated exactly once, and one with neither is never visited.
+
+Two weight arrays keep the timing rule: `weights` (after the last burst's update: what FEAGI
+reports and `Engine.synapses` shows) and `committed` (what the synapse table's contribution
+words hold). The spikes of a burst are delivered next with their synapses' weights from before
+that burst's update, so the words of a source's synapses must not see its own burst's update.
+The CPU brings a source's row of words up to date when the source fires, before the update (so
+a word is written only when it is about to be read, walking one row of the table); the GPU writes
+every change one burst late (after the next propagation). Both deliver the same; the state they
+report has `committed` = `weights` except for synapses whose source fired in the last burst
+(`canonical`), so checkpoints do not depend on the backend.
+
+Overflow: weights grow without bound, and the fixed-point sums (fixed_point.py) must stay exact.
+The plastic weights are held under a cap 2^k; a table made at load gives, for every k, the
+largest scale that keeps every sum below 2^24 with plastic weights up to 2^k and every other
+weight as it is (fixed_point.plastic_scale_table). LTP tracks the largest weight it made; when it
+passes 2^k (checked at the next burst, before the commit), k becomes the new weight's exponent
+and, where the table's scale is lower, every contribution word is requantised: plastic ones are
+recomputed from their committed weights, the others divided by 2^d with rounding half to even
+(fixed_point.shift_words), and the sums' f32 factor 2^-scale changes with them. Only integer and
+power-of-two operations, decided from the weights alone: the CPU and the GPU requantise at the same
+burst to the same words (on the GPU without a readback: the decision, the scale and the grids of
+the requantisation kernels are device words, and the grids are 0 on every other burst). The cap
+only rises and the scale only falls: at most a few dozen requantisations in a run, each a pass
+over the synapse table; every other burst costs nothing extra. The scale exponents taken are part
+of the state (`scale_steps`), so a resumed run rebuilds exactly the same words. Resolution falls as
+weights grow (2^-scale; reported by `Engine.resolution`): the price of exact sums with unbounded
+weights.
+
+A synapse whose weight reached 0 still makes its target a fire candidate (so the target leaks),
+as FEAGI does: recorded in tests/data/feagi-reference/stdp/w0leak (docs/feagi-findings.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from feagi_burst.backends import cpu_kernels as K
+from feagi_burst.brain import Brain
+from numba import prange
+
+from feagi_burst.fixed_point import (
+    SynapseTables, cap_exponent, plastic_scale_table, plastic_words,
+)
+
+F32_MIN_NORMAL = np.float32(2.0**-126)
+F32_ZERO = np.float32(0.0)
+
+
+@dataclass
+class PlasticState:
+    """The learned state of a brain's plastic synapses (`NeuronState.plastic`).
+
+    weights: f32 [P], every plastic synapse's weight after the last burst's update, plastic order
+        (the synapse table's order, i.e. by source); `PlasticLayout.pair_names`/`pair_of` say which
+        pair each belongs to, `Engine.synapses` returns them by pair with coordinates.
+    committed: f32 [P], the weights the next burst's deliveries use (one update behind).
+    stamps: u32 [span], per neuron of the plastic span, the last burst it fired in (0: never).
+    cap_exp, scale_exp: the cap 2^cap_exp on plastic weights and the current scale exponent.
+    scale_steps: every scale exponent since compile time, the first being the table's own.
+    """
+
+    weights: np.ndarray
+    committed: np.ndarray
+    stamps: np.ndarray
+    cap_exp: int
+    scale_exp: int
+    scale_steps: tuple[int, ...] = field(default_factory=tuple)
+
+    def copy(self) -> PlasticState:
+        return PlasticState(self.weights.copy(), self.committed.copy(), self.stamps.copy(), self.cap_exp,
+                            self.scale_exp, tuple(self.scale_steps))
+
+    @property
+    def resolution(self) -> float:
+        return 2.0 ** -self.scale_exp
+
+
+@dataclass
+class PlasticLayout:
+    """Where the plastic synapses are, and everything both backends need to update them.
+
+    Built once per (brain, synapse table) by `plastic_layout`. Per plastic synapse i (plastic
+    order = the table's order): `index` (its synapse index), `src`, `tgt`, `pair`, `unit` (signed
+    f32 contribution per weight unit before the scale), `driven` (mp-driven source). Per neuron of
+    the span [lo, hi): `out_off` (its outgoing plastic synapses i in out_off[n-lo]..out_off[n-lo+1])
+    and `in_off` / `in_idx` (its incoming ones, i = in_idx[k]). Per pair: `window`, `dp`, `dm`.
+    """
+
+    pairs: list[Any]  # genome.plasticity.PlasticPair, resolved to Brain.areas ids
+    pair_names: list[str]  # "src>dst" (cortical ids as in Brain.areas)
+    pair_areas: np.ndarray  # int [pairs, 2]: (source area index, destination area index)
+    window: np.ndarray  # u32 [pairs]
+    dp: np.ndarray  # f32 [pairs]
+    dm: np.ndarray  # f32 [pairs]
+    index: np.ndarray  # int64 [P]
+    src: np.ndarray  # int32 [P] (neuron ids below 2^31)
+    tgt: np.ndarray  # int32 [P]
+    pair: np.ndarray  # int32 [P]
+    unit: np.ndarray  # f32 [P]
+    driven: np.ndarray  # bool [P]
+    lo: int
+    hi: int
+    out_off: np.ndarray  # int64 [span + 1]
+    in_off: np.ndarray  # int64 [span + 1]
+    in_idx: np.ndarray  # int32 [P]
+    in_src: np.ndarray  # int32 [P]: src[in_idx] (the update reads them in this order)
+    in_pair: np.ndarray  # int32 [P]: pair[in_idx]
+    in_pos: np.ndarray  # int32 [P]: the inverse of in_idx (synapse i is incoming slot in_pos[i])
+    relevant: np.ndarray  # bool [span]: has plastic synapses
+    driven_src: np.ndarray  # bool [N]: the neuron's area is mp-driven (how requantisation reads its words)
+    scale_table: np.ndarray  # i32 [CAP_EXPONENTS]
+    base_scale_exp: int  # the synapse table's own
+    initial_weights: np.ndarray  # f32 [P]
+
+    @property
+    def size(self) -> int:
+        return int(self.index.size)
+
+    @property
+    def span(self) -> int:
+        return self.hi - self.lo
+
+    @property
+    def wmax(self) -> int:
+        return int(self.window.max()) if self.window.size else 1
+
+    def pair_index(self, name: str) -> int:
+        return self.pair_names.index(name)
+
+    def pair_members(self, p: int) -> np.ndarray:
+        """Plastic indices of pair p's synapses, in table order."""
+        cache = self.__dict__.setdefault("_members", {})
+        if p not in cache:
+            cache[p] = np.flatnonzero(self.pair == p)
+        return cache[p]
+
+    def initial_state(self) -> PlasticState:
+        w = self.initial_weights.copy()
+        k = cap_exponent(float(w.max()) if w.size else 0.0)
+        s = int(self.scale_table[k])
+        steps = (self.base_scale_exp,) + ((s,) if s < self.base_scale_exp else ())
+        return PlasticState(w, w.copy(), np.zeros(self.span, np.uint32), k, s, steps)
+
+    def check_state(self, st: PlasticState) -> None:
+        """Refuse a state of another layout (ValueError naming what differs)."""
+        if st.weights.shape != (self.size,) or st.committed.shape != (self.size,):
+            raise ValueError(f"plastic state holds {st.weights.shape[0]} weights, the brain has {self.size} "
+                             "plastic synapses")
+        if st.stamps.shape != (self.span,):
+            raise ValueError(f"plastic state holds {st.stamps.shape[0]} window stamps, expected {self.span}")
+        if not st.scale_steps or st.scale_steps[0] != self.base_scale_exp or st.scale_steps[-1] != st.scale_exp \
+                or any(b >= a for a, b in zip(st.scale_steps, st.scale_steps[1:])):
+            raise ValueError(f"plastic state's scale steps {list(st.scale_steps)} do not start at this brain's "
+                             f"scale {self.base_scale_exp}, fall, and end at {st.scale_exp}")
+
+
+def resolve_pairs(brain: Brain) -> list[Any]:
+    """The brain's plastic pairs with area ids as in Brain.areas, the last of a repeated pair winning."""
+    out: dict[tuple[int, int], Any] = {}
+    for p in brain.plasticity:
+        try:
+            a, b = brain.area(p.src_area), brain.area(p.dst_area)
+        except KeyError:
+            continue
+        if int(p.window) < 1:
+            continue
+        out[(a.index, b.index)] = p
+    return list(out.values())
+
+
+def plastic_layout(brain: Brain, tables: SynapseTables) -> PlasticLayout | None:
+    """The plastic synapses of `brain` (None when it has none), cached on `tables`."""
+    key = (tuple(brain.plasticity), id(brain.synapses))
+    cached = getattr(tables, "_plastic_layout", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    layout = _build_layout(brain, tables)
+    tables._plastic_layout = (key, layout)  # type: ignore[attr-defined]
+    return layout
+
+
+def _build_layout(brain: Brain, tables: SynapseTables) -> PlasticLayout | None:
+    pairs = resolve_pairs(brain)
+    if not pairs:
+        return None
+    syn = brain.synapses
+    offsets = tables.offsets
+    parts: list[np.ndarray] = []
+    kinds: list[np.ndarray] = []
+    areas = []
+    for k, p in enumerate(pairs):
+        a, b = brain.area(p.src_area), brain.area(p.dst_area)
+        areas.append((a.index, b.index))
+        lo, hi = int(offsets[a.first_neuron]), int(offsets[a.neuron_stop])  # the source area's synapses
+        t = syn.target[lo:hi]
+        hit = np.flatnonzero((t >= b.first_neuron) & (t < b.neuron_stop)) + lo
+        parts.append(hit)
+        kinds.append(np.full(hit.size, k, np.int32))
+    index = np.concatenate(parts).astype(np.int64)
+    if index.size == 0:
+        return None
+    pair = np.concatenate(kinds)
+    order = np.argsort(index, kind="stable")
+    index, pair = index[order], pair[order]
+    src = syn.source[index].astype(np.int64)
+    tgt = syn.target[index].astype(np.int64)
+    if max(int(src.max()), int(tgt.max())) >= 2**31 or index.size >= 2**31:
+        raise ValueError("STDP: plastic synapses or neuron ids beyond 2^31")
+
+    # what one unit of weight contributes (compile_tables' unit, signed), and the bound unit
+    n = brain.neuron_count
+    area_of = brain.neurons.cortical_area
+    psp = np.array([a.psp for a in brain.areas], np.float64)
+    uniform = np.array([a.psp_uniform for a in brain.areas], bool)
+    driven_area = np.asarray(tables.mp_driven_area, bool)
+    fan_out = (offsets[src + 1] - offsets[src]).astype(np.float64)
+    sa = area_of[src]
+    divisor = np.where(~uniform[sa] & (fan_out > 1), fan_out, 1.0)
+    driven = driven_area[sa]
+    unit64 = np.where(driven, 1.0, psp[sa]) / divisor
+    unit = np.where(syn.inhibitory[index], -unit64, unit64).astype(np.float32)
+    bound_unit = np.abs(np.where(driven, np.asarray(tables.mp_cap, np.float64)[sa], psp[sa])) / divisor
+    weights = np.asarray(syn.weight[index], np.float32)
+    bound_plastic = np.bincount(tgt, weights=weights.astype(np.float64) * bound_unit, minlength=n)
+    plastic_unit = np.bincount(tgt, weights=bound_unit, minlength=n)
+    table = plastic_scale_table(tables, bound_plastic, plastic_unit)
+
+    lo = int(min(src.min(), tgt.min()))
+    hi = int(max(src.max(), tgt.max())) + 1
+    span = hi - lo
+    out_off = np.zeros(span + 1, np.int64)
+    np.cumsum(np.bincount(src - lo, minlength=span), out=out_off[1:])
+    in_idx = np.argsort(tgt, kind="stable").astype(np.int32)
+    in_off = np.zeros(span + 1, np.int64)
+    np.cumsum(np.bincount(tgt - lo, minlength=span), out=in_off[1:])
+    relevant = (np.diff(out_off) > 0) | (np.diff(in_off) > 0)
+    return PlasticLayout(
+        pairs=pairs, pair_names=[f"{brain.areas[a].cortical_id}>{brain.areas[b].cortical_id}" for a, b in areas],
+        pair_areas=np.array(areas, np.int64).reshape(-1, 2),
+        window=np.array([int(p.window) for p in pairs], np.uint32),
+        dp=np.array([p.dp for p in pairs], np.float32), dm=np.array([p.dm for p in pairs], np.float32),
+        index=index, src=src.astype(np.int32), tgt=tgt.astype(np.int32), pair=pair, unit=unit, driven=driven,
+        lo=lo, hi=hi, out_off=out_off, in_off=in_off, in_idx=in_idx, in_src=src[in_idx].astype(np.int32),
+        in_pair=pair[in_idx].astype(np.int32), in_pos=_inverse(in_idx), relevant=relevant, driven_src=np.ascontiguousarray(driven_area[area_of]),
+        scale_table=table,
+        base_scale_exp=int(tables.scale_exp), initial_weights=weights.copy())
+
+
+def _inverse(perm: np.ndarray) -> np.ndarray:
+    inv = np.empty(perm.size, np.int32)
+    inv[perm] = np.arange(perm.size, dtype=np.int32)
+    return inv
+
+
+# -- the synapse table of a state -------------------------------------------------------------------
+def table_pairs(layout: PlasticLayout, tables: SynapseTables, st: PlasticState) -> np.ndarray:
+    """The synapse table's (target, contribution) words for `st`: the compiled table, requantised
+    along `st.scale_steps`, with every plastic word from its committed weight."""
+    pairs = np.array(tables.pairs, np.int64, copy=True)
+    for a, b in zip(st.scale_steps, st.scale_steps[1:]):
+        _shift_all(tables.offsets, pairs.view(np.int32), pairs.view(np.float32), layout.driven_src, int(a - b))
+    write_plastic(layout, pairs, np.arange(layout.size, dtype=np.int64), st.committed, st.scale_exp)
+    return pairs
+
+
+def write_plastic(layout: PlasticLayout, pairs: np.ndarray, which: np.ndarray, weights: np.ndarray,
+                  scale_exp: int) -> None:
+    """Contribution words of plastic synapses `which` from `weights[which]`, into `pairs`."""
+    words = plastic_words(weights[which], layout.unit[which], layout.driven[which], scale_exp)
+    pairs.view(np.int32)[2 * layout.index[which] + 1] = words
+
+
+@K.kernel()
+def _shift_all(offsets, words_i, words_f, driven_src, d):  # type: ignore[no-untyped-def]
+    """fixed_point.shift_words over the whole table, source by source (no temporaries)."""
+    di = min(d, 30)
+    half = np.int64(1) << (di - 1)
+    f = np.float32(2.0 ** -min(d, 126))
+    for s in range(offsets.size - 1):
+        dr = driven_src[s]
+        for k in range(offsets[s], offsets[s + 1]):
+            if dr:
+                x = words_f[2 * k + 1] * f
+                words_f[2 * k + 1] = F32_ZERO if abs(x) < F32_MIN_NORMAL else x
+            else:
+                q = np.int64(words_i[2 * k + 1])
+                t = q >> di
+                r = q - (t << di)
+                if r > half or (r == half and (t & 1) == 1):
+                    t += 1
+                words_i[2 * k + 1] = np.int32(t)
+
+
+@K.helper
+def _word(i, x, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
+    """Write plastic synapse i's contribution word for weight x (fixed_point.plastic_words)."""
+    v = x * unit[i]
+    if abs(v) < F32_MIN_NORMAL:
+        v = F32_ZERO
+    y = v * scale
+    if abs(y) < F32_MIN_NORMAL:
+        y = F32_ZERO
+    k = index[i]
+    if driven[i]:
+        words_f[2 * k + 1] = y
+    else:
+        words_i[2 * k + 1] = np.int32(np.rint(y))
+
+
+@K.helper
+def _in_win(x, b, win, wmax, inwin, stamps):  # type: ignore[no-untyped-def]
+    """Neuron x (span index) fired in [b-win+1, b]: inwin says so for the widest window."""
+    return inwin[x] != 0 and (win >= wmax or b - np.int64(stamps[x]) < win)
+
+
+PARALLEL_LIST = 4096  # listed neurons before the update is split over threads
+
+
+@K.helper
+def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax,
+                    w):  # type: ignore[no-untyped-def]
+    """List entries [ja, jb) as sources: both fired (LTP) or pre only (LTD of a weight above 0);
+    the weights are in this order, so these are sequential. Returns the largest LTP weight."""
+    mx = F32_ZERO
+    for j in range(ja, jb):
+        n = lst[j]
+        if inwin[n] == 0:
+            continue
+        sn = np.int64(stamps[n])
+        for i in range(out_off[n], out_off[n + 1]):
+            p = 0 if single else pair[i]
+            win = np.int64(window[p])
+            if b < win or b - sn >= win:
+                continue
+            old = w[i]
+            if _in_win(tgt[i], b, win, wmax, inwin, stamps):
+                new = old + dp[p]
+                if new > mx:
+                    mx = new
+                w[i] = new
+                if old == F32_ZERO and new > F32_ZERO:
+                    nz[in_pos[i]] = 1
+            elif old != F32_ZERO:
+                x = old - dm[p]
+                new = x if x > F32_ZERO else F32_ZERO
+                w[i] = new
+                if new == F32_ZERO:
+                    nz[in_pos[i]] = 0
+    return mx
+
+
+@K.helper
+def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax,
+                    w):  # type: ignore[no-untyped-def]
+    """List entries [ja, jb) as targets: post only (LTD of a weight above 0). A weight of 0 stays
+    0, so the slot's byte is read first and the weight (a random access) only when it is above 0."""
+    for j in range(ja, jb):
+        n = lst[j]
+        if inwin[n] == 0:
+            continue
+        sn = np.int64(stamps[n])
+        for k in range(in_off[n], in_off[n + 1]):
+            if nz[k] == 0:
+                continue
+            p = 0 if single else in_pair[k]
+            win = np.int64(window[p])
+            if b < win or b - sn >= win or _in_win(in_src[k], b, win, wmax, inwin, stamps):
+                continue  # out of its window, or both fired (the source's side did it)
+            i = in_idx[k]
+            x = w[i] - dm[p]
+            new = x if x > F32_ZERO else F32_ZERO
+            w[i] = new
+            if new == F32_ZERO:
+                nz[k] = 0
+
+
+@K.kernel(parallel=True)
+def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_src, in_pair, in_pos, nz, tgt, pair,
+                     single, window, dp, dm, wmax, w):  # type: ignore[no-untyped-def]
+    """The two sides of the update, each split over `nt` threads by list entries."""
+    mxs = np.zeros(nt, np.float32)
+    for t in prange(nt):
+        mxs[t] = _update_sources(t * nl // nt, (t + 1) * nl // nt, b, lst, stamps, inwin, out_off, in_pos, nz, tgt,
+                                 pair, single, window, dp, dm, wmax, w)
+    for t in prange(nt):
+        _update_targets(t * nl // nt, (t + 1) * nl // nt, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz,
+                        single, window, dm, wmax, w)
+    return mxs.max()
+
+
+@K.kernel()
+def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_idx, in_src, in_pair, in_pos,
+           nz, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
+           words_f, nt, parallel_from):  # type: ignore[no-untyped-def]
+    """One burst's STDP on the CPU (module docstring). Returns (list size for the next burst,
+    largest weight LTP made).
+
+    1. refresh: the fire set's sources are delivered next burst, with the weights as they are now
+       (before this burst's update): their plastic words are brought up to date (committed = weights,
+       word recomputed) where the weight changed since. Only then: a word is written only when its
+       source is about to be delivered, walking the source's own row of the table;
+    2. stamp the fire set: a neuron not in a window already joins the list;
+    3. `inwin` (a byte per span neuron, 1 = fired within the widest window) for the list (all 0
+       again when the update is done);
+    4. update the listed neurons' plastic synapses (weights only).
+
+    Each synapse with a spike in its window is updated once: by its source when the source fired
+    in the window (LTP or LTD; the weights are in source order, so these are sequential), else by
+    its target (post-only LTD). LTD leaves a weight of 0 at 0, so the target's side reads a weight
+    (a random access) only where `nz[k]`, a byte per incoming slot kept equal to weight > 0, says it
+    is above 0.
+    """
+    # 1. refresh the rows the next burst delivers, 2. stamps
+    for j in range(fired.size):
+        n = np.int64(fired[j]) - lo
+        if n < 0 or n >= span or not relevant[n]:
+            continue
+        for i in range(out_off[n], out_off[n + 1]):
+            x = w[i]
+            if x != wq[i]:
+                wq[i] = x
+                _word(i, x, index, unit, driven, scale, words_i, words_f)
+        old = np.int64(stamps[n])
+        stamps[n] = b
+        if not (old != 0 and b - old < wmax):
+            lst[nl] = n
+            nl += 1
+    # 3. the window bytes of this burst (the list in id order: the rows below are then visited in
+    # address order, which the caches and the page tables prefer)
+    lst[:nl] = np.sort(lst[:nl])
+    for j in range(nl):
+        n = lst[j]
+        inwin[n] = 1 if b - np.int64(stamps[n]) < wmax else 0
+    # 4. the update: who stays listed, then the sources' side for every listed neuron, then the
+    # targets' side (one pass each: fewer arrays streamed at a time); split over `nt` threads when
+    # the list is long (each synapse is written by one side, and each side's synapses by one thread)
+    nn = 0
+    for j in range(nl):
+        n = lst[j]
+        if b + 1 - np.int64(stamps[n]) < wmax:
+            nxt[nn] = n
+            nn += 1
+    if nt > 1 and nl >= parallel_from:
+        mx = _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_src, in_pair, in_pos, nz, tgt,
+                              pair, single, window, dp, dm, wmax, w)
+    else:
+        mx = _update_sources(0, nl, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax, w)
+        _update_targets(0, nl, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax, w)
+    for j in range(nl):  # the bytes are 0 between bursts
+        inwin[lst[j]] = 0
+    return nn, mx
+
+
+@K.kernel()
+def _burst_packed(b, fired, i64, i32, u8, f32, stamps, words_i, words_f, sc, scale):  # type: ignore[no-untyped-def]
+    """`_burst` with its arrays packed by dtype (CPUPlasticity.pack: offsets in `sc`): a call with
+    a dozen arguments instead of thirty costs ~10 µs less, which small brains feel every burst."""
+    lo, span, nl, single, wmax, p, npairs, cur = sc[0], sc[1], sc[2], sc[3] != 0, sc[4], sc[5], sc[6], sc[7]
+    s1 = span + 1
+    out_off = i64[:s1]
+    in_off = i64[s1:2 * s1]
+    index = i64[2 * s1:2 * s1 + p]
+    window = i64[2 * s1 + p:2 * s1 + p + npairs]
+    lists = i64[2 * s1 + p + npairs:]
+    lst = lists[cur * span:(cur + 1) * span]
+    nxt = lists[(1 - cur) * span:(2 - cur) * span]
+    in_idx, in_src, in_pair, in_pos, tgt, pair = i32[:p], i32[p:2 * p], i32[2 * p:3 * p], i32[3 * p:4 * p], \
+        i32[4 * p:5 * p], i32[5 * p:6 * p]
+    relevant, driven, inwin, nz = u8[:span], u8[span:span + p], u8[span + p:2 * span + p], u8[2 * span + p:]
+    unit, dp, dm = f32[:p], f32[p:p + npairs], f32[p + npairs:p + 2 * npairs]
+    w = f32[p + 2 * npairs:2 * p + 2 * npairs]
+    wq = f32[2 * p + 2 * npairs:3 * p + 2 * npairs]
+    return _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_idx, in_src, in_pair,
+                  in_pos, nz, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
+                  words_f, sc[8], sc[9])
+
+
+class CPUPlasticity:
+    """STDP on the CPU backend: owns the backend's (private) synapse table words and its scale.
+
+    `step(b, fired)` runs at the end of each burst (the `plasticity` phase): requantise if the
+    last update passed the cap, then `_burst` (commit, stamps, update) in one compiled call.
+    """
+
+    def __init__(self, layout: PlasticLayout, tables: SynapseTables) -> None:
+        self.layout, self.tables = layout, tables
+        L = layout
+        self.lo, self.span = L.lo, L.span
+        self.rel = np.ascontiguousarray(L.relevant)
+        self.wmax = L.wmax
+        self.single = len(L.pairs) == 1
+        p, span = L.size, L.span
+        self.i32 = np.concatenate([L.in_idx, L.in_src - np.int32(L.lo), L.in_pair, L.in_pos, L.tgt - np.int32(L.lo),
+                                   L.pair]).astype(np.int32)
+        self.i64 = np.concatenate([L.out_off, L.in_off, L.index, L.window.astype(np.int64),
+                                   np.zeros(2 * span, np.int64)])
+        self.lists = self.i64[2 * (span + 1) + p + len(L.pairs):].reshape(2, span)
+        self.u8 = np.concatenate([L.relevant, L.driven, np.zeros(span + p, bool)]).astype(np.uint8)
+        self.inwin, self.nz = self.u8[span + p:2 * span + p], self.u8[2 * span + p:]
+        self.f32 = np.concatenate([L.unit, L.dp, L.dm, np.zeros(2 * p, np.float32)]).astype(np.float32)
+        self.w, self.wq = self.f32[p + 2 * len(L.pairs):2 * p + 2 * len(L.pairs)], self.f32[2 * p + 2 * len(L.pairs):]
+        # lo, span, list size, one pair, widest window, plastic synapses, pairs, which list is current,
+        # threads of the update, list size from which it uses them
+        self.sc = np.array([L.lo, span, 0, int(self.single), L.wmax, p, len(L.pairs), 0, K.threads(), PARALLEL_LIST],
+                           np.int64)
+
+    def attach(self, backend: Any, st: PlasticState | None = None, burst: int = 0) -> None:
+        """Give `backend` its own table words for `st` (default: the initial state) and scale."""
+        L = self.layout
+        st = L.initial_state() if st is None else st.copy()
+        L.check_state(st)
+        self.backend = backend
+        self.pairs = table_pairs(L, self.tables, st)
+        backend.pairs = self.pairs
+        backend.pairs_f = self.pairs.view(np.float32)
+        self.words_i = self.pairs.view(np.int32)
+        self.words_f = self.pairs.view(np.float32)
+        self.st = st
+        self._set_scale(st.scale_exp)
+        # the weights live in the packed f32 array (the kernel's), the state's arrays are views of it
+        self.w[:] = st.weights
+        self.wq[:] = st.committed
+        st.weights, st.committed = self.w, self.wq
+        # the window list (the table's words are the committed weights: table_pairs)
+        s = st.stamps.astype(np.int64)
+        listed = np.flatnonzero((s != 0) & (burst + 1 - s < self.wmax) & self.rel).astype(np.int64)
+        self.sc[7] = 0
+        self.lists[0, : listed.size] = listed
+        self.sc[2] = listed.size
+        self.inwin[:] = 0
+        self.nz[:] = st.weights[L.in_idx] > 0
+        self.ltp_max = float(st.weights.max()) if st.weights.size else 0.0
+        self.cap_value = 2.0**st.cap_exp
+        self.burst = burst if burst > 0 else None
+
+    def listed(self) -> np.ndarray:
+        """Neuron ids in the window list the next burst starts from."""
+        return self.lists[int(self.sc[7]), : int(self.sc[2])] + self.lo
+
+    def _set_scale(self, s: int) -> None:
+        self.scale = np.float32(2.0**s)
+        self.backend.scale = np.float32(2.0**-s)
+
+    def step(self, b: int, fired: np.ndarray) -> None:
+        L, st = self.layout, self.st
+        if self.ltp_max > self.cap_value:  # LTP passed the cap 2^cap_exp: a new cap, maybe a new scale
+            st.cap_exp = k = cap_exponent(self.ltp_max)
+            self.cap_value = 2.0**k
+            s_new = int(L.scale_table[k])
+            if s_new < st.scale_exp:
+                self._requantise(s_new)
+        if fired.dtype != np.uint32 or not fired.flags.c_contiguous:
+            fired = np.ascontiguousarray(fired, np.uint32)
+        nn, mx = _burst_packed(b, fired, self.i64, self.i32, self.u8,
+                               self.f32, st.stamps, self.words_i, self.words_f, self.sc, self.scale)
+        self.sc[2] = nn
+        self.sc[7] = 1 - self.sc[7]
+        self.burst = b
+        if mx > self.ltp_max:
+            self.ltp_max = float(mx)
+
+    def _requantise(self, s_new: int) -> None:
+        st = self.st
+        _shift_all(self.tables.offsets, self.words_i, self.words_f, self.layout.driven_src, int(st.scale_exp - s_new))
+        st.scale_exp = s_new
+        st.scale_steps = tuple(st.scale_steps) + (s_new,)
+        write_plastic(self.layout, self.pairs, np.arange(self.layout.size, dtype=np.int64), st.committed, s_new)
+        self._set_scale(s_new)
+
+    def state(self) -> PlasticState:
+        """The state after the last burst, its `committed` as every backend reports it (canonical)."""
+        return canonical(self.layout, self.st, getattr(self, "burst", None))
+
+
+def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None) -> PlasticState:
+    """`st` with `committed` = `weights` except for synapses whose source fired in `burst` (the
+    last one run): the next burst delivers those with their committed (pre-update) weights. Both
+    backends hold at least that; each may keep other words behind (the CPU refreshes a source's
+    row when it fires, the GPU commits every change one burst late), which no delivery can see."""
+    out = st.copy()
+    if burst is None or not layout.size:
+        return out
+    last = out.stamps[layout.src - layout.lo] == np.uint32(burst & 0xFFFFFFFF)
+    out.committed = np.where(last, out.committed, out.weights).astype(np.float32)
+    return out
+
+
+def attach_cpu(backend: Any, brain: Brain, tables: SynapseTables) -> CPUPlasticity | None:
+    """The CPU backend's STDP runtime for `brain` (None without plastic synapses)."""
+    layout = plastic_layout(brain, tables)
+    if layout is None:
+        return None
+    rt = CPUPlasticity(layout, tables)
+    rt.attach(backend)
+    return rt
+
+
+# -- reading synapses and weights -------------------------------------------------------------------
+@dataclass
+class Synapses:
+    """The synapses from one area to another (`Engine.synapses`), in the synapse table's order.
+
+    source, target: neuron ids; source_xyz, target_xyz: u16 [k, 3] voxel coordinates in their
+    areas; weight: f32 magnitudes (after the last burst's STDP update when the pair is plastic);
+    inhibitory: bool. `plastic` says whether STDP changes them.
+    """
+
+    src_area: str
+    dst_area: str
+    source: np.ndarray
+    target: np.ndarray
+    source_xyz: np.ndarray
+    target_xyz: np.ndarray
+    weight: np.ndarray
+    inhibitory: np.ndarray
+    plastic: bool
+
+    def __len__(self) -> int:
+        return int(self.source.size)
+
+
+def pair_synapses(brain: Brain, tables: SynapseTables, state: PlasticState | None, src: str, dst: str) -> Synapses:
+    """Every synapse from area `src` to area `dst` (ids or names), with current weights."""
+    a, b = brain.area(src), brain.area(dst)
+    syn = brain.synapses
+    lo, hi = int(tables.offsets[a.first_neuron]), int(tables.offsets[a.neuron_stop])
+    t = syn.target[lo:hi]
+    idx = np.flatnonzero((t >= b.first_neuron) & (t < b.neuron_stop)) + lo
+    weight = np.asarray(syn.weight[idx], np.float32).copy()
+    layout = plastic_layout(brain, tables)
+    plastic = False
+    if layout is not None:
+        name = f"{a.cortical_id}>{b.cortical_id}"
+        if name in layout.pair_names:
+            plastic = True
+            if state is not None:
+                weight = state.weights[layout.pair_members(layout.pair_index(name))].copy()
+    s, d = syn.source[idx], syn.target[idx]
+    nb = brain.neurons
+
+    def xyz(ids: np.ndarray) -> np.ndarray:
+        return np.stack([nb.x[ids], nb.y[ids], nb.z[ids]], axis=1) if ids.size else np.zeros((0, 3), nb.x.dtype)
+    return Synapses(a.cortical_id, b.cortical_id, s.copy(), d.copy(), xyz(s), xyz(d), weight,
+                    np.asarray(syn.inhibitory[idx], bool).copy(), plastic)
+
+
+def pair_weights(layout: PlasticLayout, state: PlasticState) -> dict[str, np.ndarray]:
+    """{"src>dst": f32 weights of that pair's synapses, table order} for every plastic pair."""
+    return {name: state.weights[layout.pair_members(p)].copy() for p, name in enumerate(layout.pair_names)}
+
+
+# -- checkpoints: the plastic state by name ---------------------------------------------------------
+PREFIX = "plastic:"
+
+
+def state_arrays(layout: PlasticLayout, st: PlasticState) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A PlasticState as named arrays and a meta record (checkpoint.py writes them):
+    `plastic:weights:<src>><dst>` and `plastic:committed:<src>><dst>` per plastic pair (f32, the
+    pair's synapses in table order), `plastic:stamps` (u32 per neuron of ids [lo, hi): the last
+    burst it fired in, 0 never); meta: pairs, lo, hi, cap_exp, scale_exp, scale_steps."""
+    arrays: dict[str, np.ndarray] = {}
+    for p, name in enumerate(layout.pair_names):
+        m = layout.pair_members(p)
+        arrays[f"{PREFIX}weights:{name}"] = st.weights[m]
+        arrays[f"{PREFIX}committed:{name}"] = st.committed[m]
+    arrays[f"{PREFIX}stamps"] = st.stamps
+    meta = {"pairs": list(layout.pair_names), "lo": layout.lo, "hi": layout.hi, "cap_exp": int(st.cap_exp),
+            "scale_exp": int(st.scale_exp), "scale_steps": [int(s) for s in st.scale_steps]}
+    return arrays, meta
+
+
+def expected_arrays(layout: PlasticLayout) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Name -> (shape, dtype) of every array `state_arrays` writes for this layout."""
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for p, name in enumerate(layout.pair_names):
+        k = int(layout.pair_members(p).size)
+        out[f"{PREFIX}weights:{name}"] = ((k,), np.dtype(np.float32))
+        out[f"{PREFIX}committed:{name}"] = ((k,), np.dtype(np.float32))
+    out[f"{PREFIX}stamps"] = ((layout.span,), np.dtype(np.uint32))
+    return out
+
+
+def state_from_arrays(layout: PlasticLayout, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> PlasticState:
+    """The PlasticState `state_arrays` wrote (ValueError when it does not fit this layout)."""
+    if list(meta.get("pairs", [])) != list(layout.pair_names) or int(meta.get("lo", -1)) != layout.lo \
+            or int(meta.get("hi", -1)) != layout.hi:
+        raise ValueError(f"plastic pairs {meta.get('pairs')} differ from this brain's {layout.pair_names}")
+    w = np.zeros(layout.size, np.float32)
+    c = np.zeros(layout.size, np.float32)
+    for p, name in enumerate(layout.pair_names):
+        m = layout.pair_members(p)
+        w[m] = arrays[f"{PREFIX}weights:{name}"]
+        c[m] = arrays[f"{PREFIX}committed:{name}"]
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(c)) and (w >= 0).all() and (c >= 0).all()):
+        raise ValueError("plastic weights must be finite and >= 0")
+    st = PlasticState(w, c, np.asarray(arrays[f"{PREFIX}stamps"], np.uint32).copy(), int(meta["cap_exp"]),
+                      int(meta["scale_exp"]), tuple(int(s) for s in meta["scale_steps"]))
+    layout.check_state(st)
+    if not 0 <= st.cap_exp < layout.scale_table.size:
+        raise ValueError(f"cap exponent {st.cap_exp} out of range")
+    return st

@@ -1,0 +1,73 @@
+// stdp_args.wgsl: first STDP dispatch of a burst with plastic pairs (after fire_compact), one
+// invocation. Decides the requantisation: when LTP took a weight past the cap 2^k the current
+// scale holds, the scale of the new cap (a table made at load) replaces it if lower, and
+// work[W_SCALE_INV] with it; the grids of stdp_requant / stdp_requant_plastic are then non-zero.
+// Writes the grids of stdp_pre (commit the previous burst's weight changes + stamp this burst's
+// fires) and stdp (the neurons in a window), and clears the lists this burst fills.
+//
+// Bindings: group 0 (common.wgsl: H, work), group 1 (stdp_common.wgsl),
+//   @group(2) @binding(0) storage, rw  grid  array<u32>: the indirect grids (STDP_GRID_*)
+// Dispatch: 1 workgroup of 1 invocation.
+
+//!include common.wgsl
+//!include stdp_common.wgsl
+
+@group(2) @binding(0) var<storage, read_write> grid: array<u32>;
+
+// Write a grid of n workgroups at grid[at..at+3): 2-D once n passes MAX_DIM.
+fn ctl_grid(at: u32, n: u32) {
+    if (n == 0u) {
+        grid[at] = 0u;
+        grid[at + 1u] = 1u;
+        grid[at + 2u] = 1u;
+        return;
+    }
+    let x = min(n, MAX_DIM);
+    grid[at] = x;
+    grid[at + 1u] = (n + x - 1u) / x;
+    grid[at + 2u] = 1u;
+}
+
+const GROUPS: u32 = 4u;  // neurons per workgroup of stdp.wgsl
+
+@compute @workgroup_size(1)
+fn main() {
+    let cur = H.seq & 1u;
+    let prv = cur ^ 1u;
+    var d = 0u;
+    let k = cap_exp(atomicLoad(&ctl[STDP_MAXW]));
+    if (k > atomicLoad(&ctl[STDP_KCUR])) {
+        atomicStore(&ctl[STDP_KCUR], k);
+        let s_new = bitcast<i32>(pl[P.o_table + k]);
+        let s_cur = bitcast<i32>(atomicLoad(&ctl[STDP_SCUR]));
+        if (s_new < s_cur) {
+            d = u32(s_cur - s_new);
+            atomicStore(&ctl[STDP_SCUR], bitcast<u32>(s_new));
+            let n = atomicLoad(&ctl[STDP_NSTEPS]);
+            if (n < STDP_MAX_STEPS) {
+                atomicStore(&ctl[STDP_STEPS + n], bitcast<u32>(s_new));
+                atomicStore(&ctl[STDP_NSTEPS], n + 1u);
+            }
+            atomicStore(&work[W_SCALE_INV], bitcast<u32>(pow2f(-s_new)));
+        }
+    }
+    atomicStore(&ctl[STDP_SHIFT], d);
+    var g_shift = 0u;
+    var g_plastic = 0u;
+    if (d > 0u) {
+        g_shift = (P.hash_n + WG - 1u) / WG;
+        g_plastic = (P.n_plastic + WG - 1u) / WG;
+    }
+    ctl_grid(STDP_GRID_SHIFT, g_shift);
+    ctl_grid(STDP_GRID_PLASTIC, g_plastic);
+    let nd = atomicLoad(&ctl[STDP_DCNT + prv]);  // the previous burst's changes, committed now
+    let nf = atomicLoad(&work[H.slot]);          // this burst's fire count
+    let gd = (nd + WG - 1u) / WG;
+    atomicStore(&ctl[STDP_COMMIT_WGS], gd);
+    ctl_grid(STDP_GRID_PRE, gd + (nf + WG - 1u) / WG);
+    atomicStore(&ctl[STDP_DCNT + cur], 0u);  // held the changes of two bursts ago (committed then)
+    atomicStore(&ctl[STDP_LCNT + prv], 0u);  // the list of the previous burst (read then)
+    let nl = atomicLoad(&ctl[STDP_LCNT + cur]);
+    // stamping may append up to nf neurons to the current list: workgroups past its end return
+    ctl_grid(STDP_GRID_MAIN, (nl + nf + GROUPS - 1u) / GROUPS);
+}
