@@ -256,8 +256,11 @@ def test_kernel_cache_goes_where_it_can_be_written(tmp_path: Path, monkeypatch: 
     assert cache_dir(read_only) is None  # the user's choice, read by numba itself
 
 
-def test_thread_choice_follows_the_faster_mode_and_backs_off() -> None:
+def test_thread_choice_follows_the_faster_mode_and_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feagi_burst.backends import cpu
     from feagi_burst.backends.cpu import ThreadChoice
+
+    monkeypatch.setattr(cpu, "machine_busy", lambda: False)
 
     def run(choice: ThreadChoice, bursts: int, cost: dict[bool, float]) -> list[bool]:
         modes = []
@@ -273,3 +276,6 @@ def test_thread_choice_follows_the_faster_mode_and_backs_off() -> None:
     idle = ThreadChoice()  # threads pay: switch after the first probe, then stay
     modes = run(idle, 2000, {True: 0.6, False: 1.0})
     assert idle.parallel and modes[ThreadChoice.FIRST + ThreadChoice.PROBE:].count(False) < 40
+    monkeypatch.setattr(cpu, "machine_busy", lambda: True)  # other work on the cores: no probe at all
+    busy = ThreadChoice()
+    assert not any(run(busy, 2000, {True: 0.6, False: 1.0})) and busy.period >= 512

@@ -9,6 +9,7 @@ Models that integrate every neuron (Izhikevich, AdEx) add the size of their popu
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numba
@@ -34,6 +35,18 @@ EMPTY_U32 = np.zeros(0, np.uint32)
 EMPTY_I64 = np.zeros(0, np.int64)
 
 
+def machine_busy() -> bool:
+    """Whether other work already keeps the cores busy (1-minute load, this process included)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        return os.getloadavg()[0] > cores - 0.5
+    except OSError:
+        return False
+
+
 class ThreadChoice:
     """Whether a dense burst runs on all threads, decided by timing both, again and again.
 
@@ -42,7 +55,8 @@ class ThreadChoice:
     times the burst. Results are the same bits either way, so the backend measures: it starts on
     one thread, tries the other mode for PROBE bursts after `period` bursts, switches when the
     probe's median is faster, and waits twice as long before the next probe when it is not; a
-    probe burst 1.5x slower than usual ends its probe there (so losing probes cost little).
+    probe burst 1.5x slower than usual ends its probe there, and no probe of the threads starts
+    while the load average says the cores are taken (one such burst can cost 50x the burst).
     """
 
     PROBE = 4
@@ -57,7 +71,13 @@ class ThreadChoice:
 
     def next(self) -> bool:
         """The mode of the next dense burst."""
-        return (not self.parallel) if self.until_probe <= 0 else self.parallel
+        if self.until_probe > 0:
+            return self.parallel
+        if not self.parallel and machine_busy():  # threads cannot win: skip the probe, as if lost
+            self.period = min(2 * self.period, self.LAST)
+            self.until_probe = self.period
+            return False
+        return not self.parallel
 
     def record(self, parallel: bool, seconds: float) -> None:
         if parallel == self.parallel:
