@@ -20,10 +20,9 @@ from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write, read_text
 from feagi_burst.fixed_point import SynapseTables, compile_tables
 from feagi_burst.report import PhaseStats
-from feagi_burst.selection import estimate_us, work_flops
+from feagi_burst.selection import estimate_us
 
-CALIBRATION_SIZES = (50_000, 100_000, 250_000, 500_000, 1_000_000)
-CALIBRATED_KEYS = ("cpu_gflops", "cpu_overhead_us", "gpu_tflops", "gpu_overhead_us")
+CALIBRATION_SECONDS_PER_POINT = 1.0  # bench --calibrate: per point, against 0.15 s when first used
 
 
 def peak_rss_mb() -> float:
@@ -208,56 +207,25 @@ def numpy_loop_line(r: dict[str, Any]) -> str | None:
             f"takes {r['cpu_vs_numpy_loop']:.2f}x its time")
 
 
-MAX_RATE = 1e4  # GFLOP/s or TFLOP/s: a flat measurement means "fast", not infinitely so
+def calibrate(gpu: bool, seconds_per_point: float | None = None) -> dict[str, Any]:
+    """`bench --calibrate`: measure this machine as its first use does (feagi_burst.calibration), for
+    longer per point, and return the fitted constants with each point's measurement beside the
+    model's. Without a GPU only the CPU's constants are fitted (`constants` holds those alone)."""
+    from feagi_burst.calibration import calibrate_machine, predicted
+    from feagi_burst.config import CONSTANT_KEYS
+    from feagi_burst.selection import Constants
+
+    entry = calibrate_machine(gpu=gpu, seconds_per_point=seconds_per_point or CALIBRATION_SECONDS_PER_POINT)
+    fitted = {k: v for k, v in entry["constants"].items()
+              if k.startswith("cpu_") or (gpu and entry["gpu_error"] is None)}
+    entry["fitted"] = {k: fitted[k] for k in CONSTANT_KEYS if k in fitted}
+    entry["points"] = predicted(entry["points"], Constants(**entry["constants"]))
+    return entry
 
 
-def fit_line(x: np.ndarray, y: np.ndarray, min_slope: float = 0.0) -> tuple[float, float]:
-    """Slope and intercept (both >= 0) minimising the relative error of a + b*x against y.
-
-    Relative rather than absolute error, because the sizes span 20x and the model must hold at
-    each; one point more than 50% off the first fit (a stall during that measurement) is dropped
-    and the rest refitted, when at least two remain.
-    """
-    def solve(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        (a, b), *_ = np.linalg.lstsq(np.stack([1 / y, x / y], axis=1), np.ones_like(y), rcond=None)
-        if a < 0:  # an overhead cannot be negative: through the origin
-            a, b = 0.0, float((x / y).sum() / ((x / y) ** 2).sum())
-        if b < min_slope:  # no growth with size: all overhead
-            b = min_slope
-            a = float(((1 - b * x / y) / y).sum() / (1 / y**2).sum())
-        return float(b), max(0.0, float(a))
-
-    slope, intercept = solve(x, y)
-    off = np.abs((intercept + slope * x) / y - 1)
-    worst = int(np.argmax(off))
-    if off[worst] > 0.5 and x.size > 2:
-        keep = np.arange(x.size) != worst
-        slope, intercept = solve(x[keep], y[keep])
-    return slope, intercept
-
-
-def calibrate(measurements: list[dict[str, Any]], cfg: BackendConfig) -> dict[str, float]:
-    """Fit the model's constants to measured µs per burst at several sizes (see selection.py)."""
-    fitted: dict[str, float] = {}
-    work = np.array([work_flops(m["neurons"], m["synapses"], m["firing_rate"]) for m in measurements])
-    cpu = np.array([m["backends"]["cpu"]["us_per_burst"] for m in measurements if "cpu" in m["backends"]])
-    if cpu.size >= 2:
-        slope, intercept = fit_line(work[: cpu.size], cpu, min_slope=1e-3 / MAX_RATE)
-        fitted["cpu_gflops"] = 1e-3 / slope
-        fitted["cpu_overhead_us"] = intercept
-    gpu_rows = [(w, m) for w, m in zip(work, measurements) if "gpu" in m["backends"]]
-    if len(gpu_rows) >= 2:
-        w = np.array([r[0] for r in gpu_rows])
-        bus = np.array([m["neurons"] * m["firing_rate"] * 8 / (cfg.bus_bandwidth_gbps * 1e3) for _, m in gpu_rows])
-        g = np.array([m["backends"]["gpu"]["us_per_burst"] for _, m in gpu_rows]) - bus
-        slope, intercept = fit_line(w, g, min_slope=1e-6 / MAX_RATE)
-        fitted["gpu_tflops"] = 1e-6 / slope
-        fitted["gpu_overhead_us"] = intercept
-    return fitted
-
-
-def update_backend_section(path: Path, values: dict[str, float]) -> None:
-    """Write `values` into the [backend] table of a TOML file, keeping every other line as written.
+def update_backend_section(path: Path, values: dict[str, float], remove: tuple[str, ...] = ()) -> None:
+    """Write `values` into the [backend] table of a TOML file, keeping every other line as written
+    (but the lines of the keys in `remove`, e.g. the older model's constants, which go).
 
     Values are formatted by tomli-w; the edit is checked by re-reading the file before the
     atomic rename, so a config never ends up broken or changed elsewhere.
@@ -270,6 +238,10 @@ def update_backend_section(path: Path, values: dict[str, float]) -> None:
         lines += ["", "[backend]"]
         header = len(lines) - 1
     end = next((i for i in range(header + 1, len(lines)) if re.match(r"^\s*\[", lines[i])), len(lines))
+    gone = [i for i in range(header + 1, end) if any(re.match(rf"^\s*{k}\s*=", lines[i]) for k in remove)]
+    for i in reversed(gone):
+        del lines[i]
+    end -= len(gone)
     for key, value in values.items():
         rendered = tomli_w.dumps({key: float(value)}).strip()
         at = next((i for i in range(header + 1, end) if re.match(rf"^\s*{key}\s*=", lines[i])), None)
@@ -280,7 +252,8 @@ def update_backend_section(path: Path, values: dict[str, float]) -> None:
             lines[at] = rendered
     new = "\n".join(lines) + "\n"
     expected = dict(before)
-    expected["backend"] = {**before.get("backend", {}), **{k: float(v) for k, v in values.items()}}
+    kept = {k: v for k, v in before.get("backend", {}).items() if k not in remove}
+    expected["backend"] = {**kept, **{k: float(v) for k, v in values.items()}}
     try:
         after = tomllib.loads(new)
     except tomllib.TOMLDecodeError:

@@ -232,7 +232,7 @@ def run(
             check_fits(snaps * weights.bytes_per_snapshot, f"--record-weights: {snaps:,} snapshots of "
                        f"{weights.bytes_per_snapshot // 4:,} weights", "record less often (--record-weights-every)")
         weights.snapshot()  # the weights the run starts from
-    err.print(selection_line(engine, backend), highlight=False)
+    err.print(selection_line(engine, backend), highlight=False, soft_wrap=True)
     err.print(model_summary(engine.brain), highlight=False, markup=False)
     recorder = None
     scratch = None
@@ -471,13 +471,12 @@ def select_cmd(
     bursts: int = typer.Option(10, "--bursts", min=1, help="Bursts to confirm the choice with (without --dry-run)."),
 ) -> None:
     """Explain which backend `run --backend auto` picks for a brain, and why."""
-    from feagi_burst.backends import expected_firing_rate, probe_adapters
-    from feagi_burst.selection import choose
+    from feagi_burst.backends import probe_adapters, select_backend
 
     cfg = resolve_config(config, genome)
     brain = brain_from_config(cfg, warn)
     adapters = probe_adapters()
-    sel = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg.backend, adapters)
+    sel = select_backend(brain, cfg.backend, adapters)
     result = sel.as_dict()
     result["adapters"] = adapters
     if not dry_run:
@@ -501,6 +500,7 @@ def select_cmd(
     t.add_row("estimate", f"CPU {sel.estimated_cpu_us:,.0f} µs, GPU {sel.estimated_gpu_us:,.0f} µs per burst",
               f"speedup {sel.estimated_speedup:.2f}x")
     out.print(t)
+    out.print(f"model constants: {sel.constants_source}", highlight=False, markup=False)
     out.print(f"[bold]{sel.backend.upper()}[/]: {sel.reason}")
     if "confirmed" in result:
         c = result["confirmed"]
@@ -528,10 +528,9 @@ def bench_cmd(
 ) -> None:
     """Benchmark a synthetic brain on the CPU and/or GPU backends (or calibrate the selection model)."""
     from feagi_burst.backends import probe_adapters
-    from feagi_burst.bench import CALIBRATION_SIZES, bench, calibrate as fit, update_backend_section
+    from feagi_burst.bench import bench
     from feagi_burst.config import BackendConfig
     from feagi_burst.fixed_point import compile_tables
-    from feagi_burst.selection import estimate_us
     from feagi_burst.memory import check_fits
     from feagi_burst.synthetic import estimate_bytes, synthetic_brain
 
@@ -553,7 +552,10 @@ def bench_cmd(
             raise InputError(f"--param {kv!r}: give KEY=NUMBER, e.g. --param input_gain=100")
     params = parse_model_specs([{"areas": ["synth"], "type": model, **given}], "bench")[0].params
     cfg = load_config(config).backend if config else BackendConfig()
-    sizes = CALIBRATION_SIZES if calibrate else (neurons,)
+    if calibrate:
+        assert config is not None
+        return bench_calibrate(config, backend, json_path)
+    sizes = (neurons,)
     # the largest size is checked before anything is built: too big is one line, not a killed process
     check_fits(estimate_bytes(max(sizes), synapses_per_neuron),
                f"a synthetic brain of {max(sizes):,} neurons x {synapses_per_neuron} synapses",
@@ -579,26 +581,61 @@ def bench_cmd(
         results.append(r)
         del brain, tables
         out.print(bench_table(r))
-    if calibrate:
-        assert config is not None
-        fitted = fit(results, cfg)
-        update_backend_section(config, fitted)
-        out.print(f"calibrated {config}: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items()))
-        calibrated = load_config(config).backend
-        for r in results:
-            r["calibrated_us"] = dict(zip(("cpu", "gpu"), estimate_us(r["neurons"], r["synapses"], r["firing_rate"],
-                                                                      calibrated)))
-            measured = {b: v["us_per_burst"] for b, v in r["backends"].items()}
-            line = ", ".join(f"{b} measured {measured[b]:,.0f} µs, model {r['calibrated_us'][b]:,.0f} µs"
-                             for b in measured)
-            if r.get("speedup"):
-                r["calibrated_speedup"] = r["calibrated_us"]["cpu"] / r["calibrated_us"]["gpu"]
-                line += f"; speedup measured {r['speedup']:.2f}x, model {r['calibrated_speedup']:.2f}x"
-            out.print(f"{r['neurons']:>10,} neurons: {line}", highlight=False)
-        if "gpu" not in backends:
-            warn("no GPU measured: only the CPU constants were fitted")
     if json_path is not None:
-        write_json(json_path, results if calibrate else results[0])
+        write_json(json_path, results[0])
+
+
+def bench_calibrate(config: Path, backend: str, json_path: Optional[Path]) -> None:
+    """`bench --calibrate`: measure this machine (the first-use calibration, longer per point), write
+    the fitted constants into the config's [backend] and this machine's calibration cache, and show
+    each point measured against the model."""
+    from feagi_burst import calibration
+    from feagi_burst.backends import probe_adapters
+    from feagi_burst.bench import calibrate as measure, update_backend_section
+
+    adapters = probe_adapters()
+    gpu = backend != "cpu" and any(not a.get("is_software") for a in adapters)
+    if backend == "gpu" and not gpu:
+        raise InputError("--calibrate --backend gpu: no hardware GPU adapter to measure (a software adapter "
+                         "is never chosen automatically)")
+    load_config(config)  # a broken config is refused before minutes of measuring
+    with err.status("measuring the calibration brains on " + ("the CPU and the GPU" if gpu else "the CPU")):
+        entry = measure(gpu)
+    from feagi_burst.config import LEGACY_KEYS
+
+    update_backend_section(config, entry["fitted"], remove=LEGACY_KEYS)
+    key = calibration.machine_key(adapters)
+    if entry["gpu_error"] is None and (gpu or not key["adapters"]):  # all of this machine: its cache entry too
+        entry["machine"] = key
+        path = calibration.cache_path()
+        machines, _problem = calibration.read_cache(path)
+        machines[calibration.key_id(key)] = {k: v for k, v in entry.items() if k != "fitted"}
+        try:
+            calibration.write_cache(path, machines)
+        except Exception as e:  # noqa: BLE001 (the config is written; the cache is a convenience)
+            warn(f"could not write the calibration cache {path} ({e})")
+    from rich.table import Table
+
+    measured_gpu = any("gpu_us" in r for r in entry["points"])
+    t = Table(title=f"calibration: µs per burst measured / model ({entry['seconds']:.1f} s)", title_justify="left")
+    for c in ("brain", "neurons", "synapses", "rate", "CPU") + (("GPU", "GPU device") if measured_gpu else ()):
+        t.add_column(c, justify="left" if c == "brain" else "right", no_wrap=True)
+    for r in entry["points"]:
+        cells = [r["label"], f"{r['neurons']:,}", f"{r['synapses']:,}", f"{r['firing_rate']:.2%}"]
+        pairs = (("cpu_us", "model_cpu_us"),) + ((("gpu_us", "model_gpu_us"), ("gpu_device_us", "model_gpu_device_us"))
+                                                  if measured_gpu else ())
+        for measured, model in pairs:
+            cells.append(f"{r[measured]:,.1f} / {r[model]:,.1f}" if r.get(measured) is not None else "-")
+        t.add_row(*cells)
+    out.print(t)
+    out.print(f"calibrated {config}: " + ", ".join(f"{k} = {v:.4g}" for k, v in entry["fitted"].items()),
+              highlight=False)
+    if entry["gpu_error"]:
+        warn(f"the GPU failed to run the calibration brains ({entry['gpu_error']}): only the CPU constants were fitted")
+    elif not gpu:
+        warn("no GPU measured: only the CPU constants were fitted")
+    if json_path is not None:
+        write_json(json_path, entry)
 
 
 def bench_table(r: dict[str, Any]) -> Any:

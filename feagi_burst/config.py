@@ -30,27 +30,55 @@ class SyntheticSpec:
 
 @dataclass
 class BackendConfig:
-    """[backend]: auto-selection rules and the speedup model's constants (see feagi_burst.selection)."""
+    """[backend]: how `--backend auto` chooses (see feagi_burst.selection and README "Backend selection").
 
-    gpu_neuron_threshold: int = 500_000
-    gpu_synapse_threshold: int = 50_000_000
-    gpu_min_firing_rate: float = 0.005
-    min_speedup: float = 1.5
+    The rules: the force flags, then an optional size rule and firing-rate floor (off by default:
+    0), then a usable hardware GPU adapter, then the estimated speedup against `min_speedup`
+    (1.0: whichever backend the model says is faster).
+
+    The speedup model's constants are None unless given: a constant set here (or by `feagi-burst
+    bench --calibrate`) wins; the others come from this machine's calibration cache (measured
+    once, on first use: feagi_burst.calibration), else from feagi_burst.selection.DEFAULT_CONSTANTS.
+    """
+
+    gpu_neuron_threshold: int = 0  # >0: brains below this and gpu_synapse_threshold stay on the CPU
+    gpu_synapse_threshold: int = 0
+    gpu_min_firing_rate: float = 0.0  # >0: expected firing rates below this stay on the CPU
+    min_speedup: float = 1.0  # the GPU when its estimated speedup is at least this
     force_cpu: bool = False
     force_gpu: bool = False
-    # the speedup model's constants (feagi-burst bench --calibrate fits them)
-    bus_bandwidth_gbps: float = 25.0
-    cpu_gflops: float = 100.0
-    gpu_tflops: float = 10.0
-    gpu_overhead_us: float = 200.0
-    cpu_overhead_us: float = 0.0
+    # the speedup model's constants (feagi_burst.selection); None: the cache's, else the defaults
+    cpu_fixed_us: float | None = None  # CPU: per burst, whatever the brain
+    cpu_input_us: float | None = None  # CPU: per burst with outside stimulation (a genome's sensory input)
+    cpu_ns_per_event: float | None = None  # CPU: per synaptic event
+    cpu_ns_per_neuron: float | None = None  # CPU: per neuron visited (the candidates, or all in a dense burst)
+    cpu_ns_per_spike: float | None = None  # CPU: per neuron that fires
+    cpu_slowdown_per_mneuron: float | None = None  # CPU: per-event/neuron costs grow by this per 1M neurons
+    cpu_parallel_speedup: float | None = None  # CPU: brains from 50K neurons run on all cores: this much faster
+    gpu_host_us: float | None = None  # GPU: the host's work per burst (encoding, submission, results)
+    gpu_input_us: float | None = None  # GPU: the host's extra work per burst with outside stimulation
+    gpu_fixed_us: float | None = None  # GPU: the device's time per burst, whatever the brain
+    gpu_ns_per_event: float | None = None  # GPU: device time per synaptic event
+    gpu_ns_per_neuron: float | None = None  # GPU: device time per neuron visited
+    gpu_ns_per_spike: float | None = None  # GPU: device time per neuron that fires
+    # keys of the older FLOP-rate model found in the config: accepted, ignored, and named in a warning
+    legacy_keys: tuple[str, ...] = field(default=(), metadata={"schema": False})
+
+
+CONSTANT_KEYS = ("cpu_fixed_us", "cpu_input_us", "cpu_ns_per_event", "cpu_ns_per_neuron", "cpu_ns_per_spike",
+                 "cpu_slowdown_per_mneuron", "cpu_parallel_speedup", "gpu_host_us", "gpu_input_us", "gpu_fixed_us",
+                 "gpu_ns_per_event", "gpu_ns_per_neuron", "gpu_ns_per_spike")
+# Where none of these is given, nor cached, the built-in ones apply: selection.DEFAULT_CONSTANTS
+# (measured, with their provenance beside them). The older model's keys, accepted and ignored:
+LEGACY_KEYS = ("bus_bandwidth_gbps", "cpu_gflops", "gpu_tflops", "gpu_overhead_us", "cpu_overhead_us")
 
 
 TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (float, int), "bool": (bool,), "str": (str,)}
 
 
 def _schema_of(cls: type) -> dict[str, tuple[tuple[type, ...], Any]]:
-    return {f.name: (TYPES[str(f.type)], f.default) for f in fields(cls)}
+    return {f.name: (TYPES[str(f.type).removesuffix(" | None")], f.default) for f in fields(cls)
+            if f.metadata.get("schema", True)}
 
 
 # section -> key -> (types, default); None as default: optional, absent unless given.
@@ -60,9 +88,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "run": {"bursts": ((int,), 100), "seed": ((int,), 0), "stimulus": ((str,), None), "record": ((str,), None)},
     "backend": _schema_of(BackendConfig),
 }
-POSITIVE = {"gpu_neuron_threshold", "gpu_synapse_threshold", "min_speedup", "bus_bandwidth_gbps", "cpu_gflops",
-            "gpu_tflops", "neurons"}
-NON_NEGATIVE = {"gpu_min_firing_rate", "gpu_overhead_us", "cpu_overhead_us", "bursts", "synapses_per_neuron", "seed"}
+POSITIVE = {"min_speedup", "neurons", "cpu_parallel_speedup"}
+NON_NEGATIVE = {"gpu_neuron_threshold", "gpu_synapse_threshold", "gpu_min_firing_rate", "bursts",
+                "synapses_per_neuron", "seed", *CONSTANT_KEYS}
 
 
 @dataclass
@@ -149,7 +177,9 @@ def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     cfg.bursts, cfg.seed = r.get("bursts", 100), r.get("seed", 0)
     cfg.stimulus = resolve_path(base, r["stimulus"]) if "stimulus" in r else None
     cfg.record = resolve_path(base, r["record"]) if "record" in r else None
-    cfg.backend = BackendConfig(**_check("backend", data.get("backend", {}), where))
+    backend = data.get("backend", {})
+    legacy = tuple(k for k in LEGACY_KEYS if isinstance(backend, dict) and k in backend)
+    cfg.backend = BackendConfig(**_check("backend", backend, where, set(legacy)), legacy_keys=legacy)
     if cfg.backend.force_cpu and cfg.backend.force_gpu:
         raise InputError(f"{where}: backend.force_cpu and backend.force_gpu are both true; set at most one")
     return cfg
@@ -166,7 +196,9 @@ def default_config_text(genome: str = "genome.json") -> dict[str, Any]:
     return {
         "genome": {"path": genome},
         "run": {"bursts": 100, "seed": 0},
-        "backend": {k: d for k, (_, d) in SCHEMA["backend"].items()},
+        # the rules only: the model's constants are measured on each machine (a constant written
+        # here would override that measurement)
+        "backend": {k: d for k, (_, d) in SCHEMA["backend"].items() if k not in CONSTANT_KEYS},
     }
 
 

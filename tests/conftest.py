@@ -1,8 +1,11 @@
 """Shared fixtures: small real genomes, FEAGI's recordings, and a way to replay them."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,11 @@ import pytest
 
 from feagi_burst.brain import Brain
 from feagi_burst.engine import Engine
+
+# backend="auto" may measure the machine and cache the result (feagi_burst.calibration): tests and the
+# commands they start use a cache of their own, never the user's
+os.environ["FEAGI_BURST_CACHE_DIR"] = tempfile.mkdtemp(prefix="feagi-burst-test-cache-")
+atexit.register(shutil.rmtree, os.environ["FEAGI_BURST_CACHE_DIR"], True)
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = DATA / "feagi-reference"

@@ -98,14 +98,15 @@ def test_init_writes_a_config_that_runs(tmp_path: Path) -> None:
 
 def test_select_dry_run_json(tmp_path: Path) -> None:
     cfg = tmp_path / "b.toml"
-    cfg.write_text("[genome.synthetic]\nneurons = 2000\nsynapses_per_neuron = 10\n")
+    cfg.write_text("[genome.synthetic]\nneurons = 2000\nsynapses_per_neuron = 10\n"
+                   "[backend]\ngpu_neuron_threshold = 500000\ngpu_synapse_threshold = 50000000\n")
     p = cli("select", "--config", cfg, "--dry-run", "--json")
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)
     assert d["backend"] == "cpu" and d["neurons"] == 2000 and d["synapses"] == 20_000
-    assert "below both GPU size thresholds" in d["reason"]
+    assert "below both size thresholds" in d["reason"]
     assert [r["name"] for r in d["rules"]][:2] == ["force flags", "brain size"]
-    for key in ("adapter", "estimated_cpu_us", "estimated_gpu_us", "estimated_speedup"):
+    for key in ("adapter", "estimated_cpu_us", "estimated_gpu_us", "estimated_speedup", "constants_source"):
         assert key in d
     both = tmp_path / "both.toml"
     both.write_text("[genome.synthetic]\nneurons = 10\n[backend]\nforce_cpu = true\nforce_gpu = true\n")
@@ -135,35 +136,36 @@ def test_bench_json_shape(tmp_path: Path) -> None:
     assert d["build_s"] > 0 and d["speedup"] is None and d["predicted_speedup"] > 0
 
 
-def test_bench_calibrate_rewrites_only_the_constants(tmp_path: Path) -> None:
+def test_bench_calibrate_rewrites_only_the_constants(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "b.toml"
     original = "# my brain\n[genome]\npath = \"g.json\"  # keep me\n\n[backend]\nmin_speedup = 2.0\ncpu_gflops = 100.0\n"
     cfg.write_text(original)
-    from feagi_burst import bench
+    from feagi_burst import bench, calibration
 
-    sizes = bench.CALIBRATION_SIZES
-    try:
-        bench.CALIBRATION_SIZES = (20_000, 60_000, 120_000)
-        from typer.testing import CliRunner
+    small = (("tiny", 500, 10, 0.02), ("a", 2_000, 10, 0.05), ("b", 3_000, 20, 0.01), ("c", 3_000, 20, 0.1),
+             (calibration.STIMULATED, 3_000, 20, 0.002))
+    monkeypatch.setattr(calibration, "POINTS", small)
+    monkeypatch.setattr(bench, "CALIBRATION_SECONDS_PER_POINT", 0.02)
+    from typer.testing import CliRunner
 
-        from feagi_burst.cli import app
+    from feagi_burst.cli import app
 
-        r = CliRunner().invoke(app, ["bench", "--calibrate", "--config", str(cfg), "--bursts", "10", "--warmup", "1",
-                                     "--backend", "cpu", "--synapses-per-neuron", "10", "--json", str(tmp_path / "c.json")])
-    finally:
-        bench.CALIBRATION_SIZES = sizes
+    r = CliRunner().invoke(app, ["bench", "--calibrate", "--config", str(cfg), "--backend", "cpu",
+                                 "--json", str(tmp_path / "c.json")])
     assert r.exit_code == 0, r.output
     text = cfg.read_text()
     assert text.startswith("# my brain\n[genome]\npath = \"g.json\"  # keep me\n") and "min_speedup = 2.0" in text
-    from feagi_burst.config import load_config
-    from feagi_burst.selection import estimate_us
+    assert "cpu_gflops" not in text  # the older model's key, which nothing reads any more, is gone
+    from feagi_burst.config import CONSTANT_KEYS, load_config
 
     c = load_config(cfg)
-    assert c.backend.cpu_gflops != 100.0 and c.backend.min_speedup == 2.0
+    assert c.backend.min_speedup == 2.0 and c.backend.legacy_keys == ()
+    assert all(getattr(c.backend, k) is not None and getattr(c.backend, k) >= 0
+               for k in CONSTANT_KEYS if k.startswith("cpu_"))
+    assert c.backend.gpu_host_us is None  # --backend cpu: the GPU's constants are left to the machine
     measured = json.loads((tmp_path / "c.json").read_text())
-    for m in measured:  # the fitted model predicts the measured CPU time within 30%
-        cpu_us, _ = estimate_us(m["neurons"], m["synapses"], m["firing_rate"], c.backend)
-        assert abs(cpu_us / m["backends"]["cpu"]["us_per_burst"] - 1) < 0.3
+    assert [p["label"] for p in measured["points"]] == [p[0] for p in small]
+    assert all(p["cpu_us"] > 0 and p["model_cpu_us"] > 0 for p in measured["points"])
 
 
 def test_run_on_the_gpu_gives_the_cpu_record(tmp_path: Path, gpu_backend: object) -> None:

@@ -22,7 +22,8 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     assert (cfg.bursts, cfg.seed, cfg.record) == (100, 0, None)
     b = cfg.backend
     assert (b.gpu_neuron_threshold, b.gpu_synapse_threshold, b.gpu_min_firing_rate, b.min_speedup) == \
-        (500_000, 50_000_000, 0.005, 1.5)
+        (0, 0, 0.0, 1.0)  # no size rule, no firing-rate floor: the speedup model decides
+    assert b.cpu_fixed_us is None  # the model's constants: measured on the machine unless given
     assert (b.force_cpu, b.force_gpu) == (False, False)
 
 
@@ -60,5 +61,6 @@ def test_init_content_round_trips(tmp_path: Path) -> None:
     p = tmp_path / "b.toml"
     write_config(p, default_config_text("x.json"))
     cfg = load_config(p)
-    assert cfg.genome == tmp_path / "x.json" and cfg.backend.gpu_overhead_us == 200.0
+    assert cfg.genome == tmp_path / "x.json" and cfg.backend.min_speedup == 1.0
+    assert cfg.backend.cpu_fixed_us is None  # init writes the rules, not constants that would override the machine's
     assert parse_config({"genome": {"path": "x.json"}}).genome is not None
