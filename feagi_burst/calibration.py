@@ -66,9 +66,12 @@ GROUPS = 5  # timed in groups; the median group is kept (robust to another proce
 
 
 def notice(message: str) -> None:
-    from feagi_burst.engine import notice as say
+    """A line on stderr saying what feagi-burst is doing (not a warning)."""
+    import sys
 
-    say(message)
+    from feagi_burst.files import printable
+
+    print(f"feagi-burst: {printable(message)}", file=sys.stderr, flush=True)
 
 
 def warn(message: str) -> None:
@@ -391,7 +394,10 @@ def time_bursts(brain: Any, tables: Any, backend: Any, seconds: float, min_burst
 
         run(8)  # the first bursts pay for lazily built state
         est = max(run(8) / 8, 1e-6)
-        per_group = int(max(min_bursts / GROUPS, min(5000, seconds / GROUPS / est)))
+        # `seconds` of bursts, at least `min_bursts` (a GPU's timestamps sample one batch in 8)
+        # unless those would take over a second (a slow device)
+        wanted = max(seconds / est, min(min_bursts, 1.0 / est))
+        per_group = int(max(1, min(5000, wanted / GROUPS)))
         stats = PhaseStats()
         fired = [0]
 

@@ -161,6 +161,12 @@ def test_cache_is_written_once_and_reused(cache: dict[str, Any]) -> None:
     assert cache["calls"] == [True] and len(said) == 1
 
 
+def test_measuring_says_so_in_one_line_on_stderr(cache: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    calibration.resolve(BackendConfig(), H200)
+    err = capsys.readouterr().err
+    assert err == f"feagi-burst: measuring this machine once for backend selection (cached in {cache['path']})\n"
+
+
 def test_cache_is_keyed_by_machine(cache: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     calibration.resolve(BackendConfig(), H200, say=lambda _m: None)
     other_driver = [{**H200[0], "driver": "590.1"}]
