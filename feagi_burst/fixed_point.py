@@ -81,7 +81,9 @@ def compile_tables(brain: Brain) -> SynapseTables:
     weight = np.ascontiguousarray(syn.weight, np.float32)
     inhibitory = np.ascontiguousarray(syn.inhibitory, np.bool_)
     # count = np.bincount(source, minlength=n_neurons)
-    count = K.synapse_counts(source, n_neurons, nt)
+    count, in_order = K.synapse_counts(source, n_neurons, nt)
+    if not in_order:
+        raise ValueError("synapses must be sorted by source (brain.sort_synapses)")
     offsets = np.zeros(n_neurons + 1, np.int64)
     np.cumsum(count, out=offsets[1:])
 
@@ -99,7 +101,7 @@ def compile_tables(brain: Brain) -> SynapseTables:
 
     # bound = sum over chunks of np.bincount(target[chunk], weights=weight[chunk] * bound_unit[source[chunk]]),
     # fan_in = np.bincount(target)
-    bound, fan_in = K.input_bounds(source, target, weight, bound_unit, n_neurons, CHUNK, nt)
+    bound, fan_in = K.input_bounds(offsets, target, weight, bound_unit, n_neurons, CHUNK, nt)
     worst = float(bound.max()) if bound.size else 0.0
     worst_fan_in = float(fan_in.max()) if len(syn) and fan_in.size else 0.0
     scale_exp = MAX_SCALE_EXP
@@ -112,8 +114,9 @@ def compile_tables(brain: Brain) -> SynapseTables:
     # c = weight * where(inhibitory, -scale, scale) * unit[source]; the word is c's f32 bits where
     # the source is mp-driven, else rint(c) as i32
     scale = 2.0**scale_exp
-    pairs = np.empty(len(syn), np.int64)
-    K.quantise_synapses(source, target, weight, inhibitory, unit, driven, scale, pairs.view(np.int32),
+    pairs = np.empty(len(syn), np.int64)  # huge pages where the kernel gives them: bursts read rows at random
+    K.prefault(pairs.view(np.uint8), nt)
+    K.quantise_synapses(offsets, target, weight, inhibitory, unit, driven, scale, pairs.view(np.int32),
                         pairs.view(np.float32), nt)
     return SynapseTables(scale_exp=scale_exp, offsets=offsets, pairs=pairs, mp_driven_area=mp_driven, mp_cap=caps,
                          bound=bound, max_fan_in=int(worst_fan_in))

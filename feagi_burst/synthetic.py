@@ -40,16 +40,16 @@ def random_synapses(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarra
     from feagi_burst.backends import cpu_kernels as K
 
     s, nt = n * k, K.threads()
-    source = np.empty(s, np.uint32)
+    source = K.small_page_empty(s, np.uint32)
     K.fill_sources(source, k, nt)
-    target = np.empty(s, np.uint32)
+    target = K.small_page_empty(s, np.uint32)
     K.prefault(target.view(np.uint8), nt)
     step = max(1, min(s, 1 << 22))
     for lo in range(0, s, step):  # drawn in chunks, the numbers continue one stream
         target[lo:lo + step] = rng.integers(0, n, size=min(step, s - lo), dtype=np.uint32)
-    weight = np.empty(s, np.float32)
+    weight = K.small_page_empty(s, np.float32)
     K.fill_f32(weight, np.float32(1.0), nt)
-    inhibitory = np.empty(s, np.bool_)
+    inhibitory = K.small_page_empty(s, np.bool_)
     K.prefault(inhibitory.view(np.uint8), nt)
     draws = np.empty(step, np.float32)
     for lo in range(0, s, step):

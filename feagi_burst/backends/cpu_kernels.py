@@ -17,6 +17,7 @@ candidate resets both words.
 """
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from pathlib import Path
@@ -551,47 +552,92 @@ def step_dense_serial(n, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, 
 # -- building brains: fixed_point.compile_tables and synthetic.synthetic_brain ------------------------
 @kernel(parallel=True)
 def synapse_counts(source, n, nt):  # type: ignore[no-untyped-def]
-    """Outgoing synapses per neuron (np.bincount(source, minlength=n)), on `nt` threads."""
+    """Outgoing synapses per neuron (np.bincount(source, minlength=n)) on `nt` threads, and
+    whether `source` is sorted (the CSR's order, which the other build kernels walk)."""
     parts = np.zeros((nt, n), np.int64)
+    unsorted = np.zeros(nt, np.int64)
     s = source.size
     for t in prange(nt):
-        for k in range(t * s // nt, (t + 1) * s // nt):
+        lo, hi = t * s // nt, (t + 1) * s // nt
+        for k in range(lo, hi):
             parts[t, source[k]] += 1
+            if k > 0 and source[k] < source[k - 1]:
+                unsorted[t] += 1
     out = np.zeros(n, np.int64)
     for i in prange(n):
         c = 0
         for t in range(nt):
             c += parts[t, i]
         out[i] = c
-    return out
+    return out, unsorted.sum() == 0
+
+
+@helper
+def _row_of(offsets, k):  # type: ignore[no-untyped-def]
+    """The source neuron whose row holds synapse k (the last row starting at or before it)."""
+    return np.searchsorted(offsets, k, side="right") - 1
 
 
 @kernel(parallel=True)
-def input_bounds(source, target, weight, bound_unit, n, chunk, nt):  # type: ignore[no-untyped-def]
+def input_bounds(offsets, target, weight, bound_unit, n, chunk, nt):  # type: ignore[no-untyped-def]
     """Per target: the f64 sum of weight * bound_unit[source], summed exactly as
     `sum over chunks of np.bincount(target[chunk], weights=...)` does (each chunk in synapse order
-    from 0, then the chunks in order), and the fan-in. Thread k takes the targets of the k-th of
-    `nt` ranges of neurons (the others' synapses go to its dummy slots)."""
-    s = source.size
-    # per neuron: (this chunk's sum, fan-in) side by side, one cache line per synapse; then dummies
-    part = np.zeros((n + nt * DUMMY_SLOTS, 2), np.float64)
+    from 0, then the chunks in order), and the fan-in. `nt` chunks at a time, one per thread, each
+    into its own partial sums (rows walked through `offsets`: no source array to read)."""
+    s = target.size
+    nchunks = (s + chunk - 1) // chunk
+    part = np.zeros((nt, n), np.float64)
+    fan_t = np.zeros((nt, n), np.int32)
     bound = np.zeros(n, np.float64)
-    for t in prange(nt):
-        lo, hi = t * n // nt, (t + 1) * n // nt
-        dummy = n + t * DUMMY_SLOTS
-        for c in range(0, s, chunk):
-            for k in range(c, min(s, c + chunk)):
-                tg = np.int64(target[k])
-                tg = tg if (tg >= lo) & (tg < hi) else dummy + (k & 15)
-                part[tg, 0] += np.float64(weight[k]) * bound_unit[source[k]]
-                part[tg, 1] += 1.0
-            for i in range(lo, hi):
-                bound[i] += part[i, 0]
-                part[i, 0] = 0.0
-    fan = np.empty(n, np.int64)
-    for i in range(n):
-        fan[i] = np.int64(part[i, 1])
-    return bound, fan
+    for first in range(0, nchunks, nt):
+        for t in prange(nt):
+            c = first + t
+            if c < nchunks:
+                acc = part[t]
+                fan = fan_t[t]
+                lo, hi = c * chunk, min(s, (c + 1) * chunk)
+                src = _row_of(offsets, lo)
+                k = lo
+                while k < hi:
+                    end = min(hi, offsets[src + 1])
+                    bu = bound_unit[src]
+                    for kk in range(k, end):
+                        tg = target[kk]
+                        acc[tg] += np.float64(weight[kk]) * bu
+                        fan[tg] += 1
+                    k = end
+                    src += 1
+        for i in prange(n):  # the chunks' sums, in chunk order
+            v = bound[i]
+            for t in range(nt):
+                if first + t < nchunks:
+                    v += part[t, i]
+                    part[t, i] = 0.0
+            bound[i] = v
+    fan_in = np.empty(n, np.int64)
+    for i in prange(n):
+        f = 0
+        for t in range(nt):
+            f += np.int64(fan_t[t, i])
+        fan_in[i] = f
+    return bound, fan_in
+
+
+SMALL_PAGES_FROM = 64 << 20  # bytes
+
+
+def small_page_empty(n: int, dtype: type) -> np.ndarray:
+    """np.empty(n, dtype) in memory the kernel backs with 4 KiB pages, for the large arrays a burst
+    never reads (the synapse list the tables are built from). numpy asks for transparent huge
+    pages, and on this project's VMs a fresh huge page costs several times its 4 KiB pages (a
+    1M-neuron brain built 2-3 s slower per GB). The synapse table itself keeps huge pages: bursts
+    read its rows at random, and 4 KiB pages cost them 10-20% in TLB misses."""
+    nbytes = n * np.dtype(dtype).itemsize
+    if nbytes < SMALL_PAGES_FROM or not hasattr(mmap, "MADV_NOHUGEPAGE") or not hasattr(mmap, "MAP_PRIVATE"):
+        return np.empty(n, dtype)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buf.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(buf, dtype, n)
 
 
 @kernel(parallel=True)
@@ -605,20 +651,29 @@ def prefault(buf, nt):  # type: ignore[no-untyped-def]
 
 
 @kernel(parallel=True)
-def quantise_synapses(source, target, weight, inhibitory, unit, driven, scale, words_i, words_f, nt):  # type: ignore[no-untyped-def]
+def quantise_synapses(offsets, target, weight, inhibitory, unit, driven, scale, words_i, words_f, nt):  # type: ignore[no-untyped-def]
     """compile_tables' (target, contribution) words: c = weight * (+-scale) * unit[source] in f64,
-    then its f32 bits for mp-driven sources, else rint(c) as i32."""
-    s = source.size
+    then its f32 bits for mp-driven sources, else rint(c) as i32. Thread t takes the t-th of `nt`
+    equal runs of synapses, walking their rows."""
+    s = target.size
     for t in prange(nt):
-        for k in range(t * s // nt, (t + 1) * s // nt):
-            src = source[k]
-            sc = -scale if inhibitory[k] else scale
-            c = (np.float64(weight[k]) * sc) * unit[src]
-            words_i[2 * k] = np.int32(target[k])  # the same 32 bits
-            if driven[src]:
-                words_f[2 * k + 1] = np.float32(c)
-            else:
-                words_i[2 * k + 1] = np.int32(np.rint(c))
+        lo, hi = t * s // nt, (t + 1) * s // nt
+        if lo < hi:
+            src = _row_of(offsets, lo)
+            k = lo
+            while k < hi:
+                end = min(hi, offsets[src + 1])
+                u = unit[src]
+                d = driven[src]
+                for kk in range(k, end):
+                    c = (np.float64(weight[kk]) * (-scale if inhibitory[kk] else scale)) * u
+                    words_i[2 * kk] = np.int32(target[kk])  # the same 32 bits
+                    if d:
+                        words_f[2 * kk + 1] = np.float32(c)
+                    else:
+                        words_i[2 * kk + 1] = np.int32(np.rint(c))
+                k = end
+                src += 1
 
 
 @kernel(parallel=True)
