@@ -191,7 +191,7 @@ def test_a_brain_the_gpu_cannot_hold(gpu_backend: Backend, monkeypatch: pytest.M
         Engine(brain, backend=tiny(), warn=None)
     monkeypatch.setattr(gpu_mod, "GPUBackend", tiny)
     monkeypatch.setattr(backends_mod, "choose",
-                        lambda *a: Selection("gpu", "forced for the test", 0, 0, 0.0, None, 0.0, 0.0, 0.0))
+                        lambda *a, **k: Selection("gpu", "forced for the test", 0, 0, 0.0, None, 0.0, 0.0, 0.0))
     messages: list[str] = []
     engine = Engine(brain, backend="auto", warn=messages.append)
     assert engine.backend_name() == "CPU (numpy)"
