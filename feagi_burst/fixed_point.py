@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from feagi_burst.errors import InputError
+
 from feagi_burst.brain import Brain
 
 SUM_LIMIT = 2**24  # |sum| stays below this: exact as f32
@@ -109,7 +111,8 @@ def compile_tables(brain: Brain) -> SynapseTables:
     while scale_exp > MIN_SCALE_EXP and worst * 2.0**scale_exp + 0.5 * worst_fan_in + 1 >= SUM_LIMIT:
         scale_exp -= 1
     if worst * 2.0**scale_exp + 0.5 * worst_fan_in + 1 >= SUM_LIMIT:
-        raise ValueError(f"synaptic input bound {worst:.3g} is too large for fixed-point accumulation")
+        raise InputError(f"{brain.name}: synaptic input bound {worst:.3g} is too large for fixed-point "
+                         "accumulation; lower the psp (nx-pstcr_-f) or psc multipliers of the mappings into it")
 
     # c = weight * where(inhibitory, -scale, scale) * unit[source]; the word is c's f32 bits where
     # the source is mp-driven, else rint(c) as i32
