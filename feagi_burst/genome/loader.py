@@ -23,14 +23,9 @@ the genome counts in the shared genomes' SOURCES.md, which all match):
   skipped with a warning, with every mapping to or from it; a legacy id starting with `_` must be
   a known core area (`__back` fails the whole load);
 - weights are |psc multiplier| as f32, no rounding and no clamp (feagi-reference/stdp/fracw);
-- a plastic rule whose `plasticity_window` is 0, missing or below 1 aborts the synaptogenesis of
-  its source area: destinations are processed in FEAGI's sorted id order (`CorticalId.sort_key`),
-  those before the failing pair keep their synapses, the failing pair and every later destination
-  get none (feagi-reference/stdp/fail_w0_order; LearningV1.1B then has FEAGI's 33,934 synapses);
-- every pattern of every morphology must be `[source, dest]`, used or not;
-- a morphology without `type` (the pre-2.0 `{"vectors": ...}` form) is unusable, and the core
-  morphologies (block_to_block, projector, lateral_+x, ...) missing or unusable are added;
 - the power area's psp_uniform defaults to true when the genome does not set it.
+Morphologies are read by feagi_burst.genome.morphology (`parse_morphologies`: the core ones a
+genome lacks are added); FEAGI's window-0 abort and the plastic pairs are feagi_burst.genome.rules.
 
 Loading is linear in the size of the file: areas and destinations are found through dicts.
 """
@@ -42,21 +37,19 @@ import hashlib
 import json
 import math
 import os
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from feagi_burst.errors import InputError
+from feagi_burst.errors import FileContext, Where
 from feagi_burst.memory import GENOME, available_memory
 from feagi_burst.files import read_json
 from feagi_burst.genome.ids import (CORE_ALIASES, CORE_BYTES, CORE_KINDS, AreaLookup, CorticalId, label,
                                     parse_cortical_id)
-from feagi_burst.genome.morphology import OTHER, PATTERN_TOKENS, Morphology, Pattern
-from feagi_burst.genome.plasticity import PlasticPair, effective_window, stdp_step
+from feagi_burst.genome.morphology import Morphology, parse_morphologies
+from feagi_burst.genome.plasticity import PlasticPair
+from feagi_burst.genome.rules import abort_windows, plastic_pairs
 
 FLAT_PREFIX = "_____10c-"
 FORMAT_2 = "2.x"
@@ -127,37 +120,11 @@ CORE_DEFAULT_IDS: dict[str, str] = {k: b.decode("ascii") for k, b in CORE_BYTES.
 CORE_DEFAULT_IDS_3: dict[str, str] = {k: a for a, k in CORE_ALIASES.items() if a.endswith("=")}
 CORE_NAMES: dict[str, str] = {k: k.capitalize() for k in CORE_KINDS}
 
-# Core morphologies FEAGI adds when a genome lacks them (the `class: core` set of its genomes).
-_CORE_FUNCTIONS = (
-    "projector", "memory", "episodic_memory", "randomizer", "expander_x", "reducer_x",
-    "lateral_pairs_x", "projector_xy", "projector_xz", "projector_yz", "project_from_end_x",
-    "project_from_end_y", "project_from_end_z", "last_to_first", "first_to_last", "sweeper",
-    "bitmask_encoder_x", "bitmask_encoder_y", "bitmask_encoder_z", "bitmask_decoder_x",
-    "bitmask_decoder_y", "bitmask_decoder_z", "block_connection",
-)
-CORE_MORPHOLOGIES: dict[str, dict[str, Any]] = {
-    "block_to_block": {"type": "vectors", "parameters": {"vectors": [[0, 0, 0]]}},
-    "0-0-0_to_all": {"type": "patterns", "parameters": {"patterns": [[[0, 0, 0], ["*", "*", "*"]]]}},
-    "all_to_0-0-0": {"type": "patterns", "parameters": {"patterns": [[["*", "*", "*"], [0, 0, 0]]]}},
-    "all_to_all": {"type": "patterns", "parameters": {"patterns": [[["?", "?", "?"], ["*", "*", "*"]]]}},
-    "lateral_+x": {"type": "vectors", "parameters": {"vectors": [[1, 0, 0]]}},
-    "lateral_-x": {"type": "vectors", "parameters": {"vectors": [[-1, 0, 0]]}},
-    "lateral_+y": {"type": "vectors", "parameters": {"vectors": [[0, 1, 0]]}},
-    "lateral_-y": {"type": "vectors", "parameters": {"vectors": [[0, -1, 0]]}},
-    "lateral_+z": {"type": "vectors", "parameters": {"vectors": [[0, 0, 1]]}},
-    "lateral_-z": {"type": "vectors", "parameters": {"vectors": [[0, 0, -1]]}},
-    "tile": {"type": "composite", "parameters": {"src_seed": [16, 16, 1], "src_pattern": [[1, 0], [1, 0], [1, 0]],
-                                                 "mapper_morphology": "projector"}},
-    **{name: {"type": "functions", "parameters": {}} for name in _CORE_FUNCTIONS},
-}
-SUPPORTED_FUNCTIONS = frozenset({"projector", "block_to_block"})
-
 # Limits from the data model: coordinates are u16, neuron ids u32.
 MAX_DIMENSION = 65536
 MAX_NEURONS = 2**32 - 1
 
-# Why a rule makes no synapses (MappingRule.dropped).
-DROPPED_WINDOW_0 = "window-0 abort"
+# Why a rule makes no synapses (MappingRule.dropped); rules.DROPPED_WINDOW_0 is the other reason.
 DROPPED_INVALID_ID = "invalid destination id"
 
 
@@ -169,7 +136,7 @@ class MappingRule:
     (4, 7, 8 or 9 elements) or the object form (3.0 writes all 9 keys). `destination` is the id as
     written in the dstmap; `target` the cortical id of the area it names (a core alias such as
     `_death` names the core area the brain has); `dropped` says why the rule makes no synapses
-    (DROPPED_WINDOW_0, DROPPED_INVALID_ID) or is "".
+    (rules.DROPPED_WINDOW_0, DROPPED_INVALID_ID) or is "".
     """
 
     destination: str
@@ -286,26 +253,11 @@ class Genome:
         return self.areas[self.lookup().index(key)]
 
 
-Where = str | Callable[[], str]  # a place in the file, built only when an error names it
-
-
-class _Ctx:
-    """Where we are in the file, to build one-line error messages."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, where: Where, what: str, fix: str) -> InputError:
-        where = where() if callable(where) else where
-        msg = f"{self.path}: {where}: {what}; {fix}" if where else f"{self.path}: {what}; {fix}"
-        return InputError(" ".join(msg.split()))  # one line, whatever the pieces contain
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _convert(ctx: _Ctx, where: Where, gene: str, value: Any) -> Any:
+def _convert(ctx: FileContext, where: Where, gene: str, value: Any) -> Any:
     """Check one gene's value against its kind and return it converted."""
     kind, _ = GENE_KINDS[gene]
     if kind == "text":
@@ -341,7 +293,7 @@ def _convert(ctx: _Ctx, where: Where, gene: str, value: Any) -> Any:
     return iv
 
 
-def _parse_scalar(ctx: _Ctx, where: Where, v: Any) -> tuple[int, int, int]:
+def _parse_scalar(ctx: FileContext, where: Where, v: Any) -> tuple[int, int, int]:
     if _is_number(v) and math.isfinite(v) and float(v) == int(v):
         return (int(v),) * 3  # type: ignore[return-value]
     if isinstance(v, (list, tuple)) and len(v) == 3 and all(
@@ -355,7 +307,7 @@ def _finite(v: Any) -> bool:
     return _is_number(v) and math.isfinite(v)
 
 
-def _parse_rule(ctx: _Ctx, where: Where, dst: str, index: int, rule: Any, target: str = "",
+def _parse_rule(ctx: FileContext, where: Where, dst: str, index: int, rule: Any, target: str = "",
                 dropped: str = "") -> MappingRule:
     """One mapping rule, list form `[id, scalar, psc, plastic, pc, ltp, ltd, window, delay]` or object form."""
     params: list[Any]
@@ -401,77 +353,7 @@ def _parse_rule(ctx: _Ctx, where: Where, dst: str, index: int, rule: Any, target
                        ltd=1.0 if ltd is None else ltd, window=window, target=target, dropped=dropped)
 
 
-def _pattern_token(v: Any) -> int | str | None:
-    """A pattern axis value: int, or one of * ? !; numeric strings count as ints (FEAGI parses them)."""
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and math.isfinite(v) and v == int(v):
-        return int(v)
-    if isinstance(v, str):
-        if v in PATTERN_TOKENS:
-            return v
-        if re.fullmatch(r"-?\d+", v):
-            return int(v)
-    return None
-
-
-def _parse_morphology(ctx: _Ctx, mid: str, raw: Any, core: bool) -> Morphology | None:
-    """A morphology definition, or None when it is unusable (no type and nothing to infer it from)."""
-    where = f"neuron_morphologies[{mid!r}]"
-    if not isinstance(raw, dict):
-        raise ctx.fail(where, f"definition must be an object, got {type(raw).__name__}",
-                       "write {\"type\": ..., \"parameters\": {...}}")
-    kind, params = raw.get("type"), raw.get("parameters")
-    if kind is None and isinstance(params, dict):  # FEAGI infers the type from the parameters
-        kind = "vectors" if "vectors" in params else "patterns" if "patterns" in params else None
-    if kind is None:
-        return None
-    if not isinstance(params, dict):
-        params = {}
-    if kind == "vectors":
-        vecs = params.get("vectors")
-        if not isinstance(vecs, list) or not all(
-                isinstance(v, list) and len(v) == 3 and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
-                for v in vecs):
-            raise ctx.fail(where, f"vectors must be a list of [x, y, z] integers, got {vecs!r}",
-                           "write e.g. {\"vectors\": [[0, 0, 0]]}")
-        return Morphology(mid, "vectors", vectors=np.array(vecs, np.int64).reshape(-1, 3), core=core)
-    if kind == "patterns":
-        pats = params.get("patterns")
-        if not isinstance(pats, list):
-            raise ctx.fail(where, f"patterns must be a list of [source, dest] pairs, got {pats!r}",
-                           "write e.g. {\"patterns\": [[[\"*\", \"*\", 0], [0, 0, \"*\"]]]}")
-        parsed: list[Pattern] = []
-        bad: list[Any] = []
-        for p in pats:
-            if not isinstance(p, list) or len(p) != 2:
-                raise ctx.fail(where, f"Pattern must have 2 elements [source, dest], got {p!r}",
-                               "wrap each pattern as [[sx, sy, sz], [dx, dy, dz]]")
-            sides = []
-            for side in p:
-                if not isinstance(side, list) or len(side) != 3:
-                    raise ctx.fail(where, f"each side of pattern {p!r} must have 3 elements [x, y, z]",
-                                   "write [[sx, sy, sz], [dx, dy, dz]]")
-                toks = [_pattern_token(v) for v in side]
-                bad += [v for v, t in zip(side, toks) if t is None]
-                sides.append(tuple(toks))
-            parsed.append((sides[0], sides[1]))  # type: ignore[arg-type]
-        if bad:
-            return Morphology(mid, "patterns", core=core, supported=False,
-                              why_unsupported=f"pattern values {sorted(set(map(str, bad)))} are not int, *, ? or {OTHER}")
-        return Morphology(mid, "patterns", patterns=tuple(parsed), core=core)
-    if kind == "functions":
-        if mid in SUPPORTED_FUNCTIONS:
-            return Morphology(mid, "functions", vectors=np.zeros((1, 3), np.int64), core=core)
-        return Morphology(mid, "functions", core=core, supported=False,
-                          why_unsupported="function not implemented by this engine")
-    return Morphology(mid, str(kind), core=core, supported=False,
-                      why_unsupported=f"morphology type {kind!r} not implemented by this engine")
-
-
-def _read_document(ctx: _Ctx, data: Any) -> tuple[str, str, dict[str, Any], int | None, list[str]]:
+def _read_document(ctx: FileContext, data: Any) -> tuple[str, str, dict[str, Any], int | None, list[str]]:
     """(format, version, blueprint, schema version, warnings) of a genome document, or a one-line error."""
     if not isinstance(data, dict):
         raise ctx.fail("", f"the top level is a JSON {type(data).__name__}, not a genome object",
@@ -514,7 +396,7 @@ def _read_document(ctx: _Ctx, data: Any) -> tuple[str, str, dict[str, Any], int 
     return fmt, version, bp, schema if isinstance(schema, int) and not isinstance(schema, bool) else None, warnings
 
 
-def _collect_genes(ctx: _Ctx, bp: dict[str, Any]
+def _collect_genes(ctx: FileContext, bp: dict[str, Any]
                    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]], dict[str, int],
                               dict[str, dict[str, Any]]]:
     """Blueprint keys grouped per cortical id: (raw values, key of each value, unknown genes,
@@ -552,7 +434,7 @@ def _collect_genes(ctx: _Ctx, bp: dict[str, Any]
     return raw_areas, keys_of, unknown, ignored
 
 
-def _build_area(ctx: _Ctx, info: CorticalId, raw: dict[str, Any], keys: dict[str, str],
+def _build_area(ctx: FileContext, info: CorticalId, raw: dict[str, Any], keys: dict[str, str],
                 honour_snooze_i: bool, resolve: Callable[[str], tuple[str, str]], warnings: list[str]) -> AreaGene:
     """One area from its genes; `resolve(destination)` gives each rule's (target, dropped)."""
     cid = info.written
@@ -628,55 +510,6 @@ def _ignored_spelling_warnings(areas: list[AreaGene], ignored: dict[str, dict[st
     return out
 
 
-def _abort_windows(areas: list[AreaGene], sort_key: dict[str, str], warnings: list[str]) -> None:
-    """FEAGI's window-0 abort: per source, destinations in sorted id order; a plastic rule with
-    plasticity_window below 1 (0, missing, fractional) stops the source's synaptogenesis there."""
-    for a in areas:
-        by_target: dict[str, list[int]] = {}
-        for i, r in enumerate(a.mappings):
-            if not r.dropped:
-                by_target.setdefault(r.target, []).append(i)
-        order = sorted(by_target, key=lambda t: sort_key[t])
-        bad, lost = None, []
-        for pos, t in enumerate(order):
-            bad = next((i for i in by_target[t] if a.mappings[i].plastic
-                        and effective_window(a.mappings[i].window) == 0), None)
-            if bad is not None:
-                lost = order[pos:]
-                break
-        if bad is None:
-            continue
-        r = a.mappings[bad]
-        n = 0
-        for tt in lost:
-            for i in by_target[tt]:
-                a.mappings[i] = replace(a.mappings[i], dropped=DROPPED_WINDOW_0)
-                n += 1
-        w = "no plasticity_window" if r.window is None else f"plasticity_window {r.window:g} (below 1)"
-        names = ", ".join(label(x) for x in lost[:6]) + (", ..." if len(lost) > 6 else "")
-        warnings.append(f"plastic rule {a.label} -> {label(r.destination)} #{r.index + 1} "
-                        f"({r.morphology_id!r}) has {w}: FEAGI aborts the "
-                        f"synaptogenesis of {a.label} there, destinations taken in its sorted id order, so "
-                        f"{n} rule(s) to {names} make no synapses; give the rule a plasticity_window >= 1 "
-                        "to keep them")
-
-
-def _plastic_pairs(areas: list[AreaGene]) -> list[PlasticPair]:
-    """One PlasticPair per area pair with a plastic rule of window >= 1 that kept its synapses; the
-    last plastic rule of a pair wins."""
-    pairs: dict[tuple[str, str], PlasticPair] = {}
-    for a in areas:
-        for r in a.mappings:
-            if r.dropped or not r.plastic:
-                continue
-            w = effective_window(r.window)
-            if w >= 1:
-                pairs[(a.cortical_id, r.target)] = PlasticPair(a.cortical_id, r.target, w,
-                                                               stdp_step(r.constant, r.ltp),
-                                                               stdp_step(r.constant, r.ltd))
-    return list(pairs.values())
-
-
 def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
                 memory_limit: int | None = None) -> Genome:
     """Read, validate and return the genome at `path` (flat 2.x or 3.0).
@@ -686,7 +519,7 @@ def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
     it is refused before anything is allocated.
     """
     p = Path(path)
-    ctx = _Ctx(str(path))
+    ctx = FileContext(str(path))
     data = read_json(p, "genome file")
     # Loading allocates a few objects per gene and rule and frees none: the cyclic collector would
     # only rescan them (a third of the time of a 150,000-area genome). Paused, then restored.
@@ -699,7 +532,7 @@ def load_genome(path: str | os.PathLike[str], honour_snooze_i: bool = False,
             gc.enable()
 
 
-def _load(ctx: _Ctx, p: Path, data: Any, honour_snooze_i: bool, memory_limit: int | None) -> Genome:
+def _load(ctx: FileContext, p: Path, data: Any, honour_snooze_i: bool, memory_limit: int | None) -> Genome:
     path = ctx.path
     fmt, version, bp, schema, warnings = _read_document(ctx, data)
 
@@ -790,21 +623,7 @@ def _load(ctx: _Ctx, p: Path, data: Any, honour_snooze_i: bool, memory_limit: in
                        "make areas smaller or run on a machine with more memory")
 
     # --- morphologies ---
-    raw_morphs = data.get("neuron_morphologies") or {}
-    morphologies: dict[str, Morphology] = {}
-    unusable: set[str] = set()
-    for mid, raw in raw_morphs.items():
-        m = _parse_morphology(ctx, mid, raw, core=False)
-        if m is None:
-            unusable.add(mid)
-        else:
-            morphologies[mid] = m
-    for mid, raw in CORE_MORPHOLOGIES.items():
-        if mid not in morphologies:  # missing or unusable in the genome: FEAGI adds its own
-            m = _parse_morphology(ctx, mid, raw, core=True)
-            assert m is not None
-            morphologies[mid] = m
-            unusable.discard(mid)
+    morphologies, unusable = parse_morphologies(ctx, data.get("neuron_morphologies") or {})
 
     # --- mappings: morphologies must exist ---
     used_unusable: dict[str, int] = {}
@@ -841,7 +660,7 @@ def _load(ctx: _Ctx, p: Path, data: Any, honour_snooze_i: bool, memory_limit: in
     for mid, n in sorted(used_unsupported.items()):
         warnings.append(f"morphology {mid!r} ({morphologies[mid].kind}): {morphologies[mid].why_unsupported}; "
                         f"its {n} rule(s) create no synapses")
-    _abort_windows(areas, sort_key, warnings)
+    abort_windows(areas, sort_key, warnings)
     if delayed:
         warnings.append(f"ignored: synaptic_delay_bursts other than 1 on {len(delayed)} mapping rule(s) "
                         f"({', '.join(delayed[:3])}{', ...' if len(delayed) > 3 else ''}); "
@@ -859,5 +678,5 @@ def _load(ctx: _Ctx, p: Path, data: Any, honour_snooze_i: bool, memory_limit: in
         step = physiology.get("simulation_timestep", data.get("burst_delay"))
     return Genome(title=str(title), path=str(path), version=version, areas=areas, morphologies=morphologies,
                   warnings=warnings, fingerprint=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-                  physiology=physiology, format=fmt, schema_version=schema, plasticity=_plastic_pairs(areas),
+                  physiology=physiology, format=fmt, schema_version=schema, plasticity=plastic_pairs(areas),
                   core_ids=core_ids, timestep=float(step) if _finite(step) else None, skipped_ids=skipped)

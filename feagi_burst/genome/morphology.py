@@ -1,4 +1,9 @@
-"""Morphologies -> voxel pairs, vectorised with numpy (SPEC.md section 3).
+"""Morphologies: read from a genome's `neuron_morphologies`, then -> voxel pairs, vectorised with
+numpy (SPEC.md section 3).
+
+`parse_morphologies` reads the genome's definitions and adds FEAGI's core morphologies the genome
+lacks (or defines unusably): every pattern of every morphology must be `[source, dest]`, used or
+not; a morphology without `type` (the pre-2.0 `{"vectors": ...}` form) is unusable.
 
 Every generator returns an int64 array of shape (n, 2): column 0 the source voxel index, column 1
 the destination voxel index, with voxel index = (x * dim_y + y) * dim_z + z (the order of
@@ -10,10 +15,15 @@ Python loops run over vectors, patterns and the three axes, never over voxels or
 """
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+
+from feagi_burst.errors import FileContext
 
 Dims = tuple[int, int, int]
 
@@ -43,6 +53,124 @@ class Morphology:
     core: bool = False
     supported: bool = True
     why_unsupported: str = ""
+
+
+# Core morphologies FEAGI adds when a genome lacks them (the `class: core` set of its genomes).
+_CORE_FUNCTIONS = (
+    "projector", "memory", "episodic_memory", "randomizer", "expander_x", "reducer_x",
+    "lateral_pairs_x", "projector_xy", "projector_xz", "projector_yz", "project_from_end_x",
+    "project_from_end_y", "project_from_end_z", "last_to_first", "first_to_last", "sweeper",
+    "bitmask_encoder_x", "bitmask_encoder_y", "bitmask_encoder_z", "bitmask_decoder_x",
+    "bitmask_decoder_y", "bitmask_decoder_z", "block_connection",
+)
+CORE_MORPHOLOGIES: dict[str, dict[str, Any]] = {
+    "block_to_block": {"type": "vectors", "parameters": {"vectors": [[0, 0, 0]]}},
+    "0-0-0_to_all": {"type": "patterns", "parameters": {"patterns": [[[0, 0, 0], ["*", "*", "*"]]]}},
+    "all_to_0-0-0": {"type": "patterns", "parameters": {"patterns": [[["*", "*", "*"], [0, 0, 0]]]}},
+    "all_to_all": {"type": "patterns", "parameters": {"patterns": [[["?", "?", "?"], ["*", "*", "*"]]]}},
+    "lateral_+x": {"type": "vectors", "parameters": {"vectors": [[1, 0, 0]]}},
+    "lateral_-x": {"type": "vectors", "parameters": {"vectors": [[-1, 0, 0]]}},
+    "lateral_+y": {"type": "vectors", "parameters": {"vectors": [[0, 1, 0]]}},
+    "lateral_-y": {"type": "vectors", "parameters": {"vectors": [[0, -1, 0]]}},
+    "lateral_+z": {"type": "vectors", "parameters": {"vectors": [[0, 0, 1]]}},
+    "lateral_-z": {"type": "vectors", "parameters": {"vectors": [[0, 0, -1]]}},
+    "tile": {"type": "composite", "parameters": {"src_seed": [16, 16, 1], "src_pattern": [[1, 0], [1, 0], [1, 0]],
+                                                 "mapper_morphology": "projector"}},
+    **{name: {"type": "functions", "parameters": {}} for name in _CORE_FUNCTIONS},
+}
+SUPPORTED_FUNCTIONS = frozenset({"projector", "block_to_block"})
+
+
+def _pattern_token(v: Any) -> int | str | None:
+    """A pattern axis value: int, or one of * ? !; numeric strings count as ints (FEAGI parses them)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return int(v)
+    if isinstance(v, str):
+        if v in PATTERN_TOKENS:
+            return v
+        if re.fullmatch(r"-?\d+", v):
+            return int(v)
+    return None
+
+
+def _parse_morphology(ctx: FileContext, mid: str, raw: Any, core: bool) -> Morphology | None:
+    """A morphology definition, or None when it is unusable (no type and nothing to infer it from)."""
+    where = f"neuron_morphologies[{mid!r}]"
+    if not isinstance(raw, dict):
+        raise ctx.fail(where, f"definition must be an object, got {type(raw).__name__}",
+                       "write {\"type\": ..., \"parameters\": {...}}")
+    kind, params = raw.get("type"), raw.get("parameters")
+    if kind is None and isinstance(params, dict):  # FEAGI infers the type from the parameters
+        kind = "vectors" if "vectors" in params else "patterns" if "patterns" in params else None
+    if kind is None:
+        return None
+    if not isinstance(params, dict):
+        params = {}
+    if kind == "vectors":
+        vecs = params.get("vectors")
+        if not isinstance(vecs, list) or not all(
+                isinstance(v, list) and len(v) == 3 and all(isinstance(c, int) and not isinstance(c, bool) for c in v)
+                for v in vecs):
+            raise ctx.fail(where, f"vectors must be a list of [x, y, z] integers, got {vecs!r}",
+                           "write e.g. {\"vectors\": [[0, 0, 0]]}")
+        return Morphology(mid, "vectors", vectors=np.array(vecs, np.int64).reshape(-1, 3), core=core)
+    if kind == "patterns":
+        pats = params.get("patterns")
+        if not isinstance(pats, list):
+            raise ctx.fail(where, f"patterns must be a list of [source, dest] pairs, got {pats!r}",
+                           "write e.g. {\"patterns\": [[[\"*\", \"*\", 0], [0, 0, \"*\"]]]}")
+        parsed: list[Pattern] = []
+        bad: list[Any] = []
+        for p in pats:
+            if not isinstance(p, list) or len(p) != 2:
+                raise ctx.fail(where, f"Pattern must have 2 elements [source, dest], got {p!r}",
+                               "wrap each pattern as [[sx, sy, sz], [dx, dy, dz]]")
+            sides = []
+            for side in p:
+                if not isinstance(side, list) or len(side) != 3:
+                    raise ctx.fail(where, f"each side of pattern {p!r} must have 3 elements [x, y, z]",
+                                   "write [[sx, sy, sz], [dx, dy, dz]]")
+                toks = [_pattern_token(v) for v in side]
+                bad += [v for v, t in zip(side, toks) if t is None]
+                sides.append(tuple(toks))
+            parsed.append((sides[0], sides[1]))  # type: ignore[arg-type]
+        if bad:
+            return Morphology(mid, "patterns", core=core, supported=False,
+                              why_unsupported=f"pattern values {sorted(set(map(str, bad)))} are not int, *, ? or {OTHER}")
+        return Morphology(mid, "patterns", patterns=tuple(parsed), core=core)
+    if kind == "functions":
+        if mid in SUPPORTED_FUNCTIONS:
+            return Morphology(mid, "functions", vectors=np.zeros((1, 3), np.int64), core=core)
+        return Morphology(mid, "functions", core=core, supported=False,
+                          why_unsupported="function not implemented by this engine")
+    return Morphology(mid, str(kind), core=core, supported=False,
+                      why_unsupported=f"morphology type {kind!r} not implemented by this engine")
+
+
+def parse_morphologies(ctx: FileContext, raw_morphs: dict[str, Any]) -> tuple[dict[str, Morphology], set[str]]:
+    """(morphologies by id, ids of the unusable ones) of a genome's `neuron_morphologies`.
+
+    A core morphology missing or unusable in the genome is FEAGI's own (and no longer unusable).
+    """
+    morphologies: dict[str, Morphology] = {}
+    unusable: set[str] = set()
+    for mid, raw in raw_morphs.items():
+        m = _parse_morphology(ctx, mid, raw, core=False)
+        if m is None:
+            unusable.add(mid)
+        else:
+            morphologies[mid] = m
+    for mid, raw in CORE_MORPHOLOGIES.items():
+        if mid not in morphologies:  # missing or unusable in the genome: FEAGI adds its own
+            m = _parse_morphology(ctx, mid, raw, core=True)
+            assert m is not None
+            morphologies[mid] = m
+            unusable.discard(mid)
+    return morphologies, unusable
 
 
 def voxel_count(dims: Dims) -> int:
