@@ -1,4 +1,5 @@
-"""Shared fixtures: small real genomes, FEAGI's recordings, and a way to replay them."""
+"""Shared fixtures: small real genomes, FEAGI's recordings, a way to replay them, a backend that fails on
+cue and crafted checkpoint files."""
 from __future__ import annotations
 
 import atexit
@@ -12,8 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from feagi_burst.brain import Brain
+from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
+from feagi_burst.backends.cpu import CPUBackend
+from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.engine import Engine
+from feagi_burst.fixed_point import SynapseTables
 
 # backend="auto" may measure the machine and cache the result (feagi_burst.calibration): tests and the
 # commands they start use a cache of their own, never the user's
@@ -103,3 +107,59 @@ def tiny_brain(n: int, synapses: list[tuple[int, int, int, bool]] = (), power: i
     area = CorticalArea(0, "test01", "test", (n, 1, 1), 1, 0, psp=psp, psp_uniform=psp_uniform,
                         mp_driven_psp=mp_driven_psp)
     return Brain("tiny", [area], na, syn, power_neuron=power)
+
+
+class FaultyBackend(Backend):
+    """A stand-in accelerator: correct bursts from a CPU backend inside, until it fails at `fail_at`.
+
+    Results come back late (up to `lag` bursts behind), as a pipelined GPU's do, so the fault
+    arrives while bursts are in flight.
+    """
+
+    name = "faulty accelerator"
+
+    def __init__(self, fail_at: int, lag: int = 3) -> None:
+        self.inner, self.fail_at, self.lag = CPUBackend(), fail_at, lag
+        self.pending: list[BurstResult] = []
+        self.closed = False
+
+    def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
+        self.inner.load(brain, tables, seed)
+
+    def submit(self, inp: BurstInput) -> None:
+        if inp.burst == self.fail_at:
+            raise BackendError("device lost (injected)")
+        self.inner.submit(inp)
+        self.pending += self.inner.collect()
+
+    def collect(self, wait: bool = True) -> list[BurstResult]:
+        keep = 0 if wait else self.lag
+        done, self.pending = self.pending[: max(0, len(self.pending) - keep)], self.pending[max(0, len(self.pending) - keep):]
+        return done
+
+    def state(self) -> NeuronState:
+        return self.inner.state()
+
+    def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
+        self.inner.set_state(state, last_fired, last_mp)
+
+    def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.inner.last_fire_set()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def checkpoint_arrays(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A checkpoint's arrays and its decoded `meta`, to craft a changed copy with `write_checkpoint`."""
+    with np.load(path) as z:
+        arrays = dict(z)
+    return arrays, json.loads(arrays["meta"].tobytes())
+
+
+def write_checkpoint(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None) -> None:
+    """Write a crafted checkpoint .npz: `arrays`, with `meta` encoded as the engine writes it (JSON
+    bytes as u1) when given."""
+    if meta is not None:
+        arrays = {**arrays, "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)}
+    np.savez(path, **arrays)

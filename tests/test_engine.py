@@ -6,55 +6,11 @@ import os
 import numpy as np
 import pytest
 
-from conftest import GENOMES, assert_same_bursts
+from conftest import GENOMES, FaultyBackend, assert_same_bursts
 from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
-from feagi_burst.backends.cpu import CPUBackend
-from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
-from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.synthetic import synthetic_brain
-
-
-class FaultyBackend(Backend):
-    """A stand-in accelerator: correct bursts from a CPU backend inside, until it fails at `fail_at`.
-
-    Results come back late (up to `lag` bursts behind), as a pipelined GPU's do, so the fault
-    arrives while bursts are in flight.
-    """
-
-    name = "faulty accelerator"
-
-    def __init__(self, fail_at: int, lag: int = 3) -> None:
-        self.inner, self.fail_at, self.lag = CPUBackend(), fail_at, lag
-        self.pending: list[BurstResult] = []
-        self.closed = False
-
-    def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
-        self.inner.load(brain, tables, seed)
-
-    def submit(self, inp: BurstInput) -> None:
-        if inp.burst == self.fail_at:
-            raise BackendError("device lost (injected)")
-        self.inner.submit(inp)
-        self.pending += self.inner.collect()
-
-    def collect(self, wait: bool = True) -> list[BurstResult]:
-        keep = 0 if wait else self.lag
-        done, self.pending = self.pending[: max(0, len(self.pending) - keep)], self.pending[max(0, len(self.pending) - keep):]
-        return done
-
-    def state(self) -> NeuronState:
-        return self.inner.state()
-
-    def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
-        self.inner.set_state(state, last_fired, last_mp)
-
-    def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.inner.last_fire_set()
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def pong_engine(backend: str | Backend, **kw) -> Engine:

@@ -23,6 +23,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import checkpoint_arrays, write_checkpoint
 from feagi_burst import cli
 
 ROOT = Path(__file__).parent.parent
@@ -584,14 +585,9 @@ def test_a_checkpoint_at_a_huge_burst_is_refused_with_the_number_as_it_is(tmp_pa
     ck = tmp_path / "ck.npz"
     code, err = run_cli("run", "--genome", TIMER, "--bursts", 2, "--backend", "cpu", "--checkpoint", ck)
     assert code == 0, err
-    import numpy as np
-
-    with np.load(ck) as z:
-        arrays = dict(z)
-    meta = json.loads(arrays["meta"].tobytes())
+    arrays, meta = checkpoint_arrays(ck)
     meta["burst"] = burst
-    arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8)
-    np.savez(ck, **arrays)
+    write_checkpoint(ck, arrays, meta)
     code, err = run_cli("run", "--genome", TIMER, "--bursts", 2, "--backend", "cpu", "--resume", ck,
                         "--record", tmp_path / "r.jsonl")
     line = one_error(code, err)

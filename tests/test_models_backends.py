@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import assert_same_bursts
+from conftest import assert_same_bursts, write_checkpoint
 from feagi_burst.engine import Engine, load_brain
 from feagi_burst.errors import InputError
 from feagi_burst.models.assign import assign_model
@@ -121,7 +121,7 @@ def test_a_checkpoint_of_another_model_assignment_or_older_format_is_refused(tmp
     # a version-1 checkpoint (mp/cfc_count/blocked_until, before neuron models) is refused by name
     old = tmp_path / "old.npz"
     meta = {"format": "feagi-burst checkpoint 1", "burst": 5, "neurons": plain.brain.neuron_count}
-    np.savez(old, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), mp=np.zeros(3, np.float32))
+    write_checkpoint(old, {"mp": np.zeros(3, np.float32)}, meta)
     with pytest.raises(InputError, match="older format"):
         plain.restore(old)
     # a crafted header declaring a huge state array is refused before any data is read

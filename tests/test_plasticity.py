@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import DATA, assert_same_bursts
-from feagi_burst.backends.base import Backend, BackendError, BurstInput, BurstResult
-from feagi_burst.backends.cpu import CPUBackend
-from feagi_burst.brain import Brain, CorticalArea, NeuronState, neuron_array, sort_synapses
+from conftest import DATA, FaultyBackend, assert_same_bursts, checkpoint_arrays, write_checkpoint
+from feagi_burst.backends.base import BackendError, BurstResult
+from feagi_burst.brain import Brain, CorticalArea, neuron_array, sort_synapses
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
-from feagi_burst.fixed_point import SUM_LIMIT, SynapseTables, compile_tables, shift_words
+from feagi_burst.fixed_point import SUM_LIMIT, compile_tables, shift_words
 from feagi_burst.genome import expand_genome, load_genome
 from feagi_burst.genome.plasticity import PlasticPair
 from feagi_burst.plasticity import plastic_layout
@@ -261,20 +260,17 @@ def test_checkpoint_stores_weights_by_pair_name(tmp_path: Path) -> None:
     e = stdp_engine("stdp2")
     e.run(20)
     e.checkpoint(tmp_path / "ck.npz")
-    with np.load(tmp_path / "ck.npz") as z:
-        names = [k for k in z.files if k.startswith("plastic:")]
-        meta = json.loads(z["meta"].tobytes())
+    arrays, meta = checkpoint_arrays(tmp_path / "ck.npz")
+    names = [k for k in arrays if k.startswith("plastic:")]
     assert "plastic:stamps" in names and meta["plastic"]["pairs"]
     for pair in meta["plastic"]["pairs"]:
         src, dst = pair.split(">")
-        with np.load(tmp_path / "ck.npz") as z:
-            np.testing.assert_array_equal(z[f"plastic:weights:{pair}"], e.synapses(src, dst).weight)
+        np.testing.assert_array_equal(arrays[f"plastic:weights:{pair}"], e.synapses(src, dst).weight)
     # a brain with plastic pairs refuses a checkpoint without learned weights
     plain = Engine(expand_genome(load_genome(STDP / "stdp2.genome.json")), backend="cpu", warn=None)
-    arrays = dict(np.load(tmp_path / "ck.npz"))
     for k in names:
         del arrays[k]
-    np.savez(tmp_path / "old.npz", **arrays)
+    write_checkpoint(tmp_path / "old.npz", arrays)
     with pytest.raises(InputError, match="learned weights"):
         plain.restore(tmp_path / "old.npz")
     assert ckmod.load_checkpoint(tmp_path / "ck.npz").burst == 20
@@ -323,39 +319,6 @@ def test_window_list_stays_with_the_active_neurons() -> None:
 
 
 # --- the engine's GPU fault fallback keeps the learned state -----------------------------------
-class FaultyPlastic(Backend):
-    """A CPU backend that fails at burst `fail_at`, its results lagging as a GPU's do."""
-
-    name = "faulty accelerator"
-
-    def __init__(self, fail_at: int) -> None:
-        self.inner, self.fail_at, self.pending = CPUBackend(), fail_at, []
-
-    def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
-        self.inner.load(brain, tables, seed)
-
-    def submit(self, inp: BurstInput) -> None:
-        if inp.burst == self.fail_at:
-            raise BackendError("device lost (injected)")
-        self.inner.submit(inp)
-        self.pending += self.inner.collect()
-
-    def collect(self, wait: bool = True) -> list[BurstResult]:
-        keep = 0 if wait else 2
-        done = self.pending[: max(0, len(self.pending) - keep)]
-        self.pending = self.pending[len(done):]
-        return done
-
-    def state(self) -> NeuronState:
-        return self.inner.state()
-
-    def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
-        self.inner.set_state(state, last_fired, last_mp)
-
-    def last_fire_set(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.inner.last_fire_set()
-
-
 def test_fault_fallback_replays_with_the_learned_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     import feagi_burst.engine as eng
 
@@ -363,7 +326,7 @@ def test_fault_fallback_replays_with_the_learned_weights(monkeypatch: pytest.Mon
     ref = Engine(growth_brain(), backend="cpu", warn=None)
     want: list[BurstResult] = []
     ref.run(300, on_result=want.append)
-    e = Engine(growth_brain(), backend=FaultyPlastic(230), warn=None)
+    e = Engine(growth_brain(), backend=FaultyBackend(230, lag=2), warn=None)
     got: list[BurstResult] = []
     e.run(300, on_result=got.append)
     assert e.backend_name().startswith("CPU")
