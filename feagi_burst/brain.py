@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from feagi_burst.models import DEFAULT_MODEL, get_model
-from feagi_burst.models.base import DTYPES, ParamTable, Population, StateVar, merge_ranges, state_key
+from feagi_burst.models.base import DTYPES, NeuronPopulation, ParamTable, StateVar, merge_ranges, state_key
 
 # Compact dtypes: a FEAGI LIF neuron costs 31 bytes of parameters + 10 of state, a synapse 13 bytes.
 COORD_DTYPE = np.uint16
@@ -135,7 +135,7 @@ class Brain:
     drive: Drive | None = None
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
-    populations: list[Population] = field(default_factory=list)
+    populations: list[NeuronPopulation] = field(default_factory=list)
     plasticity: list[Any] = field(default_factory=list)  # genome.plasticity.PlasticPair per plastic area pair
 
     def __post_init__(self) -> None:
@@ -143,7 +143,7 @@ class Brain:
             lif = get_model(DEFAULT_MODEL)
             params = {p.name: self.neurons.params[p.name] for p in lif.params} if self.neurons.params \
                 else lif.defaults(len(self.neurons))
-            self.populations = [Population(lif, tuple(a.index for a in self.areas), params,
+            self.populations = [NeuronPopulation(lif, tuple(a.index for a in self.areas), params,
                                            merge_ranges([(0, len(self.neurons))]))]
         self._lookup: Any = None
         self._tables: list[ParamTable] | None = None
@@ -196,7 +196,7 @@ class Brain:
         """The name of the neuron model an area runs."""
         return self.populations[int(self.population_of_area()[area_index])].model.name
 
-    def state_vars(self) -> list[tuple[str, Population, StateVar]]:
+    def state_vars(self) -> list[tuple[str, NeuronPopulation, StateVar]]:
         """(name in NeuronState, population, variable) for every state variable of every model present."""
         return [(state_key(p.model, v), p, v) for p in self.populations for v in p.model.state]
 

@@ -6,7 +6,7 @@ fixed: built-in models first, then models registered by users, in registration o
 from __future__ import annotations
 
 from feagi_burst.errors import InputError
-from feagi_burst.models.base import NeuronModel, Param, ParamTable, Population, StateVar, StepContext, state_key
+from feagi_burst.models.base import NeuronModel, NeuronPopulation, Param, ParamTable, StateVar, StepContext, state_key
 from feagi_burst.models.adex import AdEx
 from feagi_burst.models.feagi_lif import FeagiLIF
 from feagi_burst.models.izhikevich import Izhikevich
@@ -48,5 +48,5 @@ register_model(FeagiLIF())
 register_model(Izhikevich())
 register_model(AdEx())
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "NeuronModel", "Param", "ParamTable", "Population", "StateVar",
+__all__ = ["DEFAULT_MODEL", "MODELS", "NeuronModel", "NeuronPopulation", "Param", "ParamTable", "StateVar",
            "StepContext", "get_model", "model_index", "register_model", "state_key"]

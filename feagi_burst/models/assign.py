@@ -9,7 +9,7 @@ import numpy as np
 
 from feagi_burst.errors import InputError
 from feagi_burst.models import DEFAULT_MODEL, MODELS, get_model
-from feagi_burst.models.base import Population, merge_ranges
+from feagi_burst.models.base import NeuronPopulation, merge_ranges
 
 
 @dataclass
@@ -94,7 +94,7 @@ def assign_model(brain: Any, areas: list[str], model_name: str, where: str = "as
             rs = merge_ranges([(brain.areas[a].first_neuron, brain.areas[a].neuron_stop) for a in keep])
             pops.append(replace(p, areas=keep, ranges=rs))
     mine = tuple(sorted(set(picked) | set(existing.areas if existing else ())))
-    pops.append(Population(model, mine, values,
+    pops.append(NeuronPopulation(model, mine, values,
                            merge_ranges([(brain.areas[a].first_neuron, brain.areas[a].neuron_stop) for a in mine])))
     order = list(MODELS)
     pops.sort(key=lambda p: order.index(p.model.name))

@@ -1,7 +1,7 @@
 """What a neuron model is: its parameters, its state variables, and its step on each backend.
 
 A model is declared once, here, and everything else takes it from the declaration: the brain
-arrays (`Population.params`), the CPU backend (`NeuronModel.step`), the GPU backend (the model's
+arrays (`NeuronPopulation.params`), the CPU backend (`NeuronModel.step`), the GPU backend (the model's
 WGSL file and `gpu_row`), `Engine.state()`, checkpoints (state arrays stored by name) and the
 reports. Adding a model is one new file: subclass `NeuronModel`, write its `.wgsl`, register it
 (`feagi_burst.models.register_model`). See examples/my_model.py.
@@ -196,7 +196,7 @@ class NeuronModel(ABC):
 
 
 @dataclass
-class Population:
+class NeuronPopulation:
     """The cortical areas that run one neuron model, and that model's parameters.
 
     `params` are full-length arrays (index = neuron id); only the entries of this population's
