@@ -11,21 +11,16 @@
 
 //!include common.wgsl
 //!include stdp_common.wgsl
+//!include grid.wgsl
 
 @group(2) @binding(0) var<storage, read_write> grid: array<u32>;
 
-// Write a grid of n workgroups at grid[at..at+3): 2-D once n passes MAX_DIM.
+// Write the grid of n workgroups (grid_of) at grid[at..at+3).
 fn ctl_grid(at: u32, n: u32) {
-    if (n == 0u) {
-        grid[at] = 0u;
-        grid[at + 1u] = 1u;
-        grid[at + 2u] = 1u;
-        return;
-    }
-    let x = min(n, MAX_DIM);
-    grid[at] = x;
-    grid[at + 1u] = (n + x - 1u) / x;
-    grid[at + 2u] = 1u;
+    let g = grid_of(n);
+    grid[at] = g.x;
+    grid[at + 1u] = g.y;
+    grid[at + 2u] = g.z;
 }
 
 const GROUPS: u32 = 4u;  // neurons per workgroup of stdp.wgsl
