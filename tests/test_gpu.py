@@ -482,3 +482,20 @@ def test_inputs_summing_to_zero_still_make_a_candidate(gpu: GPUBackend, path: st
     # burst 1 staged 0.75 and leaked it to 0.375; bursts 2..8 brought zero sums: 7 more halvings
     assert st.mp[2] == np.float32(0.75) * np.float32(0.5) ** 8
     assert st.mp[3] == st.mp[2] and st.mp[4] == st.mp[2]
+
+
+def test_every_burst_of_a_batch_writes_its_timestamps(gpu: GPUBackend) -> None:
+    """Bursts encoded as one batch each write all TS timestamps of their own rows: a query left
+    unwritten and then resolved hangs NVIDIA's Vulkan driver (seen on the H200), and reads as
+    garbage here."""
+    brain = random_brain(3000, 5, seed=33)
+    gpu.load(brain, compile_tables(brain))
+    if not gpu.dev.timestamps:
+        pytest.skip("this adapter has no timestamp queries")
+    gpu.ts_every, gpu.batch = 1, 8
+    for b in range(1, 9):
+        gpu.submit(BurstInput(b))
+    results = gpu.collect(wait=True)
+    assert [r.burst for r in results] == list(range(1, 9))
+    for r in results:
+        assert all(0.0 <= t < 1.0 for t in r.timings.values()), (r.burst, r.timings)

@@ -153,7 +153,7 @@ class BurstScheduler:
             inp = p.inp
             rec.bind(0, self.g0, i * HEADER_STRIDE)
             if ts:
-                rec.timestamp(self.query, 5 * i)
+                rec.timestamp(self.query, TS * i)
             if p.stage:
                 rec.pipeline(self.p_stage)
                 rec.bind(1, self.g_args)
