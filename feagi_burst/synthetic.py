@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ DRIVE_POTENTIAL = 1.5  # above the threshold of 1.0 even after the strongest inh
 PLASTIC_AREA = "synthp"  # the plastic part of a brain built with plastic_fraction > 0
 PLASTIC_WINDOW = 5  # its STDP window (bursts) and steps (dp = dm)
 PLASTIC_STEP = 1
+OVERLAP_FROM = 1 << 24  # synapses: below this a second thread costs more than it saves
 
 
 def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
@@ -35,27 +37,37 @@ def estimate_bytes(neurons: int, synapses_per_neuron: int) -> int:
 def random_synapses(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, ...]:
     """Source (k per neuron, in order), random target, weight 1 and an inhibitory flag for each of
     n*k synapses: np.repeat(arange(n), k), rng.integers(0, n, n*k), ones, rng.random(n*k) < 0.2,
-    the same numbers, but filled on every core and drawn in chunks into memory touched on every
-    core (fresh memory is slow to come by on a VM: a page fault at a time per thread)."""
+    the same numbers, but drawn in chunks into memory touched on every core (fresh memory is slow
+    to come by on a VM: a page fault at a time per thread), while a second thread fills the
+    sources and weights (compiled, without the GIL; numpy's generator releases it too), so the
+    one stream of draws, which cannot be split, is not waited for alone."""
     from feagi_burst.backends import cpu_kernels as K
 
     s, nt = n * k, K.threads()
     source = K.small_page_empty(s, np.uint32)
-    K.fill_sources(source, k, nt)
-    target = K.small_page_empty(s, np.uint32)
-    K.prefault(target.view(np.uint8), nt)
-    step = max(1, min(s, 1 << 22))
-    for lo in range(0, s, step):  # drawn in chunks, the numbers continue one stream
-        target[lo:lo + step] = rng.integers(0, n, size=min(step, s - lo), dtype=np.uint32)
     weight = K.small_page_empty(s, np.float32)
-    K.fill_f32(weight, np.float32(1.0), nt)
+    target = K.small_page_empty(s, np.uint32)
     inhibitory = K.small_page_empty(s, np.bool_)
-    K.prefault(inhibitory.view(np.uint8), nt)
-    draws = np.empty(step, np.float32)
-    for lo in range(0, s, step):
-        m = min(step, s - lo)
-        rng.random(out=draws[:m], dtype=np.float32)
-        np.less(draws[:m], INHIBITORY_FRACTION, out=inhibitory[lo:lo + m])
+
+    overlap = nt > 1 and s >= OVERLAP_FROM
+    if not overlap:
+        K.fill_sources(source, k, nt)
+        K.fill_f32(weight, np.float32(1.0), nt)
+        K.prefault(target.view(np.uint8), nt)
+        K.prefault(inhibitory.view(np.uint8), nt)
+    with ThreadPoolExecutor(1) as pool:
+        # the other thread: no parallel kernel here meanwhile (its OpenMP team would spin against both)
+        filled = pool.submit(K.fill_sources_weights, source, k, weight, np.float32(1.0)) if overlap else None
+        step = max(1, min(s, 1 << 22))
+        for lo in range(0, s, step):  # drawn in chunks, the numbers continue one stream
+            target[lo:lo + step] = rng.integers(0, n, size=min(step, s - lo), dtype=np.uint32)
+        draws = np.empty(step, np.float32)
+        for lo in range(0, s, step):
+            m = min(step, s - lo)
+            rng.random(out=draws[:m], dtype=np.float32)
+            np.less(draws[:m], INHIBITORY_FRACTION, out=inhibitory[lo:lo + m])
+        if filled is not None:
+            filled.result()
     return source, target, weight, inhibitory
 
 

@@ -110,6 +110,7 @@ def cttz(typingctx, x):  # type: ignore[no-untyped-def]
 
 ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
 ROWS_AHEAD = 2  # propagation prefetches the synapse rows this many fired neurons ahead (their offsets twice as far)
+EVENTS_AHEAD = 48  # and the accumulator word of the event this many events ahead (a random line each)
 
 
 @helper
@@ -126,6 +127,38 @@ def _prefetch_row(fired, j, offsets, pairs):  # type: ignore[no-untyped-def]
             prefetch(pairs, k)
         if e > a:
             prefetch(pairs, e - 1)
+
+
+@helper
+def _next_row(fired, j, j1, offsets):  # type: ignore[no-untyped-def]
+    """The first fired[j'] (j <= j' < j1) with synapses, as (j', first, end synapse); (j1, 0, 0) if none."""
+    while j < j1:
+        s = np.int64(fired[j])
+        a, e = offsets[s], offsets[s + 1]
+        if e > a:
+            return j, a, e
+        j += 1
+    return j1, np.int64(0), np.int64(0)
+
+
+@helper
+def _event_cursor(j0, j1, fired, offsets, pairs, acc):  # type: ignore[no-untyped-def]
+    """A prefetch cursor (row fired[jp], synapse kp < ep) EVENTS_AHEAD events past the first event
+    of fired[j0:j1], those prefetched.
+
+    The propagation loops then prefetch the accumulator word of the cursor's event and move it on,
+    once per event (written out in each loop: a helper taking arrays costs two atomic reference
+    count updates per array and call, more than the event): the targets are random, a 4 MB
+    accumulator (1M neurons) is not in L2, and out-of-order execution alone keeps too few of its
+    misses in flight."""
+    jp, kp, ep = _next_row(fired, j0, j1, offsets)
+    for _ in range(EVENTS_AHEAD):
+        if kp < ep:
+            prefetch(acc, np.int64(pairs[kp] & 0xFFFFFFFF))
+            kp += 1
+            if kp == ep:
+                jp, kp, ep = _next_row(fired, jp + 1, j1, offsets)
+    return jp, kp, ep
 
 UNTOUCHED = np.int32(-(1 << 30))
 SENS_FLAG = np.int32(1 << 26)
@@ -388,7 +421,9 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
             events += offsets[s + 1] - offsets[s]
         if events >= dense_from:
             return -1
-    for j in range(fired.size):
+    m = fired.size
+    jp, kp, ep = _event_cursor(0, m, fired, offsets, pairs, acc)
+    for j in range(m):
         _prefetch_row(fired, j, offsets, pairs)
         s = np.int64(fired[j])
         a, e = offsets[s], offsets[s + 1]
@@ -396,6 +431,11 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
             cap = caps[src_area[s]]
             mp = fired_mp[j]
             for k in range(a, e):
+                if kp < ep:  # the accumulator EVENTS_AHEAD events on (_event_cursor)
+                    prefetch(acc, np.int64(pairs[kp] & 0xFFFFFFFF))
+                    kp += 1
+                    if kp == ep:
+                        jp, kp, ep = _next_row(fired, jp + 1, m, offsets)
                 t = pairs[k] & 0xFFFFFFFF
                 v = acc[t]
                 if v == UNTOUCHED:
@@ -405,6 +445,11 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
                 acc[t] = v + _driven_q(mp, pairs_f[2 * k + 1], cap)
         else:
             for k in range(a, e):
+                if kp < ep:  # the accumulator EVENTS_AHEAD events on (_event_cursor)
+                    prefetch(acc, np.int64(pairs[kp] & 0xFFFFFFFF))
+                    kp += 1
+                    if kp == ep:
+                        jp, kp, ep = _next_row(fired, jp + 1, m, offsets)
                 p = pairs[k]
                 t = p & 0xFFFFFFFF
                 v = acc[t]
@@ -420,6 +465,7 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
 def _propagate_rows(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven,
                     acc):  # type: ignore[no-untyped-def]
     """Every synapse of fired[j0:j1] into `acc`."""
+    jp, kp, ep = _event_cursor(j0, j1, fired, offsets, pairs, acc)
     for j in range(j0, j1):
         _prefetch_row(fired, j, offsets, pairs)
         s = np.int64(fired[j])
@@ -428,11 +474,21 @@ def _propagate_rows(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, 
             cap = caps[src_area[s]]
             mp = fired_mp[j]
             for k in range(a, e):
+                if kp < ep:  # the accumulator EVENTS_AHEAD events on (_event_cursor)
+                    prefetch(acc, np.int64(pairs[kp] & 0xFFFFFFFF))
+                    kp += 1
+                    if kp == ep:
+                        jp, kp, ep = _next_row(fired, jp + 1, j1, offsets)
                 t = pairs[k] & 0xFFFFFFFF
                 v = acc[t]
                 acc[t] = (np.int32(0) if v == UNTOUCHED else v) + _driven_q(mp, pairs_f[2 * k + 1], cap)
         else:
             for k in range(a, e):
+                if kp < ep:  # the accumulator EVENTS_AHEAD events on (_event_cursor)
+                    prefetch(acc, np.int64(pairs[kp] & 0xFFFFFFFF))
+                    kp += 1
+                    if kp == ep:
+                        jp, kp, ep = _next_row(fired, jp + 1, j1, offsets)
                 p = pairs[k]
                 t = p & 0xFFFFFFFF
                 v = acc[t]
@@ -578,48 +634,58 @@ def _row_of(offsets, k):  # type: ignore[no-untyped-def]
     return np.searchsorted(offsets, k, side="right") - 1
 
 
+BOUNDS_AHEAD = 16  # input_bounds prefetches the partial sum of the synapse this many synapses ahead
+
+
 @kernel(parallel=True)
 def input_bounds(offsets, target, weight, bound_unit, n, chunk, nt):  # type: ignore[no-untyped-def]
     """Per target: the f64 sum of weight * bound_unit[source], summed exactly as
     `sum over chunks of np.bincount(target[chunk], weights=...)` does (each chunk in synapse order
     from 0, then the chunks in order), and the fan-in. `nt` chunks at a time, one per thread, each
-    into its own partial sums (rows walked through `offsets`: no source array to read)."""
+    into its own partial sums (rows walked through `offsets`: no source array to read).
+
+    A thread's partial sum and fan-in count of a target sit side by side (part[t, 2i], part[t,
+    2i + 1], the count an exact f64 below 2**53), so each synapse touches one random cache line,
+    not two, and that line is prefetched BOUNDS_AHEAD synapses early: the targets are random and
+    the sums of 1M neurons are not in L2."""
     s = target.size
     nchunks = (s + chunk - 1) // chunk
-    part = np.zeros((nt, n), np.float64)
-    fan_t = np.zeros((nt, n), np.int32)
+    part = np.zeros((nt, 2 * n), np.float64)
     bound = np.zeros(n, np.float64)
+    fan_in = np.zeros(n, np.int64)
     for first in range(0, nchunks, nt):
         for t in prange(nt):
             c = first + t
             if c < nchunks:
                 acc = part[t]
-                fan = fan_t[t]
                 lo, hi = c * chunk, min(s, (c + 1) * chunk)
+                ahead = min(hi, lo + BOUNDS_AHEAD)
+                for kk in range(lo, ahead):
+                    prefetch(acc, 2 * np.int64(target[kk]))
                 src = _row_of(offsets, lo)
                 k = lo
                 while k < hi:
                     end = min(hi, offsets[src + 1])
                     bu = bound_unit[src]
                     for kk in range(k, end):
-                        tg = target[kk]
+                        if kk + BOUNDS_AHEAD < hi:
+                            prefetch(acc, 2 * np.int64(target[kk + BOUNDS_AHEAD]))
+                        tg = 2 * np.int64(target[kk])
                         acc[tg] += np.float64(weight[kk]) * bu
-                        fan[tg] += 1
+                        acc[tg + 1] += 1.0
                     k = end
                     src += 1
         for i in prange(n):  # the chunks' sums, in chunk order
             v = bound[i]
+            f = fan_in[i]
             for t in range(nt):
                 if first + t < nchunks:
-                    v += part[t, i]
-                    part[t, i] = 0.0
+                    v += part[t, 2 * i]
+                    f += np.int64(part[t, 2 * i + 1])
+                    part[t, 2 * i] = 0.0
+                    part[t, 2 * i + 1] = 0.0
             bound[i] = v
-    fan_in = np.empty(n, np.int64)
-    for i in prange(n):
-        f = 0
-        for t in range(nt):
-            f += np.int64(fan_t[t, i])
-        fan_in[i] = f
+            fan_in[i] = f
     return bound, fan_in
 
 
@@ -693,3 +759,16 @@ def fill_f32(out, value, nt):  # type: ignore[no-untyped-def]
     for t in prange(nt):
         for k in range(t * s // nt, (t + 1) * s // nt):
             out[k] = value
+
+
+@kernel()
+def fill_sources_weights(source, k, weight, value):  # type: ignore[no-untyped-def]
+    """fill_sources(source, k) and fill_f32(weight, value) on this one thread (synthetic.py runs it
+    beside the random draws: no OpenMP team, whose idle threads would spin against the draws)."""
+    n = source.size // k if k else 0
+    for i in range(n):
+        for j in range(i * k, (i + 1) * k):
+            source[j] = i
+    for j in range(weight.size):
+        weight[j] = value
+
