@@ -78,9 +78,19 @@ fn u32_to_f32(h: u32) -> f32 {
     return f32(m) * f32(1u << shift);
 }
 
-// rand(id, b) of SPEC.md with the seed term folded into H.salt; wrapping u32 arithmetic.
+// The words of the brain neuron id belongs to, at the end of its row (params.py BRAIN_WORDS):
+// x its first id, y its seed term, z its resolution as f32 bits (0: the device word), w 0.
+// Brains batched into one set of buffers each keep their own ids, seed and scale this way.
+fn brain_of(id: u32) -> vec4<u32> {
+    let b = row_base(id) + H.row_stride - 2u;
+    return vec4<u32>(params[b], params[b + 1u]);
+}
+
+// rand(id, b) of SPEC.md: H.salt is b's term, the row the seed's; id is the brain's own id;
+// wrapping u32 arithmetic.
 fn excitability_draw(id: u32) -> f32 {
-    let i = id * 2654435761u + H.salt;
+    let br = params[row_base(id) + H.row_stride - 2u];
+    let i = (id - br.x) * 2654435761u + H.salt + br.y;
     let s = i * 747796405u + 2891336453u;
     let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
     let h = (w >> 22u) ^ w;
@@ -93,9 +103,14 @@ fn take_input(id: u32) -> f32 {
     let sens = fcl[id].sens;
     atomicStore(&fcl[id].q, 0);
     fcl[id].sens = 0.0;
-    // f32(q) exact (|q| < 2^24), product exact (a power of 2); the scale is a device word, which
-    // STDP's requantisation lowers on the device when plastic weights grow (plasticity.py)
-    return f32(q) * bitcast<f32>(atomicLoad(&work[W_SCALE_INV])) + sens;
+    // f32(q) exact (|q| < 2^24), product exact (a power of 2). A brain alone: the scale is a device
+    // word, which STDP's requantisation lowers when plastic weights grow (plasticity.py); a brain
+    // of a batch: its own, in its row.
+    var inv = params[row_base(id) + H.row_stride - 1u].x;
+    if (inv == 0u) {
+        inv = atomicLoad(&work[W_SCALE_INV]);
+    }
+    return f32(q) * bitcast<f32>(inv) + sens;
 }
 
 //!include MODEL

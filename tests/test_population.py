@@ -195,7 +195,10 @@ def test_thread_pool_gives_the_same_results(tmp_path: Path) -> None:
     assert comparable(pop.run(threads=1).results) == comparable(pop.run(threads=2).results)
 
 
-def test_shared_gpu_backend_gives_the_cpu_results(tmp_path: Path) -> None:
+def test_gpu_batch_gives_every_brain_its_cpu_spikes(tmp_path: Path) -> None:
+    """Different real genomes (their own ids, scales, seeds, power neurons, one with its own
+    schedule) in one GPU batch: every brain's spike record is bit for bit its CPU record; a
+    plastic genome cannot join the batch and runs alone on the device, said once."""
     from feagi_burst.backends.base import BackendError
     from feagi_burst.backends.wgpu import GPUBackend
 
@@ -205,16 +208,45 @@ def test_shared_gpu_backend_gives_the_cpu_results(tmp_path: Path) -> None:
         if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
             pytest.skip(f"no GPU adapter: {e}")
         raise
-    d = copy_genomes(tmp_path, ["motor_babble_genome.json", "test_timer.json", "logic_and_gate__genome.json"])
+    d = copy_genomes(tmp_path, ["motor_babble_genome.json", "test_timer.json", "logic_and_gate__genome.json",
+                                "Huma_feagi_genome_pong.json"])
     shutil.copy(EXAMPLES / "essential_genome.json", d / "essential_genome.json")
     shutil.copy(EXAMPLES / "essential_stimulus.toml", d / "essential_genome.stimulus.toml")
-    p = write_pop(tmp_path, f'[population]\ngenomes = ["{d}/*.json"]\nreplicas = 2\nbursts = 50\n')
+    shutil.copy(GENOMES / "feagi-stdp" / "stdp2.genome.json", d / "stdp2.json")
+    p = write_pop(tmp_path, f'[population]\ngenomes = ["{d}/*.json"]\nreplicas = 2\nbursts = 50\nseed = 4\n')
     pop = Population.from_config(p)
     notes: list[str] = []
-    gpu = pop.run(backend="gpu", on_note=notes.append)
-    assert all(r.backend.startswith("WGPU") for r in gpu.results), [r.backend for r in gpu.results]
-    assert comparable(gpu.results) == comparable(pop.run(backend="cpu").results)
-    assert any("not yet batched into one GPU dispatch chain" in n for n in notes)
+    recs = {k: tmp_path / k for k in ("gpu", "cpu")}
+    for r in recs.values():
+        r.mkdir()
+    gpu = pop.run(backend="gpu", record_dir=recs["gpu"], on_note=notes.append)
+    cpu = pop.run(backend="cpu", record_dir=recs["cpu"])
+    batched = [r for r in gpu.results if "a batch of 10 brains" in r.backend]
+    assert len(batched) == 10 and all(r.backend.startswith("WGPU") for r in gpu.results)
+    assert comparable(gpu.results) == comparable(cpu.results)
+    assert sum(r.spikes for r in gpu.results) > 0
+    for g, c in zip(gpu.results, cpu.results):
+        assert_same_record(recs["gpu"] / g.record, recs["cpu"] / c.record)
+    assert notes == ["2 brains run one after another on the GPU, not batched: it has plastic pairs "
+                     "(STDP rescales one device-wide word as weights grow)"]
+
+
+def test_batches_split_by_limits_give_the_same_results(tmp_path: Path) -> None:
+    from feagi_burst.backends.base import BackendError
+    from feagi_burst.population.batched import BatchLimits, run_gpu_batched
+
+    d = copy_genomes(tmp_path, ["test_timer.json", "logic_and_gate__genome.json"])
+    p = write_pop(tmp_path, f'[population]\ngenomes = ["{d}/*.json"]\nreplicas = 3\nbursts = 30\n')
+    pop = Population.from_config(p)
+    notes: list[str] = []
+    try:
+        small = run_gpu_batched(pop.batch(), limits=BatchLimits(neurons=60), note=notes.append)
+    except InputError as e:
+        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1" and isinstance(e.__cause__, (BackendError, type(None))):
+            pytest.skip(str(e))
+        raise
+    assert notes and "successive batches" in notes[0]
+    assert comparable(small) == comparable(pop.run(backend="cpu").results)
 
 
 def test_fitness_scores_each_brain_and_a_failing_fitness_is_that_brains_error(tmp_path: Path) -> None:

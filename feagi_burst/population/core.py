@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from feagi_burst.errors import InputError
-from feagi_burst.population.runner import (GPU_NOT_BATCHED, Batch, BrainJob, BrainResult, GenomeSource,
-                                           StimulusSource, one_line, run_batch)
+from feagi_burst.population.runner import (Batch, BrainJob, BrainResult, GenomeSource, StimulusSource, one_line,
+                                           run_batch)
 from feagi_burst.population.spec import PopulationConfig, load_fitness, load_population_config
 
 FitnessFn = Callable[[dict[str, Any]], Any]
@@ -173,7 +173,7 @@ class Population:
         backend: cpu | gpu | auto. threads: CPU brains at a time in this process. record_dir: a
         spike record (.npz) per brain, and each variant's genome, there. ray: spread it over Ray.
         progress(bursts) and on_brain(result) report as it goes (from worker threads); on_note gets
-        one-line remarks (how the work is split, the GPU batching notice) as they apply.
+        one-line remarks (how the work is split, brains the GPU could not batch) as they apply.
         """
         batch = self.batch(bursts)
         notes: list[str] = []
@@ -186,8 +186,6 @@ class Population:
                     if on_note is not None:
                         on_note(text)
 
-        if backend == "gpu" and ray is None:
-            note(GPU_NOT_BATCHED)
         t0 = time.perf_counter()
         if ray is not None:
             from feagi_burst.population.ray_runner import run_on_ray
@@ -195,13 +193,13 @@ class Population:
             results, where = run_on_ray(batch, ray, backend, record_dir, on_brain=on_brain, stop=stop, note=note)
         else:
             results = run_batch(batch, backend, threads=threads, record_dir=record_dir, progress=progress,
-                                on_brain=on_brain, stop=stop)
+                                on_brain=on_brain, stop=stop, note=note)
             where = "this process" + (f", {threads} threads" if threads > 1 else "")
         wall = time.perf_counter() - t0
         results.sort(key=lambda r: r.index)
         on_gpu = sum(1 for r in results if r.backend and not r.backend.startswith("CPU"))
         if backend == "auto" and on_gpu and ray is None:
-            note(f"{on_gpu:,} brains ran on the GPU (auto); {GPU_NOT_BATCHED}")
+            note(f"{on_gpu:,} brains ran on the GPU (auto), one after another (--backend gpu batches them)")
         if self.fitness is not None:
             for r in results:
                 if r.error is None:

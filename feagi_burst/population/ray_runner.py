@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from feagi_burst.errors import InputError
-from feagi_burst.population.runner import (GPU_NOT_BATCHED, Batch, BrainJob, BrainResult, GenomeSource,
+from feagi_burst.population.runner import (Batch, BrainJob, BrainResult, GenomeSource,
                                            StimulusSource, one_line, run_batch)
 
 INSTALL = "--ray needs Ray, which is not installed here: pip install 'feagi-burst[cluster]'"
@@ -128,7 +128,7 @@ def run_on_ray(batch: Batch, opts: Any, backend: str, record_dir: Path | None,
         gpus = sum(1 for k, _ in slots if k == "gpu")
         cpus = len(slots) - gpus
         if gpus:
-            say(GPU_NOT_BATCHED)
+            say("each GPU task runs its brains as one GPU batch (one dispatch chain a burst)")
         if multi_gpu:
             say("a node has several GPUs: wgpu (Vulkan) does not follow Ray's CUDA_VISIBLE_DEVICES, so the GPU "
                 "tasks on one node may share its default adapter")

@@ -4,11 +4,11 @@ A batch carries genome files as text and stimulus schedules as their entries (wh
 sent), never expanded arrays; each brain is built here from them, exactly as `feagi-burst run`
 builds it (`engine.load_brain`), so its spikes are bit-identical to running it alone.
 
-`run_batch` picks a runner from RUNNERS by backend. Today:
+`run_batch` picks a runner from RUNNERS by backend:
 - "cpu": the brains one after another, or in a small thread pool (`threads`);
-- "gpu": the brains one after another on ONE shared GPUBackend, reloaded per brain
-  (`backend.load(brain, tables, seed)`). They are not yet batched into one GPU dispatch chain; a
-  runner that holds many brains in one set of buffers plugs in here under the same signature.
+- "gpu": the brains batched into one set of GPU buffers, one dispatch chain per burst of all of
+  them (feagi_burst/population/batched.py); brains a batch cannot hold run one after another on
+  the same device (`run_gpu`: one shared GPUBackend, reloaded per brain), as does "auto".
 """
 from __future__ import annotations
 
@@ -27,10 +27,6 @@ import numpy as np
 
 from feagi_burst.errors import InputError
 from feagi_burst.population.spec import Mutation
-
-GPU_NOT_BATCHED = ("brains are not yet batched into one GPU dispatch chain: the GPU runs them one after "
-                   "another on one shared device")
-
 
 @dataclass
 class GenomeSource:
@@ -378,15 +374,22 @@ def run_gpu(batch: Batch, record_dir: Path | None = None, progress: Progress | N
         return out
 
 
-# backend -> runner; a GPU runner that batches brains into one dispatch chain replaces "gpu"
-RUNNERS: dict[str, Callable[..., list[BrainResult]]] = {"cpu": run_cpu, "gpu": run_gpu}
+def run_gpu_batched(batch: Batch, **kw: Any) -> list[BrainResult]:
+    """The brains batched on one GPU (feagi_burst.population.batched; imported when used)."""
+    from feagi_burst.population.batched import run_gpu_batched as run
+
+    return run(batch, **kw)
+
+
+# backend -> runner
+RUNNERS: dict[str, Callable[..., list[BrainResult]]] = {"cpu": run_cpu, "gpu": run_gpu_batched}
 
 
 def run_batch(batch: Batch, backend: str = "cpu", **kw: Any) -> list[BrainResult]:
     """Run every job of `batch`; one BrainResult per job, in job order.
 
     backend: "cpu", "gpu" or "auto" (each brain where `feagi-burst run --backend auto` would put it).
-    Keywords: threads (cpu), record_dir, progress(bursts), on_brain(result), stop().
+    Keywords: threads (cpu), record_dir, progress(bursts), on_brain(result), stop(), note(text).
     """
     if backend == "auto":
         return run_gpu(batch, auto=True, **kw)
@@ -395,5 +398,5 @@ def run_batch(batch: Batch, backend: str = "cpu", **kw: Any) -> list[BrainResult
     return RUNNERS[backend](batch, **kw)
 
 
-__all__ = ["Batch", "BrainJob", "BrainResult", "GenomeSource", "StimulusSource", "GPU_NOT_BATCHED", "RUNNERS",
+__all__ = ["Batch", "BrainJob", "BrainResult", "GenomeSource", "StimulusSource", "RUNNERS",
            "run_batch", "record_name", "genome_file_name"]

@@ -153,8 +153,12 @@ class GPUBackend(BurstScheduler, Backend):
         return self.model_pipelines[model.name]
 
     # -- load -------------------------------------------------------------------------------
-    def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
-        """Upload the brain once: parameters, state, synapses (chunked), hash table, Drive order."""
+    def load(self, brain: Brain, tables: SynapseTables, seed: int = 0, brain_rows: np.ndarray | None = None) -> None:
+        """Upload the brain once: parameters, state, synapses (chunked), hash table, Drive order.
+
+        brain_rows: when `brain` is a batch of brains (feagi_burst.batch.BrainBatch), each area's
+        brain words (its brain's first id, seed term and resolution; params.BRAIN_WORDS).
+        """
         self.close_buffers()
         w = self.dev.wgpu
         U = w.BufferUsage
@@ -180,7 +184,7 @@ class GPUBackend(BurstScheduler, Backend):
         lookup = np.concatenate([table.reshape(-1), order, np.zeros((-order.size) % 4, np.uint32)])
         self.mean_fanout = s / max(1, int(np.count_nonzero(np.diff(tables.offsets))))
 
-        params, self.param_rows, row_stride = neuron_params(brain)
+        params, self.param_rows, row_stride = neuron_params(brain, brain_rows, seed)
 
         # `work`: counters, candidate list, fire bitmask, block fire counts (two parities), firing
         # mps, then the ring of fire slots: every burst in flight keeps its fire set until read
@@ -294,7 +298,6 @@ class GPUBackend(BurstScheduler, Backend):
         self.b_delta = self.g_delta = None
         self.state_download = ""  # how the last state() read the device: "delta (k rows)" or "full"
         self.need_stage = True  # the first burst's propagation grid comes from stage_input
-        self.salt_seed = (self.seed * 3266489917) & 0xFFFFFFFF
         t = np.zeros(HEADER_STRIDE // 4, np.uint32)  # the header fields that are constant for this brain
         t[H_N_NEURONS] = n
         t[H_POWER] = NONE if self.power is None else self.power

@@ -35,7 +35,7 @@ class Constant(NamedTuple):
 HEADER: tuple[Field, ...] = (
     Field("burst", "u32", "b: refractory blocks and the excitability draw use it"),
     Field("seq", "u32", "backend's own burst sequence (1, 2, ...): candidate stamps and fired marks"),
-    Field("salt", "u32", "(b*1597334677 + seed*3266489917) mod 2^32"),
+    Field("salt", "u32", "b*1597334677 mod 2^32 (the seed term is in each row: params.py)"),
     Field("append", "u32", "1: FCL path (append candidates to a list); 0: full-array path"),
     Field("slot", "u32", "word offset in `work` of this burst's fire slot"),
     Field("prev_slot", "u32", "word offset of the previous burst's fire slot (what propagates now)"),
@@ -59,7 +59,7 @@ HEADER: tuple[Field, ...] = (
     Field("fmp_off", "u32", "word offset of the per-neuron firing mp (N words)"),
     Field("nblk", "u32", "fire blocks: ceil(N / 8192)"),
     Field("since", "u32", "state_delta only: the seq of the last state sync"),
-    Field("row_stride", "u32", "vec2s per parameter row (model index word + the widest model's words)"),
+    Field("row_stride", "u32", "vec2s per parameter row (model index word + the widest model's words + brain words)"),
     Field("zero", "u32", "always 0: opaque() XORs with it so the compiler cannot fuse a product into an fma"),
 )
 

@@ -6,6 +6,11 @@ model present, in vec2 units (`row_stride`). Everything but one per-neuron word 
 threshold) is usually constant per cortical area, so neurons share rows of a small table (it
 stays in cache) and dynamics reads 8 bytes per neuron plus a cached row. The layout is what
 shaders/model.wgsl reads.
+
+Every row ends with the words of the brain its neurons belong to (`BRAIN_WORDS`: its first neuron
+id, its excitability seed term, the f32 bits of its fixed-point resolution or 0, padding), so that
+brains batched into one set of buffers (feagi_burst/batch.py) each keep their own id space, seed
+and scale; a single brain has one brain, at id 0, whose scale is the device word STDP may lower.
 """
 from __future__ import annotations
 
@@ -15,15 +20,29 @@ from feagi_burst.brain import Brain
 from feagi_burst.models import model_index
 
 
-def neuron_params(brain: Brain) -> tuple[np.ndarray, int, int]:
+BRAIN_WORDS = 4  # at the end of every row: first id, seed term, resolution bits (0: the device word), 0
+SEED_MULT = 3266489917  # rand(id, b)'s seed term is seed * SEED_MULT (mod 2^32): SPEC.md, the salt
+
+
+def brain_words(n_areas: int, seed: int) -> np.ndarray:
+    """u32 [areas, BRAIN_WORDS] of a brain on its own: at id 0, its seed, the device's scale word."""
+    out = np.zeros((n_areas, BRAIN_WORDS), np.uint32)
+    out[:, 1] = (int(seed) * SEED_MULT) & 0xFFFFFFFF
+    return out
+
+
+def neuron_params(brain: Brain, per_area: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, int, int]:
     """The params buffer: u32 (neuron word, row) per neuron, then the rows; the number of rows and
     the row stride in vec2s.
 
+    per_area: each area's brain words (u32 [areas, BRAIN_WORDS]); default `brain_words(seed)`.
     Rows are the areas' when every area is uniform, else the distinct combinations.
     """
     n = brain.neuron_count
+    if per_area is None:
+        per_area = brain_words(len(brain.areas), seed)
     words = 1 + max(p.model.gpu_row_words for p in brain.populations)
-    stride = (words + 1) // 2
+    stride = (words + 1) // 2 + BRAIN_WORDS // 2
     rows = np.zeros((n, 2 * stride), np.uint32)
     per_neuron = np.empty((n, 2), np.uint32)
     for pop, table in zip(brain.populations, brain.param_tables()):
@@ -34,6 +53,7 @@ def neuron_params(brain: Brain) -> tuple[np.ndarray, int, int]:
         rows[ids, 1:1 + m.gpu_row_words] = m.gpu_row(table, idx)
         per_neuron[ids, 0] = m.gpu_neuron_word(table, idx)
     area = np.asarray(brain.neurons.cortical_area, np.int64)
+    rows[:, 2 * stride - BRAIN_WORDS:] = per_area[area]
     if n:
         _areas, first, index = np.unique(area, return_index=True, return_inverse=True)
         table = rows[first]

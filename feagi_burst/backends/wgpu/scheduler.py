@@ -230,7 +230,7 @@ class BurstScheduler:
             h = hdr[i]
             h[H_BURST] = b & 0xFFFFFFFF
             h[H_SEQ] = seq & 0xFFFFFFFF
-            h[H_SALT] = (b * 1597334677 + self.salt_seed) & 0xFFFFFFFF
+            h[H_SALT] = (b * 1597334677) & 0xFFFFFFFF
             h[H_APPEND] = 0 if p.full else 1
             h[H_SLOT] = self._slot(seq)
             h[H_PREV_SLOT] = self._slot(seq - 1)
