@@ -2,8 +2,9 @@
 // invocation. Decides the requantisation: when LTP took a weight past the cap 2^k the current
 // scale holds, the scale of the new cap (a table made at load) replaces it if lower, and
 // work[W_SCALE_INV] with it; the grids of stdp_requant / stdp_requant_plastic are then non-zero.
-// Writes the grids of stdp_pre (commit the previous burst's weight changes + stamp this burst's
-// fires) and stdp (the neurons in a window), and clears the lists this burst fills.
+// Writes the grids of stdp_pre (stamp this burst's fires; with several synapse chunks, commit the
+// fired neurons' rows in the chunks after the first) and stdp (the neurons in a window), and
+// clears the list this burst fills.
 //
 // Bindings: group 0 (common.wgsl: H, work), group 1 (stdp_common.wgsl),
 //   @group(2) @binding(0) storage, rw  grid  array<u32>: the indirect grids (STDP_GRID_*)
@@ -23,7 +24,7 @@ fn ctl_grid(at: u32, n: u32) {
     grid[at + 2u] = g.z;
 }
 
-const GROUPS: u32 = 4u;  // neurons per workgroup of stdp.wgsl
+const GROUPS: u32 = 4u;  // neurons per workgroup of stdp.wgsl (and of stdp_pre's commit)
 
 @compute @workgroup_size(1)
 fn main() {
@@ -55,12 +56,12 @@ fn main() {
     }
     ctl_grid(STDP_GRID_SHIFT, g_shift);
     ctl_grid(STDP_GRID_PLASTIC, g_plastic);
-    let nd = atomicLoad(&ctl[STDP_DCNT + prv]);  // the previous burst's changes, committed now
-    let nf = atomicLoad(&work[H.slot]);          // this burst's fire count
-    let gd = (nd + WG - 1u) / WG;
-    atomicStore(&ctl[STDP_COMMIT_WGS], gd);
-    ctl_grid(STDP_GRID_PRE, gd + (nf + WG - 1u) / WG);
-    atomicStore(&ctl[STDP_DCNT + cur], 0u);  // held the changes of two bursts ago (committed then)
+    let nf = atomicLoad(&work[H.slot]);  // this burst's fire count
+    if (P.chunks > 1u) {
+        ctl_grid(STDP_GRID_PRE, (nf + GROUPS - 1u) / GROUPS);  // a group of lanes per fired neuron
+    } else {
+        ctl_grid(STDP_GRID_PRE, (nf + WG - 1u) / WG);  // an invocation per fired neuron
+    }
     atomicStore(&ctl[STDP_LCNT + prv], 0u);  // the list of the previous burst (read then)
     let nl = atomicLoad(&ctl[STDP_LCNT + cur]);
     // stamping may append up to nf neurons to the current list: workgroups past its end return

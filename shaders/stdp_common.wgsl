@@ -6,7 +6,7 @@
 //   @group(1) @binding(0) uniform         P    StdpInfo: sizes and the word offset of each section
 //   @group(1) @binding(1) storage, read   pl   array<u32>: the plastic synapses' fixed layout
 //   @group(1) @binding(2) storage, rw     ps   array<u32>: weights, committed weights, window stamps,
-//                                              the two window lists, the two changed-weight lists
+//                                              the two window lists
 //   @group(1) @binding(3) storage, rw     ctl  array<atomic<u32>>: counters, the cap, the scale
 //                                              (STDP_* constants of layout.py)
 // The indirect grids of the kernels after stdp_args are in a buffer of their own (`grid`), which
@@ -39,7 +39,7 @@ struct StdpInfo {
     o_wq: u32,
     o_stamp: u32,
     o_list: u32,    // list[parity] at o_list + parity * span
-    o_dirty: u32,   // dirty[parity] at o_dirty + parity * n_plastic
+    chunks: u32,    // synapse chunks (bindings of the synapse table)
     hash_n: u32,    // entries of the synapse hash table (stdp_requant's grid)
     pad0: u32,
     pad1: u32,

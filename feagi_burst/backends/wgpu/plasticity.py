@@ -7,14 +7,28 @@ brain with plastic pairs, after fire_compact, in the same compute pass, with no 
 1. `stdp_args` (1 invocation): the requantisation decision (cap, scale, work[W_SCALE_INV]) and the
    indirect grids of the dispatches below (in the `grid` buffer);
 2. `stdp_requant`, `stdp_requant_plastic` per synapse chunk: grid 0 unless the scale dropped;
-3. `stdp_pre` per synapse chunk: commit the previous burst's changed weights (their words), and
-   stamp this burst's fire set into the window list;
-4. `stdp`: the update over the listed neurons' plastic synapses.
+3. `stdp_pre` per synapse chunk, over this burst's fire set: stamp it into the window list (and,
+   with several chunks, commit the fired neurons' rows in the chunks after the first);
+4. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the listed neurons (the
+   window list): the update, and the commit of the synapses whose source fired now.
+
+The commit is the CPU's (feagi_burst/plasticity.py): a source's contribution words are read only
+by the propagation of its own spikes, so they are brought up to date (committed weight = weight
+before this burst's update) when it fires, by the thread that owns the synapse in the update (it
+reads that weight anyway), and only where the committed weight differs. No list of changed
+weights, no pass over them. Between kernels every plastic word is plastic_word(committed weight,
+current scale), which stdp_requant_plastic (from the committed weights) keeps across a new scale.
+
+Work per burst (N_l listed neurons, d_out/d_in their plastic synapses, N_f fired): stdp_args 1
+invocation; stdp_pre N_f invocations (stamps, N_l-bounded list appends); stdp N_l * (d_out + d_in)
+lanes reading contiguous rows (w, meta, in_idx, in_src, in_pair) and the stamps (L2-resident),
+writing only changed weights and the words of fired sources; one list atomic per workgroup.
 
 Buffers: `info` (uniform StdpInfo: sizes and section offsets), `pl` (read-only layout: per span
 neuron its plastic synapse ranges, per plastic synapse src/tgt/meta/table index/unit, per pair
-W/dp/dm, the scale table), `ps` (weights, committed weights, stamps, the two window lists, the two
-changed lists), `ctl` (counters, cap, scale, scale steps: STDP_* of layout.py), `grid`.
+W/dp/dm, the scale table), `ps` (weights, committed weights, stamps, the two window lists), `ctl`
+(counters, cap, scale, scale steps: STDP_* of layout.py; STDP_DCNT and STDP_COMMIT_WGS are no
+longer used), `grid`.
 """
 from __future__ import annotations
 
@@ -24,7 +38,7 @@ import numpy as np
 
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import (
-    STDP_CTL_WORDS, STDP_DCNT, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PLASTIC, STDP_GRID_PRE,
+    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PLASTIC, STDP_GRID_PRE,
     STDP_GRID_SHIFT, STDP_GRID_WORDS, STDP_KCUR, STDP_LCNT, STDP_MAX_STEPS, STDP_MAXW, STDP_NSTEPS, STDP_SCUR,
     STDP_SHIFT, STDP_STEPS, W_SCALE_INV, WG)
 from feagi_burst.backends.wgpu.runtime import Recorder, grid
@@ -32,7 +46,7 @@ from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.plasticity import PlasticLayout, PlasticState, canonical, plastic_layout
 
 INFO_FIELDS = ("n_plastic", "lo", "span", "wmax", "o_out", "o_in", "o_inidx", "o_insrc", "o_inpair", "o_tgt",
-               "o_meta", "o_pidx", "o_unit", "o_pairs", "o_table", "o_w", "o_wq", "o_stamp", "o_list", "o_dirty",
+               "o_meta", "o_pidx", "o_unit", "o_pairs", "o_table", "o_w", "o_wq", "o_stamp", "o_list", "chunks",
                "hash_n")
 INFO_WORDS = 24  # StdpInfo in stdp_common.wgsl, padded to 16 bytes
 
@@ -72,8 +86,8 @@ class GPUPlasticity:
             at += arr.size + (-arr.size % 4)
             words.append(np.zeros(-arr.size % 4, np.uint32))
         pl = np.concatenate(words)
-        info.update({"o_w": 0, "o_wq": p, "o_stamp": 2 * p, "o_list": 2 * p + span, "o_dirty": 2 * p + 3 * span})
-        ps_words = 4 * p + 3 * span
+        info.update({"o_w": 0, "o_wq": p, "o_stamp": 2 * p, "o_list": 2 * p + span, "chunks": len(gb.chunks)})
+        ps_words = 2 * p + 3 * span
         self.info = info
         sizes = {"STDP layout": pl.nbytes, "STDP state": ps_words * 4}
         for label, size in sizes.items():
@@ -125,14 +139,13 @@ class GPUPlasticity:
         lchunk = call("bind group layout", d.create_bind_group_layout, entries=[
             {"binding": 0, "visibility": C, "buffer": st}, {"binding": 1, "visibility": C, "buffer": uni}])
         pl = d.create_pipeline_layout
-        two = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1])
         with_grid = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lgrid])
         with_chunk = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lchunk])
         prog = dev.program
         gb._stdp = {"l1": l1, "lgrid": lgrid, "lchunk": lchunk,
                     "args": prog("stdp_args.wgsl", with_grid), "shift": prog("stdp_requant.wgsl", with_chunk),
                     "replastic": prog("stdp_requant_plastic.wgsl", with_chunk), "pre": prog("stdp_pre.wgsl", with_chunk),
-                    "main": prog("stdp.wgsl", two)}
+                    "main": prog("stdp.wgsl", with_chunk)}
 
     # -- per burst ----------------------------------------------------------------------------------
     def encode(self, rec: Recorder) -> None:
@@ -148,6 +161,7 @@ class GPUPlasticity:
                 rec.bind(2, g)
                 rec.dispatch_indirect(self.b_grid, at * 4)
         rec.pipeline(k["main"])
+        rec.bind(2, self.g_chunks[0])  # the update commits the words of chunk 0 (stdp_pre the others')
         rec.dispatch_indirect(self.b_grid, STDP_GRID_MAIN * 4)
 
     # -- state ----------------------------------------------------------------------------------------
@@ -170,22 +184,19 @@ class GPUPlasticity:
                     dev.upload(gb.b_syn[i], self.tables.pairs[q:min(e, q + piece)], (q - a) * 8)
         p, span = L.size, L.span
         nxt = (gb.seq + 1) & 1
-        prv = nxt ^ 1
         s = st.stamps.astype(np.int64)
         listed = (np.flatnonzero((s != 0) & (burst + 1 - s < L.wmax) & L.relevant) + L.lo).astype(np.uint32)
-        dirty = np.flatnonzero(st.weights.view(np.uint32) != st.committed.view(np.uint32)).astype(np.uint32)
         lists = np.zeros((2, span), np.uint32)
         lists[nxt, : listed.size] = listed
-        dirties = np.zeros((2, p), np.uint32)
-        dirties[prv, : dirty.size] = dirty
+        # the words follow the committed weights (stdp_requant_plastic below); a source's row is
+        # committed to its weights when it next fires
         ps = np.concatenate([st.weights.view(np.uint32), st.committed.view(np.uint32), st.stamps.astype(np.uint32),
-                             lists.reshape(-1), dirties.reshape(-1)])
+                             lists.reshape(-1)])
         dev.upload(self.b_ps, ps)
         ctl = np.zeros(STDP_CTL_WORDS, np.uint32)
         ctl[STDP_MAXW] = np.float32(st.weights.max() if p else 0).view(np.uint32)
         ctl[STDP_KCUR] = st.cap_exp
         ctl[STDP_LCNT + nxt] = listed.size
-        ctl[STDP_DCNT + prv] = dirty.size
         steps = np.array(st.scale_steps, np.int32)
         # requantise the compiled words along the steps, on the device (the kernels of a burst)
         ctl[STDP_NSTEPS] = steps.size
