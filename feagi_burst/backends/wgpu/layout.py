@@ -96,9 +96,7 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("STDP_KCUR", "u32", 1, "ctl[1]: k of the cap 2^k the current scale holds plastic weights to"),
     Constant("STDP_SCUR", "u32", 2, "ctl[2]: the current scale exponent (i32 bits)"),
     Constant("STDP_SHIFT", "u32", 3, "ctl[3]: this burst's requantisation shift d (0: none)"),
-    Constant("STDP_COMMIT_WGS", "u32", 4, "ctl[4]: workgroups of stdp_pre that commit (the rest stamp)"),
     Constant("STDP_LCNT", "u32", 5, "ctl[5..7): entries in each window list (by seq parity)"),
-    Constant("STDP_DCNT", "u32", 7, "ctl[7..9): entries in each changed-weight list (by seq parity)"),
     Constant("STDP_NSTEPS", "u32", 9, "ctl[9]: scale exponents taken so far (the compiled one first)"),
     Constant("STDP_STEPS", "u32", 16, "ctl[16 ..+STDP_MAX_STEPS): those scale exponents, in order"),
     Constant("STDP_MAX_STEPS", "u32", 160, "room for every scale from 24 down to -126"),
@@ -144,9 +142,7 @@ STDP_MAXW = int(VALUE["STDP_MAXW"])
 STDP_KCUR = int(VALUE["STDP_KCUR"])
 STDP_SCUR = int(VALUE["STDP_SCUR"])
 STDP_SHIFT = int(VALUE["STDP_SHIFT"])
-STDP_COMMIT_WGS = int(VALUE["STDP_COMMIT_WGS"])
 STDP_LCNT = int(VALUE["STDP_LCNT"])
-STDP_DCNT = int(VALUE["STDP_DCNT"])
 STDP_NSTEPS = int(VALUE["STDP_NSTEPS"])
 STDP_STEPS = int(VALUE["STDP_STEPS"])
 STDP_MAX_STEPS = int(VALUE["STDP_MAX_STEPS"])
