@@ -135,15 +135,8 @@ def _run_chunk(chunk: list[Built], gpu: Any, batch: Batch, record_dir: Path | No
     name = f"{gpu.backend_name()}, a batch of {len(chunk)} brains"
     share = int(gpu.gpu_memory()) // len(chunk) if hasattr(gpu, "gpu_memory") else 0
     for i, b in enumerate(chunk):
-        res, brain = b.result, b.brain
-        mine = counts[merged.first_area[i]: merged.first_area[i + 1]]
-        res.bursts, res.backend, res.gpu_bytes = ran, name, share
-        res.spikes = int(mine.sum())
-        res.spikes_per_area = {a.cortical_id: int(c) for a, c in zip(brain.areas, mine)}
-        res.neurons_per_area = {a.cortical_id: int(a.neuron_count) for a in brain.areas}
-        res.firing_rate = res.spikes / (res.neurons * ran) if res.neurons and ran else 0.0
-        if ran < batch.bursts:
-            res.error = f"stopped after {ran:,} of {batch.bursts:,} bursts"
+        b.result.backend, b.result.gpu_bytes = name, share
+        b.result.tally(b.brain, counts[merged.first_area[i]: merged.first_area[i + 1]], ran, batch.bursts)
     return ran
 
 

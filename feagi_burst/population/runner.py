@@ -116,6 +116,16 @@ class BrainResult:
                 "spikes": self.spikes, "firing_rate": self.firing_rate, "spikes_per_area": dict(self.spikes_per_area),
                 "firing_rate_per_area": rate_per_area, "neurons_per_area": dict(self.neurons_per_area)}
 
+    def tally(self, brain: Any, counts: np.ndarray, ran: int, wanted: int) -> None:
+        """The summary from the spikes counted per area of `brain` in `ran` of `wanted` bursts."""
+        self.bursts = ran
+        self.spikes = int(counts.sum())
+        self.spikes_per_area = {a.cortical_id: int(c) for a, c in zip(brain.areas, counts)}
+        self.neurons_per_area = {a.cortical_id: int(a.neuron_count) for a in brain.areas}
+        self.firing_rate = self.spikes / (self.neurons * ran) if self.neurons and ran else 0.0
+        if ran < wanted:
+            self.error = f"stopped after {ran:,} of {wanted:,} bursts"
+
     def row(self) -> dict[str, Any]:
         """The --json row."""
         return {**self.summary(), "fitness": self.fitness, "error": self.error, "backend": self.backend,
@@ -281,13 +291,7 @@ def _run_one(job: BrainJob, batch: Batch, builder: BrainBuilder, backend_for: Ca
         if recorder is not None:
             recorder.close()
             recorder = None
-        res.bursts = ran
-        res.spikes = int(counts.sum())
-        res.spikes_per_area = {a.cortical_id: int(c) for a, c in zip(brain.areas, counts)}
-        res.neurons_per_area = {a.cortical_id: int(a.neuron_count) for a in brain.areas}
-        res.firing_rate = res.spikes / (res.neurons * ran) if res.neurons and ran else 0.0
-        if ran < batch.bursts:
-            res.error = f"stopped after {ran:,} of {batch.bursts:,} bursts"
+        res.tally(brain, counts, ran, batch.bursts)
     except Exception as e:  # noqa: BLE001 (one brain's failure must not stop the population)
         res.error = one_line(e)
         if recorder is not None:
