@@ -20,7 +20,7 @@ from feagi_burst.backends.base import BurstInput, BurstResult
 from feagi_burst.backends.wgpu.params import BRAIN_WORDS, SEED_MULT
 from feagi_burst.brain import Brain, NeuronArray, SynapseArray
 from feagi_burst.fixed_point import SynapseTables
-from feagi_burst.models import get_model
+from feagi_burst.models import DEFAULT_MODEL, get_model
 from feagi_burst.models.base import NeuronPopulation, merge_ranges
 from feagi_burst.stimulus import StimulusPlan
 
@@ -80,12 +80,10 @@ def merge_brains(brains: list[Brain], tables: list[SynapseTables], seeds: list[i
     areas = [replace(a, index=a.index + int(first_area[i]), first_neuron=a.first_neuron + int(first[i]))
              for i, b in enumerate(brains) for a in b.areas]
     names = list(dict.fromkeys(k for b in brains for k in b.neurons.params))
-    default = get_model(brains[0].populations[0].model.name) if brains else None
+    lif = get_model(DEFAULT_MODEL)  # the genome's parameters (NeuronArray.params) are FEAGI LIF's
 
     def param(b: Brain, name: str) -> np.ndarray:
-        if name in b.neurons.params:
-            return b.neurons.params[name]
-        return (default.defaults(b.neuron_count) if default else {})[name]
+        return b.neurons.params[name] if name in b.neurons.params else lif.defaults(b.neuron_count)[name]
 
     neurons = NeuronArray(
         cortical_area=np.concatenate([b.neurons.cortical_area.astype(np.int64) + first_area[i]
