@@ -30,6 +30,10 @@ DENSE_EVENTS = 4
 PARALLEL_FROM = 50_000
 # threads that propagate into accumulators of their own (the step adds them up: each costs a pass)
 MAX_ACCUMULATORS = 4
+# a threaded dense burst lists its events by target part (scatter_events, step_parts) while the
+# lists take at most this many bytes or 1/8 of the synapse table; more events take the accumulators
+# of their own (propagate_dense, step_dense)
+LIST_BYTES = 64 << 20
 EMPTY_F32 = np.zeros(0, np.float32)
 EMPTY_U32 = np.zeros(0, np.uint32)
 EMPTY_I64 = np.zeros(0, np.int64)
@@ -147,6 +151,14 @@ class CPUBackend(Backend):
         # set `parallel` and `choice = None` to pin one
         self.parallel = self.threads > 1 and n >= PARALLEL_FROM
         self.choice = ThreadChoice() if self.parallel else None
+        # threaded dense bursts: each thread's events listed by target part, one part per thread
+        # (cpu_kernels.scatter_events); lists allocated at the first such burst, grown as needed
+        self.part_mul = K.part_mul(n, self.threads)
+        self.part_bounds = K.part_bounds(n, self.part_mul, self.threads)
+        self.max_row = int(np.diff(self.offsets).max()) if n else 0
+        self.list_bytes = max(LIST_BYTES, self.pairs.nbytes // 8)
+        self.lists = np.zeros((self.threads, self.threads, 0), np.int64)
+        self.list_counts = np.zeros((self.threads, self.threads), np.int64)
         self.pop_of_area = brain.population_of_area()
         self.pop_ids = [p.ids() for p in brain.populations]
         self.fused = len(brain.populations) == 1 and type(brain.populations[0].model) is FeagiLIF
@@ -178,6 +190,9 @@ class CPUBackend(Backend):
             K.propagate_dense(*none, self.accs, self.accs.shape[0])
             K.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64,
                          self.out_ids, self.out_mp)
+            K.scatter_events(*none, self.part_mul, self.lists, self.list_counts)
+            K.step_parts(self.lists, self.list_counts, self.part_bounds, self.accs[:1], self.sens, self.scale, 1,
+                         mix, *self.lif, EMPTY_I64, self.out_ids, self.out_mp)
 
     def _set(self, st: NeuronState) -> None:
         """Take `st` as the state, and hand each model its own arrays of it (by name, no copies)."""
@@ -243,12 +258,16 @@ class CPUBackend(Backend):
                                 self.driven_area, self.caps, self.any_driven, ext_ids, ext_val, self.power,
                                 self.drive_order, drive_start, self.drive_count, self.drive_pot, self.acc, self.sens,
                                 self.cand, self.dense_from if self.fused else 0)
+        listed = False
         if nc < 0:
             if self.choice is not None:
                 self.parallel = self.choice.next()
             args = (fired, fired_mp, self.offsets, self.pairs, self.pairs_f, self.src_area, self.driven_area,
                     self.caps, self.any_driven)
-            if self.parallel:
+            listed = self.parallel and self.fused and self._lists_for(-1 - nc)
+            if listed:
+                K.scatter_events(*args, self.part_mul, self.lists, self.list_counts)
+            elif self.parallel:
                 K.propagate_dense(*args, self.accs, self.accs.shape[0])
             else:
                 K.propagate_dense_serial(*args, self.acc)
@@ -265,6 +284,10 @@ class CPUBackend(Backend):
                 nf = K.step_sparse(self.cand, nc, self.accs, self.sens, self.scale, b, mix, *self.lif, forced,
                                    self.out_ids, self.out_mp)
                 candidates = nc
+            elif listed:  # the lists' accumulator writes count as neural dynamics here
+                nf, candidates = K.step_parts(self.lists, self.list_counts, self.part_bounds, self.accs[:1],
+                                              self.sens, self.scale, b, mix, *self.lif, forced, self.out_ids,
+                                              self.out_mp)
             elif self.parallel:
                 nf, candidates = K.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, b, mix,
                                               *self.lif, forced, self.out_ids, self.out_mp)
@@ -287,6 +310,20 @@ class CPUBackend(Backend):
                                                 "neural_dynamics": t3 - t2, "output": t4 - t3,
                                                 "plasticity": t5 - t4},
                            candidates=int(candidates))
+
+    def _lists_for(self, events: int) -> bool:
+        """Whether scatter_events can list `events` events (growing the lists if they may), or the
+        burst takes propagate_dense's accumulators instead. A thread's run holds at most its share
+        plus one row, and all of it may target one part."""
+        nt = self.threads
+        need = events // nt + self.max_row + 1
+        if self.lists.shape[2] >= need:
+            return True
+        cap = need + need // 4
+        if nt * nt * cap * 8 > self.list_bytes:
+            return False
+        self.lists = np.empty((nt, nt, cap), np.int64)
+        return True
 
     def _dynamics(self, cand: np.ndarray, inp_val: np.ndarray, b: int,
                   forced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -412,9 +412,9 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
                      acc, sens, cand, dense_from):  # type: ignore[no-untyped-def]
     """Step 1 of SPEC.md into `acc`/`sens`, listing candidates in `cand` in first-touch order.
 
-    When the events reach `dense_from` (0: never) only the sensory input is staged and -1 is
-    returned: the caller propagates with `propagate_dense` and steps every neuron. Otherwise
-    the number of candidates.
+    When the events reach `dense_from` (0: never) only the sensory input is staged and -1 - events
+    is returned: the caller propagates (propagate_dense, or scatter_events and step_parts) and
+    steps every neuron. Otherwise the number of candidates.
     """
     nc = _stage_sensory(acc, sens, ext_ids, ext_val, power, drive_order, drive_start, drive_count,
                         drive_pot, cand)
@@ -424,7 +424,7 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
             s = np.int64(fired[j])
             events += offsets[s + 1] - offsets[s]
         if events >= dense_from:
-            return -1
+            return -1 - events
     m = fired.size
     jp, kp, ep = _event_cursor(0, m, fired, offsets, pairs, acc)
     for j in range(m):
@@ -526,6 +526,171 @@ def propagate_dense_serial(fired, fired_mp, offsets, pairs, pairs_f, src_area, d
     _propagate_rows(0, fired.size, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps,
                     any_driven, acc)
 
+
+# -- dense bursts of large brains: events bucketed by target part, then applied and stepped ----------
+@helper
+def _event_word(p, mp, factor, cap, driven):  # type: ignore[no-untyped-def]
+    """A synapse's (contribution << 32 | target) word: its table word, or for an mp-driven source
+    its quantised contribution in place of the factor's bits."""
+    if driven:
+        return (np.int64(_driven_q(mp, factor, cap)) << 32) | (p & 0xFFFFFFFF)
+    return p
+
+
+@helper
+def _scatter(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven,
+             mul, buf, cnt):  # type: ignore[no-untyped-def]
+    """Every event of fired[j0:j1], as its word (_event_word), appended to the list buf[h] of its
+    target's part h = (target * mul) >> 32 (one part when mul is 0), the lists' lengths in cnt.
+    Reading rows in order and writing lists is streaming work; the random accumulator writes come
+    later (_apply), each list's over a part of the accumulator."""
+    parts = buf.shape[0]
+    c0 = cnt[0]
+    c1 = cnt[1] if parts > 1 else np.int64(0)
+    for j in range(j0, j1):
+        if j + 2 * ROWS_AHEAD < j1:
+            prefetch(offsets, np.int64(fired[j + 2 * ROWS_AHEAD]))
+        if j + ROWS_AHEAD < j1:
+            s2 = np.int64(fired[j + ROWS_AHEAD])
+            a2, e2 = offsets[s2], offsets[s2 + 1]
+            for k in range(a2, e2, 8):
+                prefetch(pairs, k)
+            if e2 > a2:
+                prefetch(pairs, e2 - 1)
+        s = np.int64(fired[j])
+        a, e = offsets[s], offsets[s + 1]
+        driven = any_driven and driven_area[src_area[s]]
+        cap = caps[src_area[s]] if driven else F32_ZERO
+        mp = fired_mp[j]
+        if parts == 1:
+            if driven:
+                for k in range(a, e):
+                    buf[0, c0] = _event_word(pairs[k], mp, pairs_f[2 * k + 1], cap, True)
+                    c0 += 1
+            else:
+                for k in range(a, e):
+                    buf[0, c0] = pairs[k]
+                    c0 += 1
+        elif parts == 2:  # two lists, cursors in registers: no store-to-load chain through cnt
+            for k in range(a, e):
+                w = _event_word(pairs[k], mp, pairs_f[2 * k + 1], cap, driven)
+                h = ((w & 0xFFFFFFFF) * mul) >> 32
+                buf[h, c0 + h * (c1 - c0)] = w
+                c0 += 1 - h
+                c1 += h
+        else:
+            for k in range(a, e):
+                w = _event_word(pairs[k], mp, pairs_f[2 * k + 1], cap, driven)
+                h = ((w & 0xFFFFFFFF) * mul) >> 32
+                c = cnt[h]
+                buf[h, c] = w
+                cnt[h] = c + 1
+    if parts <= 2:
+        cnt[0] = c0
+        if parts == 2:
+            cnt[1] = c1
+
+
+@helper
+def _apply(words, count, acc):  # type: ignore[no-untyped-def]
+    """Add listed event words into the accumulator, each target's word prefetched EVENTS_AHEAD
+    events early when the accumulator does not fit in L2."""
+    ahead = EVENTS_AHEAD if acc.size >= PREFETCH_ACC_FROM else 0
+    for c in range(min(ahead, count)):
+        prefetch(acc, np.int64(words[c] & 0xFFFFFFFF))
+    for c in range(count):
+        if c + ahead < count:
+            prefetch(acc, np.int64(words[c + ahead] & 0xFFFFFFFF))
+        w = words[c]
+        t = w & 0xFFFFFFFF
+        v = acc[t]
+        acc[t] = (np.int32(0) if v == UNTOUCHED else v) + np.int32(w >> 32)
+
+
+@helper
+def _mark_forced_range(acc, forced, lo, hi):  # type: ignore[no-untyped-def]
+    """_mark_forced for one accumulator and the (sorted) forced ids in [lo, hi)."""
+    j = np.searchsorted(forced, lo)
+    while j < forced.size and forced[j] < hi:
+        f = forced[j]
+        v = acc[f]
+        if v != UNTOUCHED:
+            acc[f] = v + FORCED_FLAG
+        j += 1
+
+
+@helper
+def _source_bounds(fired, offsets, nt):  # type: ignore[no-untyped-def]
+    """Split fired into `nt` runs with about equal numbers of synapses: run k is [bounds[k], bounds[k+1])."""
+    m = fired.size
+    cum = np.empty(m + 1, np.int64)
+    cum[0] = 0
+    for j in range(m):
+        s = np.int64(fired[j])
+        cum[j + 1] = cum[j] + offsets[s + 1] - offsets[s]
+    bounds = np.searchsorted(cum, np.arange(nt + 1) * (cum[m] / nt))
+    bounds[0] = 0
+    bounds[nt] = m
+    return bounds
+
+
+def part_mul(n: int, parts: int) -> int:
+    """The multiplier of target t's part (t * mul) >> 32, parts of about n / parts neurons."""
+    return 0 if parts <= 1 else (parts << 32) // n
+
+
+def part_bounds(n: int, mul: int, parts: int) -> np.ndarray:
+    """First neuron of each part under part_mul, and n."""
+    t = np.arange(n, dtype=np.uint64)
+    h = (t * np.uint64(mul)) >> np.uint64(32) if mul else np.zeros(n, np.uint64)
+    return np.searchsorted(h, np.arange(parts + 1, dtype=np.uint64)).astype(np.int64)
+
+
+@kernel(parallel=True)
+def scatter_events(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps, any_driven, mul, buf,
+                   cnt):  # type: ignore[no-untyped-def]
+    """The first half of a dense burst on nt = buf.shape[0] threads (step_parts is the second):
+    thread k lists the events of the k-th of nt runs of fired neurons with about equal numbers of
+    synapses, by target part (_scatter: buf[k, h], cnt[k, h] of them). Each thread reads only
+    its share of the synapse rows and writes only its own lists."""
+    nt = buf.shape[0]
+    bounds = _source_bounds(fired, offsets, nt)
+    for k in prange(nt):
+        cnt[k, :] = 0
+        _scatter(bounds[k], bounds[k + 1], fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area, caps,
+                 any_driven, mul, buf[k], cnt[k])
+
+
+@kernel(parallel=True)
+def step_parts(buf, cnt, pb, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfcl, snz, accum, area, mp_s,
+               cfc_s, bu_s, may_block, any_cfc, any_limit, forced, out_ids, out_mp):  # type: ignore[no-untyped-def]
+    """The second half of a dense burst (after scatter_events): thread k takes the k-th of nt
+    runs of the target parts; for each part h it adds every thread's list of h into the
+    accumulator accs[0] (only this thread writes the part's neurons, pb[h] to pb[h+1]: no atomics)
+    and steps FEAGI LIF on the part. Integer sums: the same bits in any order. The fire set comes
+    out in id order in out_ids/out_mp; returns (its size, candidates)."""
+    nt = buf.shape[0]
+    parts = buf.shape[1]
+    res = np.zeros((parts, 2), np.int64)
+    for k in prange(nt):
+        acc = accs[0]
+        for h in range(k * parts // nt, (k + 1) * parts // nt):
+            for q in range(nt):
+                _apply(buf[q, h], cnt[q, h], acc)
+            _mark_forced_range(acc, forced, pb[h], pb[h + 1])
+            nf, nc = _lif_run(DENSE, pb[h], pb[h + 1], out_ids, sens, out_ids, accs, sens, scale, b, mix, thr, tlim,
+                              leak, exc, refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc,
+                              any_limit, out_ids, out_mp)
+            res[h, 0] = nf
+            res[h, 1] = nc
+    total = res[0, 0]
+    for h in range(1, parts):
+        lo = pb[h]
+        for j in range(res[h, 0]):
+            out_ids[total + j] = out_ids[lo + j]
+            out_mp[total + j] = out_mp[lo + j]
+        total += res[h, 0]
+    return total, res[:, 1].sum()
 
 @helper
 def _mark_forced(accs, forced):  # type: ignore[no-untyped-def]
