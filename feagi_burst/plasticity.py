@@ -313,22 +313,50 @@ def write_plastic(layout: PlasticLayout, pairs: np.ndarray, which: np.ndarray, w
 @K.kernel()
 def _shift_all(offsets, words_i, words_f, driven_src, d):  # type: ignore[no-untyped-def]
     """fixed_point.shift_words over the whole table, source by source (no temporaries)."""
+    _shift_rows(offsets, words_i, words_f, driven_src, d, 0, offsets.size - 1)
+
+
+@K.helper
+def _shift_rows(offsets, words_i, words_f, driven_src, d, sa, sb):  # type: ignore[no-untyped-def]
+    """fixed_point.shift_words on the rows of sources [sa, sb)."""
     di = min(d, 30)
     half = np.int64(1) << (di - 1)
     f = np.float32(2.0 ** -min(d, 126))
-    for s in range(offsets.size - 1):
-        dr = driven_src[s]
-        for k in range(offsets[s], offsets[s + 1]):
-            if dr:
+    for s in range(sa, sb):
+        if driven_src[s]:
+            for k in range(offsets[s], offsets[s + 1]):
                 x = words_f[2 * k + 1] * f
                 words_f[2 * k + 1] = F32_ZERO if abs(x) < F32_MIN_NORMAL else x
-            else:
+        else:
+            for k in range(offsets[s], offsets[s + 1]):
                 q = np.int64(words_i[2 * k + 1])
                 t = q >> di
                 r = q - (t << di)
-                if r > half or (r == half and (t & 1) == 1):
-                    t += 1
+                t += (r > half) | ((r == half) & ((t & 1) == 1))
                 words_i[2 * k + 1] = np.int32(t)
+
+
+REQUANTISE_BLOCK = 512  # sources a block: their rows (~400 KB at 100 synapses) stay in L2 between the two passes
+
+
+@K.kernel(parallel=True)
+def _requantise_words(offsets, words_i, words_f, driven_src, d, index, committed, unit, driven, scale,
+                      nt):  # type: ignore[no-untyped-def]
+    """A requantisation of the table's words from scale s to s - d (CPUPlasticity._requantise):
+    every word shifted (`_shift_all`), then every plastic word recomputed from its committed weight
+    at the new `scale` (= write_plastic), one block of sources at a time (the block's rows still
+    in the cache for the second pass), the sources split over `nt` threads."""
+    ns = offsets.size - 1
+    for t in prange(nt):
+        sa, sb = t * ns // nt, (t + 1) * ns // nt
+        i = np.searchsorted(index, offsets[sa])  # the plastic synapses, in table order
+        for s0 in range(sa, sb, REQUANTISE_BLOCK):
+            s1 = min(s0 + REQUANTISE_BLOCK, sb)
+            _shift_rows(offsets, words_i, words_f, driven_src, d, s0, s1)
+            end = offsets[s1]
+            while i < index.size and index[i] < end:
+                _word(i, committed[i], index, unit, driven, scale, words_i, words_f)
+                i += 1
 
 
 @K.helper
@@ -382,14 +410,16 @@ def _prefetch_lines(arr, a, e, per_line):  # type: ignore[no-untyped-def]
 
 
 @K.helper
-def _set_bytes(q, m, nz):  # type: ignore[no-untyped-def]
-    """nz[x >> 1] = x & 1 for the queued x in q[:m] (the sources' side: a weight became or stopped
-    being 0)."""
+def _set_bytes(q, m, in_pos, nz):  # type: ignore[no-untyped-def]
+    """nz[in_pos[x >> 1]] = x & 1 for the queued x in q[:m] (the sources' side: a weight became or
+    stopped being 0; x >> 1 is the plastic synapse, in_pos its incoming slot, read only here)."""
     for j in range(m):
+        if j + 2 * SCATTER_AHEAD < m:
+            K.prefetch(in_pos, q[j + 2 * SCATTER_AHEAD] >> 1)
         if j + SCATTER_AHEAD < m:
-            K.prefetch(nz, q[j + SCATTER_AHEAD] >> 1)
+            K.prefetch(nz, in_pos[q[j + SCATTER_AHEAD] >> 1])
         x = q[j]
-        nz[x >> 1] = np.uint8(x & 1)
+        nz[in_pos[x >> 1]] = np.uint8(x & 1)
 
 
 @K.helper
@@ -411,8 +441,9 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                     w, q):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as sources: both fired (LTP) or pre only (LTD of a weight above 0);
     the weights are in this order, so a row is read and written in place. The bytes of the
-    synapses whose weight became or stopped being 0 are queued in `q` (slot << 1 | byte) and set
-    afterwards. Returns the largest LTP weight."""
+    synapses whose weight became or stopped being 0 are queued in `q` (synapse << 1 | byte) and
+    set afterwards (their incoming slots looked up there: the rows stream two arrays, not three).
+    Returns the largest LTP weight."""
     mx = F32_ZERO
     cap = q.size
     m = 0
@@ -425,7 +456,6 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
             ra, re = out_off[r], out_off[r + 1]
             _prefetch_lines(w, ra, re, 16)
             _prefetch_lines(tgt, ra, re, 16)
-            _prefetch_lines(in_pos, ra, re, 16)
         n = lst[j]
         if _bit(inwin, n) == 0:
             continue
@@ -442,10 +472,10 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                 w[i] = new
                 c = new if both else F32_ZERO
                 mx = c if c > mx else mx
-                q[m] = (np.int64(in_pos[i]) << 1) | np.int64(new != F32_ZERO)
+                q[m] = (np.int64(i) << 1) | np.int64(new != F32_ZERO)
                 m += (old == F32_ZERO) != (new == F32_ZERO)
                 if m == cap:
-                    _set_bytes(q, m, nz)
+                    _set_bytes(q, m, in_pos, nz)
                     m = 0
         else:
             for i in range(out_off[n], out_off[n + 1]):
@@ -464,12 +494,12 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                 else:
                     continue
                 w[i] = new
-                q[m] = (np.int64(in_pos[i]) << 1) | np.int64(new != F32_ZERO)
+                q[m] = (np.int64(i) << 1) | np.int64(new != F32_ZERO)
                 m += (old == F32_ZERO) != (new == F32_ZERO)
                 if m == cap:
-                    _set_bytes(q, m, nz)
+                    _set_bytes(q, m, in_pos, nz)
                     m = 0
-    _set_bytes(q, m, nz)
+    _set_bytes(q, m, in_pos, nz)
     return mx
 
 
@@ -554,51 +584,57 @@ def _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f):  # typ
 
 
 @K.helper
-def _refresh(b, fired, lo, span, relevant, stamps, lst, nl, out_off, w, wq, index, unit, driven, scale, words_i,
-             words_f, wmax, q, qf):  # type: ignore[no-untyped-def]
-    """Steps 1 and 2 of `_burst`: commit the fired sources' rows (the changed synapses queued in
-    `q`, their words written after, each prefetched) and stamp them; returns the list's new size.
-    The fire set is filtered to the span first (into `qf`, a chunk at a time), so that the rows
-    prefetched ahead are rows this loop will read."""
+def _refresh(qf, ja, jb, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i, words_f, wmax,
+             q):  # type: ignore[no-untyped-def]
+    """Steps 1 and 2 of `_burst` for the fire set's span neurons qf[ja:jb]: commit their rows (the
+    changed synapses queued in `q`, their words written after, each prefetched) and stamp them.
+    The joiners (not in a window before) are compacted in place to qf[ja:ja + count], in order;
+    returns the count. Rows and stamps are the neurons' own: chunks of qf are independent."""
     cap = q.size
     m = 0
-    nf = fired.size
-    for j0 in range(0, nf, qf.size):
-        c = 0
-        for j in range(j0, min(nf, j0 + qf.size)):
-            n = np.int64(fired[j]) - lo
-            qf[c] = n
-            c += (n >= 0) & (n < span)
-        for j in range(c):
-            if j + 2 * ROWS_AHEAD < c:
-                r = qf[j + 2 * ROWS_AHEAD]
-                K.prefetch(out_off, r)
-                K.prefetch(relevant, r)
-                K.prefetch(stamps, r)
-            if j + ROWS_AHEAD < c:
-                r = qf[j + ROWS_AHEAD]
-                ra, re = out_off[r], out_off[r + 1]
-                _prefetch_lines(w, ra, re, 16)
-                _prefetch_lines(wq, ra, re, 16)
-            n = qf[j]
-            if not relevant[n]:
-                continue
-            for i in range(out_off[n], out_off[n + 1]):
-                x = w[i]
-                if x != wq[i]:
-                    wq[i] = x
-                    q[m] = i
-                    m += 1
-                    if m == cap:
-                        _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f)
-                        m = 0
-            old = np.int64(stamps[n])
-            stamps[n] = b
-            if not (old != 0 and b - old < wmax):
-                lst[nl] = n
-                nl += 1
+    nj = ja
+    for j in range(ja, jb):
+        if j + 2 * ROWS_AHEAD < jb:
+            r = qf[j + 2 * ROWS_AHEAD]
+            K.prefetch(out_off, r)
+            K.prefetch(relevant, r)
+            K.prefetch(stamps, r)
+        if j + ROWS_AHEAD < jb:
+            r = qf[j + ROWS_AHEAD]
+            ra, re = out_off[r], out_off[r + 1]
+            _prefetch_lines(w, ra, re, 16)
+            _prefetch_lines(wq, ra, re, 16)
+        n = qf[j]
+        if not relevant[n]:
+            continue
+        for i in range(out_off[n], out_off[n + 1]):
+            x = w[i]
+            if x != wq[i]:
+                wq[i] = x
+                q[m] = i
+                m += 1
+                if m == cap:
+                    _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f)
+                    m = 0
+        old = np.int64(stamps[n])
+        stamps[n] = b
+        if not (old != 0 and b - old < wmax):
+            qf[nj] = n  # nj <= j: an entry already read
+            nj += 1
     _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f)
-    return nl
+    return nj - ja
+
+
+@K.kernel(parallel=True)
+def _refresh_parallel(qf, c, nt, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i, words_f,
+                      wmax, scratch, joined):  # type: ignore[no-untyped-def]
+    """`_refresh` of qf[:c] split over `nt` threads (each its own neurons' rows, words and stamps);
+    thread t's joiners are qf[t*c//nt : t*c//nt + joined[t]]."""
+    cap = scratch.size // (2 * nt)
+    for t in prange(nt):
+        ja, jb = t * c // nt, (t + 1) * c // nt
+        joined[t] = _refresh(qf, ja, jb, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i,
+                             words_f, wmax, scratch[2 * t * cap:(2 * t + 1) * cap])
 
 
 @K.helper
@@ -645,8 +681,26 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
     # 1. refresh the rows the next burst delivers, 2. stamps
     half = scratch.size // 2
     carried = nl
-    nl = _refresh(b, fired, lo, span, relevant, stamps, lst, nl, out_off, w, wq, index, unit, driven, scale, words_i,
-                  words_f, wmax, scratch[:half], scratch[half:])
+    par = nt > 1 and nl >= parallel_from  # the thread choice of this burst (CPUPlasticity.step)
+    c = 0  # the fire set's span neurons (into nxt, free until step 4), so prefetched rows are read
+    for j in range(fired.size):
+        n = np.int64(fired[j]) - lo
+        nxt[c] = n
+        c += (n >= 0) & (n < span)
+    if par and c >= 2 * nt * ROWS_AHEAD:
+        joined = np.zeros(nt, np.int64)
+        _refresh_parallel(nxt, c, nt, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i, words_f,
+                          wmax, scratch, joined)
+        for t in range(nt):
+            ja = t * c // nt
+            for j in range(ja, ja + joined[t]):
+                lst[nl] = nxt[j]
+                nl += 1
+    else:
+        k = _refresh(nxt, 0, c, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i, words_f,
+                     wmax, scratch[:half])
+        lst[nl:nl + k] = nxt[:k]
+        nl += k
     # 3. the window bytes of this burst (the list in id order: the rows below are then visited in
     # address order, which the caches and the page tables prefer)
     _order_list(lst, carried, nl, nxt)  # nxt is free until step 4 fills it
@@ -663,7 +717,7 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
         if b + 1 - np.int64(stamps[n]) < wmax:
             nxt[nn] = n
             nn += 1
-    if nt > 1 and nl >= parallel_from:
+    if par:
         mx = _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_src, in_pair, in_pos, nz, tgt,
                               pair, single, window, dp, dm, wmax, w, scratch)
     else:
@@ -807,10 +861,11 @@ class CPUPlasticity:
 
     def _requantise(self, s_new: int) -> None:
         st = self.st
-        _shift_all(self.tables.offsets, self.words_i, self.words_f, self.layout.driven_src, int(st.scale_exp - s_new))
+        L = self.layout
+        _requantise_words(self.tables.offsets, self.words_i, self.words_f, L.driven_src, int(st.scale_exp - s_new),
+                          L.index, st.committed, L.unit, L.driven, np.float32(2.0**s_new), K.threads())
         st.scale_exp = s_new
         st.scale_steps = tuple(st.scale_steps) + (s_new,)
-        write_plastic(self.layout, self.pairs, np.arange(self.layout.size, dtype=np.int64), st.committed, s_new)
         self._set_scale(s_new)
 
     def state(self) -> PlasticState:
