@@ -39,16 +39,46 @@ EMPTY_U32 = np.zeros(0, np.uint32)
 EMPTY_I64 = np.zeros(0, np.int64)
 
 
+_cpu_sample: list[tuple[float, float, bool]] = []  # (others' CPU seconds so far, monotonic time, verdict)
+
+
+def _others_cpu_s() -> float:
+    """CPU seconds the machine has spent since boot on everything but this process (/proc/stat's
+    busy time, steal included, less this process's user and system time)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]  # less idle and iowait
+    t = os.times()
+    return busy / os.sysconf("SC_CLK_TCK") - (t.user + t.system)
+
+
 def machine_busy() -> bool:
-    """Whether other work already keeps the cores busy (1-minute load, this process included)."""
+    """Whether other work keeps the cores busy: more than half a core of CPU time taken by other
+    processes since the last call (at least 0.1 s ago; a shorter gap repeats the last verdict).
+    Where /proc/stat cannot say, or at the first call, the 1-minute load average (this process
+    included) above cores - 0.5. The load average lags by a minute: a run started right after
+    another would read its predecessor's load as other work."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     try:
-        return os.getloadavg()[0] > cores - 0.5
+        by_load = os.getloadavg()[0] > cores - 0.5
     except OSError:
-        return False
+        by_load = False
+    try:
+        others, now = _others_cpu_s(), time.monotonic()
+    except (OSError, ValueError, IndexError):
+        return by_load
+    if not _cpu_sample:
+        _cpu_sample.append((others, now, by_load))
+        return by_load
+    prev_others, prev_now, verdict = _cpu_sample[0]
+    if now - prev_now < 0.1:
+        return verdict
+    verdict = (others - prev_others) / (now - prev_now) > 0.5
+    _cpu_sample[0] = (others, now, verdict)
+    return verdict
 
 
 class ThreadChoice:
@@ -67,6 +97,7 @@ class ThreadChoice:
     FIRST, LAST = 16, 4096  # bursts between probes: after a switch, and at most
 
     def __init__(self) -> None:
+        machine_busy()  # the first sample of the other processes' CPU time, for the first probe
         self.parallel = False
         self.period = self.FIRST
         self.until_probe = self.FIRST
