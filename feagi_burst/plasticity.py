@@ -423,12 +423,16 @@ def _set_bytes(q, m, in_pos, nz):  # type: ignore[no-untyped-def]
 
 
 @K.helper
-def _ltd_queued(qi, qk, m, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
-    """Post-only LTD of the queued synapses qi[:m] (incoming slots qk[:m]), weights above 0."""
+def _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
+    """Post-only LTD of the synapses of the queued incoming slots qk[:m], weights above 0 (each
+    slot's synapse looked up here: the rows stream two arrays, not three)."""
     for j in range(m):
+        if j + 2 * SCATTER_AHEAD < m:
+            K.prefetch(in_idx, qk[j + 2 * SCATTER_AHEAD])
         if j + SCATTER_AHEAD < m:
-            K.prefetch(w, qi[j + SCATTER_AHEAD])
-        i, k = qi[j], qk[j]
+            K.prefetch(w, in_idx[qk[j + SCATTER_AHEAD]])
+        k = qk[j]
+        i = in_idx[k]
         x = w[i] - (dm[0] if single else dm[in_pair[k]])
         new = x if x > F32_ZERO else F32_ZERO
         w[i] = new
@@ -469,7 +473,8 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                 x = old - dm0
                 ltd = x if x > F32_ZERO else F32_ZERO
                 new = old + dp0 if both else (ltd if old != F32_ZERO else old)
-                w[i] = new
+                if both or new != old:  # a line left clean is not written back (most weights stay 0):
+                    w[i] = new  # exact: else `new` is `old` itself, or old - dm == old (old != 0)
                 c = new if both else F32_ZERO
                 mx = c if c > mx else mx
                 q[m] = (np.int64(i) << 1) | np.int64(new != F32_ZERO)
@@ -505,11 +510,11 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
 
 @K.helper
 def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax,
-                    w, qi, qk):  # type: ignore[no-untyped-def]
+                    w, qk):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as targets: post only (LTD of a weight above 0). A weight of 0 stays
     0, so a slot is taken when its byte says the weight is above 0 and its source is out of the
-    window; the taken synapses' weights (random accesses) are queued and changed afterwards."""
-    cap = qi.size
+    window; the taken slots are queued, their synapses' weights (random accesses) changed afterwards."""
+    cap = qk.size
     m = 0
     win0 = np.int64(window[0])
     for j in range(ja, jb):
@@ -520,7 +525,6 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
             ra, re = in_off[r], in_off[r + 1]
             _prefetch_lines(nz, ra, re, 64)
             _prefetch_lines(in_src, ra, re, 16)
-            _prefetch_lines(in_idx, ra, re, 16)
         n = lst[j]
         if _bit(inwin, n) == 0:
             continue
@@ -529,11 +533,10 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
             if b < win0 or b - sn >= win0:
                 continue
             for k in range(in_off[n], in_off[n + 1]):
-                qi[m] = in_idx[k]
                 qk[m] = k
                 m += (nz[k] != 0) & (_bit(inwin, in_src[k]) == 0)  # else: 0, or both fired (the sources' side)
                 if m == cap:
-                    _ltd_queued(qi, qk, m, nz, in_pair, single, dm, w)
+                    _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
                     m = 0
         else:
             for k in range(in_off[n], in_off[n + 1]):
@@ -542,13 +545,12 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
                 win = np.int64(window[in_pair[k]])
                 if b < win or b - sn >= win or _in_win(in_src[k], b, win, wmax, inwin, stamps):
                     continue  # out of its window, or both fired (the source's side did it)
-                qi[m] = in_idx[k]
                 qk[m] = k
                 m += 1
                 if m == cap:
-                    _ltd_queued(qi, qk, m, nz, in_pair, single, dm, w)
+                    _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
                     m = 0
-    _ltd_queued(qi, qk, m, nz, in_pair, single, dm, w)
+    _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
 
 
 @K.kernel(parallel=True)
@@ -563,11 +565,10 @@ def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_
     mxs = np.zeros(nt, np.float32)
     for t in prange(nt):
         ja, jb = t * nl // nt, (t + 1) * nl // nt
-        qi, qk = scratch[2 * t * cap:(2 * t + 1) * cap], scratch[(2 * t + 1) * cap:(2 * t + 2) * cap]
         mxs[t] = _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm,
-                                 wmax, w, qi)
+                                 wmax, w, scratch[2 * t * cap:(2 * t + 1) * cap])
         _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax, w,
-                        qi, qk)
+                        scratch[2 * t * cap:(2 * t + 2) * cap])  # the sources' queue is done with
     return mxs.max()
 
 
@@ -724,7 +725,7 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
         mx = _update_sources(0, nl, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax,
                              w, scratch[:half])
         _update_targets(0, nl, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax, w,
-                        scratch[:half], scratch[half:])
+                        scratch)
     for j in range(nl):  # the bitmap is 0 between bursts (only listed neurons set bits)
         inwin[lst[j] >> 6] = 0
     return nn, mx
