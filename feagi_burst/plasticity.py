@@ -441,6 +441,22 @@ def _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-u
 
 
 @K.helper
+def _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
+    """`_ltd_queued` of the queued slots qk[:m] (weights above 0, target in the window) whose source
+    is out of the window (else both fired: the sources' side did it). Each slot's source is read
+    here, prefetched: the targets' rows then stream their bytes alone, not their sources (most
+    slots are 0 and need none)."""
+    m2 = 0
+    for j in range(m):
+        if j + SCATTER_AHEAD < m:
+            K.prefetch(in_src, qk[j + SCATTER_AHEAD])
+        k = qk[j]
+        qk[m2] = k  # m2 <= j: an entry already read
+        m2 += _bit(inwin, in_src[k]) == 0
+    _ltd_queued(qk, m2, in_idx, nz, in_pair, single, dm, w)
+
+
+@K.helper
 def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax,
                     w, q):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as sources: both fired (LTP) or pre only (LTD of a weight above 0);
@@ -524,7 +540,8 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
             r = lst[j + ROWS_AHEAD]
             ra, re = in_off[r], in_off[r + 1]
             _prefetch_lines(nz, ra, re, 64)
-            _prefetch_lines(in_src, ra, re, 16)
+            if not single:
+                _prefetch_lines(in_src, ra, re, 16)
         n = lst[j]
         if _bit(inwin, n) == 0:
             continue
@@ -532,11 +549,11 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
         if single:
             if b < win0 or b - sn >= win0:
                 continue
-            for k in range(in_off[n], in_off[n + 1]):
+            for k in range(in_off[n], in_off[n + 1]):  # the slots above 0 (few: LTD drives most to 0)
                 qk[m] = k
-                m += (nz[k] != 0) & (_bit(inwin, in_src[k]) == 0)  # else: 0, or both fired (the sources' side)
+                m += nz[k] != 0
                 if m == cap:
-                    _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
+                    _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w)
                     m = 0
         else:
             for k in range(in_off[n], in_off[n + 1]):
@@ -550,7 +567,10 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
                 if m == cap:
                     _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
                     m = 0
-    _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
+    if single:
+        _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w)
+    else:
+        _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
 
 
 @K.kernel(parallel=True)
