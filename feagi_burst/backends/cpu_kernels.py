@@ -505,15 +505,7 @@ def propagate_dense(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_a
     """All events of the fire set, thread k taking the k-th of `nt` runs of fired neurons with
     about equal numbers of synapses, into its own accumulator accs[k] (integer sums: the step
     adds them up, in any order, to the same)."""
-    m = fired.size
-    cum = np.empty(m + 1, np.int64)
-    cum[0] = 0
-    for j in range(m):
-        s = np.int64(fired[j])
-        cum[j + 1] = cum[j] + offsets[s + 1] - offsets[s]
-    bounds = np.searchsorted(cum, np.arange(nt + 1) * (cum[m] / nt))
-    bounds[0] = 0
-    bounds[nt] = m
+    bounds = _source_bounds(fired, offsets, nt)
     for k in prange(nt):
         _propagate_rows(bounds[k], bounds[k + 1], fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_area,
                         caps, any_driven, accs[k])
