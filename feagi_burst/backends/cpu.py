@@ -22,7 +22,7 @@ from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.models.base import DTYPES, StepContext
 from feagi_burst.models.feagi_lif import FeagiLIF
 from feagi_burst.models.feagi_lif import excitability_draw  # noqa: F401 (re-exported: tests and tools use it here)
-from feagi_burst.plasticity import attach_cpu
+from feagi_burst.backends.cpu_plasticity import attach_cpu
 
 # one pass over the neurons instead of a candidate list when events * DENSE_EVENTS >= neurons
 DENSE_EVENTS = 4

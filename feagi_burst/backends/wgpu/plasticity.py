@@ -12,7 +12,7 @@ brain with plastic pairs, after fire_compact, in the same compute pass, with no 
 4. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the listed neurons (the
    window list): the update, and the commit of the synapses whose source fired now.
 
-The commit is the CPU's (feagi_burst/plasticity.py): a source's contribution words are read only
+The commit is the CPU's (feagi_burst/backends/cpu_plasticity.py): a source's contribution words are read only
 by the propagation of its own spikes, so they are brought up to date (committed weight = weight
 before this burst's update) when it fires, by the thread that owns the synapse in the update (it
 reads that weight anyway), and only where the committed weight differs. No list of changed
