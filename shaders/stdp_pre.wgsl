@@ -28,6 +28,19 @@ const LANES: u32 = WG / GROUPS;
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;
 @group(2) @binding(1) var<uniform> C: StdpChunk;
 
+// The k-th neuron of this burst's fire set as an index into the plastic span, or NONE when k is
+// past the nf fired or that neuron lies outside the span.
+fn fired_in_span(k: u32, nf: u32) -> u32 {
+    if (k >= nf) {
+        return NONE;
+    }
+    let id = atomicLoad(&work[H.slot + SLOT_HEADER + k]);
+    if (id < P.lo || id - P.lo >= P.span) {
+        return NONE;
+    }
+    return id - P.lo;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -35,15 +48,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let nf = atomicLoad(&work[H.slot]);
     if (C.first == 0u) {
         // commit the fired neurons' synapses whose words lie in this chunk (not the first)
-        let k = wg * GROUPS + lid / LANES;
-        if (k >= nf) {
+        let n = fired_in_span(wg * GROUPS + lid / LANES, nf);
+        if (n == NONE) {
             return;
         }
-        let id = atomicLoad(&work[H.slot + SLOT_HEADER + k]);
-        if (id < P.lo || id - P.lo >= P.span) {
-            return;
-        }
-        let n = id - P.lo;
         let s = bitcast<i32>(atomicLoad(&ctl[STDP_SCUR]));
         for (var i = pl[P.o_out + n] + lid % LANES; i < pl[P.o_out + n + 1u]; i = i + LANES) {
             let at = pl[P.o_pidx + i];
@@ -57,15 +65,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         return;
     }
-    let k = wg * WG + lid;
-    if (k >= nf) {
+    let n = fired_in_span(wg * WG + lid, nf);
+    if (n == NONE) {
         return;
     }
-    let id = atomicLoad(&work[H.slot + SLOT_HEADER + k]);
-    if (id < P.lo || id - P.lo >= P.span) {
-        return;
-    }
-    let n = id - P.lo;
     if (pl[P.o_out + n + 1u] == pl[P.o_out + n] && pl[P.o_in + n + 1u] == pl[P.o_in + n]) {
         return;  // no plastic synapse: no window to keep
     }
@@ -75,6 +78,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (!in_window(old, b, P.wmax)) {
         let cur = H.seq & 1u;
         let at = atomicAdd(&ctl[STDP_LCNT + cur], 1u);
-        ps[P.o_list + cur * P.span + at] = id;
+        ps[P.o_list + cur * P.span + at] = n + P.lo;
     }
 }
