@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ from feagi_burst.stimulus import StimulusPlan, read_schedule, resolve
 F32_MAX = float(np.finfo(np.float32).max)  # staged potentials are float32 on every backend
 MAX_BURST = 2**32 - 1  # burst numbers are u32 in the backends' state (refractory blocks, the GPU's counter)
 SYNC_EVERY = 1024  # bursts between host copies of an accelerator's state (what a fault rolls back to)
+# ... and at least this many times the last copy's own time between two copies: a brain whose
+# state is large (a 1M brain's plastic weights: ~100 MB, a few hundred ms) keeps the stalls to
+# about 5% of the run, at the price of a longer replay after a fault
+SYNC_COST_RATIO = 20
 
 
 def notice(message: str) -> None:
@@ -94,6 +99,7 @@ class Engine:
         self.delivered = 0  # last burst whose result was handed out
         self._since_sync: list[BurstInput] = []
         self._sync = (brain.initial_state(), np.zeros(0, np.uint32), np.zeros(0, np.float32))
+        self._sync_due = 0.0  # perf_counter time before which no sync is taken (SYNC_COST_RATIO)
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -258,8 +264,9 @@ class Engine:
     def _deliver(self, results: list[BurstResult]) -> list[BurstResult]:
         """Results not handed out yet, in order; takes a sync point when one is due."""
         fresh = [r for r in results if r.burst > self.delivered]
-        if not self.backend.host_resident and self.submitted - self._sync[0].burst >= SYNC_EVERY:
-            # one short stall every SYNC_EVERY bursts bounds what a fault has to replay
+        if (not self.backend.host_resident and self.submitted - self._sync[0].burst >= SYNC_EVERY
+                and time.perf_counter() >= self._sync_due):
+            # one short stall every SYNC_EVERY bursts (or longer) bounds what a fault has to replay
             replayed = self._guarded(self._take_sync)
             if replayed:  # the sync itself hit a fault: the CPU replayed up to `submitted`
                 fresh += [r for r in replayed if r.burst > max([self.delivered] + [f.burst for f in fresh])]
@@ -268,9 +275,12 @@ class Engine:
         return fresh
 
     def _take_sync(self) -> list[BurstResult]:
+        t0 = time.perf_counter()
         st = self.backend.state()
         fired, mp = self.backend.last_fire_set()
         self._sync = (st, fired.copy(), mp.copy())
+        now = time.perf_counter()
+        self._sync_due = now + SYNC_COST_RATIO * (now - t0)
         self._since_sync = [i for i in self._since_sync if i.burst > st.burst]
         return []
 

@@ -292,16 +292,25 @@ def _inverse(perm: np.ndarray) -> np.ndarray:
 
 
 # -- the state every backend reports ----------------------------------------------------------
-def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None) -> PlasticState:
+def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None, copy: bool = True) -> PlasticState:
     """`st` with `committed` = `weights` except for synapses whose source fired in `burst` (the
     last one run): the next burst delivers those with their committed (pre-update) weights. Both
     backends hold at least that; each may keep other words behind (the CPU refreshes a source's
-    row when it fires, the GPU commits every change one burst late), which no delivery can see."""
-    out = st.copy()
+    row when it fires, the GPU commits every change one burst late), which no delivery can see.
+    `copy=False` reuses `st`'s arrays (a state just downloaded)."""
+    from feagi_burst.backends.cpu import expand_ranges  # cpu.py imports this module
+
+    out = st.copy() if copy else st
     if burst is None or not layout.size:
         return out
-    last = out.stamps[layout.src - layout.lo] == np.uint32(burst & 0xFFFFFFFF)
-    out.committed = np.where(last, out.committed, out.weights).astype(np.float32)
+    # only the rows of the sources that fired in `burst` keep their committed words: found from
+    # the span's stamps, not from a gather over every plastic synapse (10M of them: a sync point)
+    fired = np.flatnonzero(out.stamps == np.uint32(burst & 0xFFFFFFFF))
+    starts = layout.out_off[fired]
+    keep = expand_ranges(starts, layout.out_off[fired + 1] - starts)
+    committed = out.weights.copy()
+    committed[keep] = out.committed[keep]
+    out.committed = committed
     return out
 
 

@@ -40,6 +40,8 @@ def test_backend_fault_moves_to_cpu_with_identical_results(fail_at: int, resumed
     import feagi_burst.engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "SYNC_EVERY", 64)
+
+    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
     messages: list[str] = []
     faulty = FaultyBackend(fail_at)
     got = collect(pong_engine(faulty, warn=messages.append), 400)
@@ -48,6 +50,32 @@ def test_backend_fault_moves_to_cpu_with_identical_results(fail_at: int, resumed
     assert faulty.closed and len(messages) == 1
     assert f"failed at burst {fail_at}" in messages[0] and "device lost (injected)" in messages[0]
     assert f"from burst {resumed_from} " in messages[0]
+
+
+def test_a_slow_state_copy_spaces_the_sync_points_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync point whose copy takes long (a large plastic brain's weights) is not repeated before
+    SYNC_COST_RATIO times its time has passed, and results stay those of the CPU."""
+    import time
+
+    import feagi_burst.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 16)
+    syncs: list[int] = []
+
+    class SlowCopy(FaultyBackend):
+        def state(self):  # type: ignore[no-untyped-def]
+            st = self.inner.state()
+            syncs.append(st.burst)
+            time.sleep(0.2)  # the next sync is due 20 x 0.2 s = 4 s later: not within this run
+            return st
+
+    got = collect(pong_engine(SlowCopy(10**6)), 200)
+    assert_same_bursts(got, collect(pong_engine("cpu"), 200))
+    assert len(syncs) == 1 and 16 <= syncs[0] < 32  # the first one is due after SYNC_EVERY bursts
+    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
+    syncs.clear()
+    collect(pong_engine(SlowCopy(10**6)), 100)
+    assert len(syncs) >= 5  # without the ratio: every 16 bursts
 
 
 def test_fault_without_fallback_raises() -> None:
@@ -83,6 +111,8 @@ def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend
     import feagi_burst.engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
+
+    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
     submit = gpu_backend.submit
 
     def failing_submit(inp: BurstInput) -> None:
@@ -110,6 +140,8 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
     from feagi_burst.backends.wgpu import layout, scheduler
 
     monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
+
+    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
     try:
         gpu = gpu_mod.GPUBackend(batch=4)
     except BackendError as e:

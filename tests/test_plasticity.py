@@ -323,6 +323,8 @@ def test_fault_fallback_replays_with_the_learned_weights(monkeypatch: pytest.Mon
     import feagi_burst.engine as eng
 
     monkeypatch.setattr(eng, "SYNC_EVERY", 64)
+
+    monkeypatch.setattr(eng, "SYNC_COST_RATIO", 0)
     ref = Engine(growth_brain(), backend="cpu", warn=None)
     want: list[BurstResult] = []
     ref.run(300, on_result=want.append)

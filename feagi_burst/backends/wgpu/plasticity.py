@@ -241,11 +241,12 @@ class GPUPlasticity:
         ctl = dev.download(self.b_ctl, 0, STDP_CTL_WORDS * 4).view(np.uint32)
         n = int(ctl[STDP_NSTEPS])
         steps = tuple(int(x) for x in ctl[STDP_STEPS: STDP_STEPS + n].view(np.int32))
-        w, committed = raw[:p].view(np.float32).copy(), raw[p: 2 * p].view(np.float32).copy()
-        stamps = raw[2 * p: 2 * p + span].copy()
+        # views of the fresh download (no copies: at a sync point these are tens of MB)
+        w, committed, stamps = raw[:p].view(np.float32), raw[p: 2 * p].view(np.float32), raw[2 * p: 2 * p + span]
         # the device commits every change one burst late; the state says what every backend holds
         return canonical(L, PlasticState(w, committed, stamps, int(ctl[STDP_KCUR]),
-                                         int(ctl[STDP_SCUR: STDP_SCUR + 1].view(np.int32)[0]), steps), burst)
+                                         int(ctl[STDP_SCUR: STDP_SCUR + 1].view(np.int32)[0]), steps), burst,
+                         copy=False)
 
     def close(self) -> None:
         for b in (self.b_info, self.b_pl, self.b_ps, self.b_ctl, self.b_grid):
