@@ -33,7 +33,7 @@
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;
 @group(2) @binding(1) var<uniform> C: StdpChunk;
 
-const GROUPS: u32 = 4u;
+const GROUPS: u32 = STDP_UPDATE_NEURONS;
 const LANES: u32 = WG / GROUPS;
 
 var<workgroup> wg_count: u32;

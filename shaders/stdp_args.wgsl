@@ -24,8 +24,6 @@ fn ctl_grid(at: u32, n: u32) {
     grid[at + 2u] = g.z;
 }
 
-const GROUPS: u32 = 4u;  // neurons per workgroup of stdp.wgsl (and of stdp_pre's commit)
-
 @compute @workgroup_size(1)
 fn main() {
     let cur = H.seq & 1u;
@@ -58,12 +56,12 @@ fn main() {
     ctl_grid(STDP_GRID_PLASTIC, g_plastic);
     let nf = atomicLoad(&work[H.slot]);  // this burst's fire count
     if (P.chunks > 1u) {
-        ctl_grid(STDP_GRID_PRE, (nf + GROUPS - 1u) / GROUPS);  // a group of lanes per fired neuron
+        ctl_grid(STDP_GRID_PRE, (nf + STDP_COMMIT_NEURONS - 1u) / STDP_COMMIT_NEURONS);  // lanes per fired neuron
     } else {
         ctl_grid(STDP_GRID_PRE, (nf + WG - 1u) / WG);  // an invocation per fired neuron
     }
     atomicStore(&ctl[STDP_LCNT + prv], 0u);  // the list of the previous burst (read then)
     let nl = atomicLoad(&ctl[STDP_LCNT + cur]);
     // stamping may append up to nf neurons to the current list: workgroups past its end return
-    ctl_grid(STDP_GRID_MAIN, (nl + nf + GROUPS - 1u) / GROUPS);
+    ctl_grid(STDP_GRID_MAIN, (nl + nf + STDP_UPDATE_NEURONS - 1u) / STDP_UPDATE_NEURONS);
 }

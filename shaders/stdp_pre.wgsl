@@ -22,7 +22,7 @@
 //!include common.wgsl
 //!include stdp_common.wgsl
 
-const GROUPS: u32 = 4u;  // fired neurons per workgroup when committing (stdp_args' grid)
+const GROUPS: u32 = STDP_COMMIT_NEURONS;
 const LANES: u32 = WG / GROUPS;
 
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;

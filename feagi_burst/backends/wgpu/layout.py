@@ -91,6 +91,11 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("STDP_GRID_PRE", "u32", 8, "grid[8..11): stdp_pre (commit + window stamps)"),
     Constant("STDP_GRID_MAIN", "u32", 12, "grid[12..15): stdp (the neurons in a window)"),
     Constant("STDP_GRID_WORDS", "u32", 16, "words of the grid buffer"),
+    # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a listed neuron of
+    # the 1M bench has ~60 plastic synapses; 16 lanes took the update from 120 to 89 µs a burst on
+    # an H200 (64 lanes left most idle), 4 lanes made it 111 (docs/bench/h200-session4-stdp-*.json)
+    Constant("STDP_UPDATE_NEURONS", "u32", 16, "neurons per stdp.wgsl workgroup"),
+    Constant("STDP_COMMIT_NEURONS", "u32", 4, "fired neurons per stdp_pre.wgsl workgroup when it commits rows"),
     # ... and the words of the `ctl` buffer
     Constant("STDP_MAXW", "u32", 0, "ctl[0]: f32 bits of the largest weight LTP made (atomicMax)"),
     Constant("STDP_KCUR", "u32", 1, "ctl[1]: k of the cap 2^k the current scale holds plastic weights to"),
@@ -195,6 +200,8 @@ def _check() -> None:
         problems.append("a fire block must be one fire_compact workgroup of bitmask words (32 x WG neurons)")
     if WG % FIRED_PER_WG:
         problems.append("propagation splits a workgroup into FIRED_PER_WG equal groups")
+    if WG % int(VALUE["STDP_UPDATE_NEURONS"]) or WG % int(VALUE["STDP_COMMIT_NEURONS"]):
+        problems.append("the STDP kernels split a workgroup into equal groups of lanes")
     if W_SCALE_INV >= CAND_BASE:
         problems.append("work[W_SCALE_INV] must lie among the counters before the candidate list")
     if STDP_STEPS + STDP_MAX_STEPS > STDP_CTL_WORDS or STDP_NSTEPS >= STDP_STEPS:
