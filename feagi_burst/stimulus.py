@@ -112,22 +112,100 @@ def _int_array(value: Any, at: str, key: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+Item = tuple[str, np.ndarray, Any]  # (mode, neuron ids int64, potential: a number or one per neuron)
+
+
+class _Schedule:
+    """Stimulations staged at once, kept as arrays: every (stimulation, burst) pair sorted by burst
+    (stably, so a burst's items keep their staging order), found by a binary search when popped.
+    Staging a long schedule costs a sort, not a Python call per stimulation and burst."""
+
+    def __init__(self, stimulations: list[Stimulation]) -> None:
+        self.items: list[Item] = [(s.mode, np.asarray(s.neurons, np.int64), s.potential) for s in stimulations]
+        bursts = [np.asarray(s.bursts, np.int64).reshape(-1) for s in stimulations]
+        self.staged = np.concatenate(bursts) if bursts else np.zeros(0, np.int64)  # in staging order
+        which = np.repeat(np.arange(len(bursts)), [b.size for b in bursts])
+        order = np.argsort(self.staged, kind="stable")
+        self.which = which[order]  # the stimulation of each pair, by burst then staging order
+        self.bursts, start = np.unique(self.staged[order], return_index=True)
+        self.start = np.append(start, order.size)  # burst i's pairs: which[start[i]:start[i + 1]]
+        self.live = np.ones(self.bursts.size, bool)  # not popped yet
+        self.top = self.bursts.size - 1  # the last live burst is at or below this
+
+    def _find(self, burst: int) -> int:
+        i = int(np.searchsorted(self.bursts, burst))
+        return i if i < self.bursts.size and self.bursts[i] == burst and self.live[i] else -1
+
+    def pop(self, burst: int) -> list[Item]:
+        i = self._find(burst)
+        if i < 0:
+            return []
+        self.live[i] = False
+        return [self.items[w] for w in self.which[self.start[i]:self.start[i + 1]].tolist()]
+
+    def last(self) -> int | None:
+        while self.top >= 0 and not self.live[self.top]:
+            self.top -= 1
+        return int(self.bursts[self.top]) if self.top >= 0 else None
+
+    def as_dict(self) -> dict[int, list[Item]]:
+        """The live pairs as `add` would have staged them: bursts in first-staged order, each
+        burst's items in staging order."""
+        out: dict[int, list[Item]] = {}
+        uniq, first = np.unique(self.staged, return_index=True)
+        for b in uniq[np.argsort(first, kind="stable")].tolist():
+            items = self.pop(b)
+            if items:
+                out[b] = items
+        return out
+
+
 class StimulusPlan:
-    """Stimulation by burst: a schedule plus anything staged through the API."""
+    """Stimulation by burst: a schedule plus anything staged through the API.
+
+    What is staged is kept in staging order as parts: a schedule given at once (`_Schedule`, arrays)
+    or items staged one by one (`add`, a dict by burst). `pop` gathers a burst's items over the
+    parts in order, which is the order `add` alone would have kept; `by_burst` turns the parts
+    into that one dict (checkpoints read it).
+    """
 
     def __init__(self, stimulations: list[Stimulation] | None = None) -> None:
-        self.by_burst: dict[int, list[tuple[str, np.ndarray, float]]] = {}
-        for s in stimulations or []:
-            for b in s.bursts.tolist():
-                self.add(b, s.mode, s.neurons, s.potential)
+        self._parts: list[_Schedule | dict[int, list[Item]]] = []
+        if stimulations:
+            self.add_schedule(stimulations)
+
+    def add_schedule(self, stimulations: list[Stimulation]) -> None:
+        """Stage every stimulation at each of its bursts, after anything staged so far (one sort,
+        no call per stimulation and burst)."""
+        if stimulations:
+            self._parts.append(_Schedule(list(stimulations)))
 
     def add(self, burst: int, mode: str, neurons: np.ndarray, potential: float | np.ndarray) -> None:
         """Stage stimulation for `burst`: potentials sum, a forced fire keeps the latest potential."""
-        self.by_burst.setdefault(burst, []).append((mode, np.asarray(neurons, np.int64), potential))
+        if not self._parts or not isinstance(self._parts[-1], dict):
+            self._parts.append({})
+        part = self._parts[-1]
+        assert isinstance(part, dict)
+        part.setdefault(burst, []).append((mode, np.asarray(neurons, np.int64), potential))
+
+    @property
+    def by_burst(self) -> dict[int, list[Item]]:
+        """Everything staged and not popped, burst -> [(mode, neurons, potential)] in staging order
+        (the parts merged into one dict, which is then the plan's only part)."""
+        if len(self._parts) == 1 and isinstance(self._parts[0], dict):
+            return self._parts[0]
+        out: dict[int, list[Item]] = {}
+        for part in self._parts:
+            for b, items in (part.as_dict() if isinstance(part, _Schedule) else part).items():
+                out.setdefault(b, []).extend(items)
+        self._parts = [out]
+        return out
 
     def pop(self, burst: int) -> BurstInput:
         """The BurstInput for `burst` (and forget it: memory stays flat over long runs)."""
-        items = self.by_burst.pop(burst, [])
+        items: list[Item] = []
+        for part in self._parts:
+            items += part.pop(burst) if isinstance(part, _Schedule) else part.pop(burst, [])
         inp = BurstInput(burst)
         if not items:
             return inp
@@ -149,4 +227,6 @@ class StimulusPlan:
         return inp
 
     def last_burst(self) -> int:
-        return max(self.by_burst, default=0)
+        """The last burst anything is staged for (0: none)."""
+        last = [p.last() if isinstance(p, _Schedule) else max(p, default=None) for p in self._parts]
+        return max((b for b in last if b is not None), default=0)

@@ -10,7 +10,8 @@ import pytest
 from conftest import tiny_brain
 from feagi_burst.brain import Brain, CorticalArea, neuron_array
 from feagi_burst.errors import InputError
-from feagi_burst.stimulus import StimulusPlan, read_schedule, resolve
+from feagi_burst.backends.base import BurstInput
+from feagi_burst.stimulus import Stimulation, StimulusPlan, read_schedule, resolve
 
 
 def two_area_brain() -> Brain:
@@ -68,3 +69,75 @@ def test_toml_and_json_files(tmp_path: Path) -> None:
     bad.write_text("[{")
     with pytest.raises(InputError, match="invalid JSON"):
         read_schedule(bad)
+
+
+class ListPlan:
+    """StimulusPlan as it was: one `add` per (stimulation, burst) into a dict (the reference)."""
+
+    def __init__(self, stimulations: list[Stimulation] | None = None) -> None:
+        self.by_burst: dict[int, list] = {}
+        for s in stimulations or []:
+            for b in s.bursts.tolist():
+                self.add(b, s.mode, s.neurons, s.potential)
+
+    def add(self, burst: int, mode: str, neurons: np.ndarray, potential: float | np.ndarray) -> None:
+        self.by_burst.setdefault(burst, []).append((mode, np.asarray(neurons, np.int64), potential))
+
+    def pop(self, burst: int) -> BurstInput:
+        plan = StimulusPlan()
+        for item in self.by_burst.pop(burst, []):
+            plan.add(burst, *item)
+        return plan.pop(burst)
+
+    def last_burst(self) -> int:
+        return max(self.by_burst, default=0)
+
+
+def same_input(a: BurstInput, b: BurstInput) -> None:
+    for f in ("potential_ids", "potential", "forced_ids", "forced_mp"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype and x.tolist() == y.tolist(), f
+
+
+def same_staged(a: dict, b: dict) -> None:
+    assert list(a) == list(b)  # bursts in the same (first-staged) order
+    for k in a:
+        assert [(m, n.tolist(), np.asarray(p).tolist()) for m, n, p in a[k]] == \
+            [(m, n.tolist(), np.asarray(p).tolist()) for m, n, p in b[k]]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_schedule_plan_pops_what_one_add_per_burst_staged(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+
+    def stims(k: int) -> list[Stimulation]:
+        return [Stimulation(rng.integers(0, 30, rng.integers(0, 5)), rng.integers(1, 40, rng.integers(0, 12)),
+                            str(rng.choice(["fire", "potential"])), float(rng.integers(-3, 4)))
+                for _ in range(k)]
+
+    first = stims(int(rng.integers(0, 12)))
+    new, old = StimulusPlan(first), ListPlan(first)
+    assert new.last_burst() == old.last_burst()
+    for step in range(60):
+        op = rng.integers(0, 6)
+        b = int(rng.integers(1, 42))
+        if op == 0:  # staged through the API between schedule parts
+            ids, pot = rng.integers(0, 30, 3), rng.normal(size=3) if rng.random() < 0.5 else float(rng.integers(1, 5))
+            mode = str(rng.choice(["fire", "potential"]))
+            new.add(b, mode, ids, pot)
+            old.add(b, mode, ids, pot)
+        elif op == 1:  # another schedule staged later (after what is staged so far)
+            more = stims(int(rng.integers(0, 4)))
+            new.add_schedule(more)
+            for s in more:
+                for x in s.bursts.tolist():
+                    old.add(x, s.mode, s.neurons, s.potential)
+        elif op == 2 and step % 7 == 0:  # a checkpoint reads every staged item, then runs on
+            same_staged(new.by_burst, old.by_burst)
+        else:
+            same_input(new.pop(b), old.pop(b))
+        assert new.last_burst() == old.last_burst()
+    same_staged(new.by_burst, old.by_burst)
+    for b in range(0, 45):
+        same_input(new.pop(b), old.pop(b))
+    assert new.by_burst == {} and new.last_burst() == 0
