@@ -143,6 +143,8 @@ STDP_GRID_PLASTIC = int(VALUE["STDP_GRID_PLASTIC"])
 STDP_GRID_PRE = int(VALUE["STDP_GRID_PRE"])
 STDP_GRID_MAIN = int(VALUE["STDP_GRID_MAIN"])
 STDP_GRID_WORDS = int(VALUE["STDP_GRID_WORDS"])
+STDP_UPDATE_NEURONS = int(VALUE["STDP_UPDATE_NEURONS"])
+STDP_COMMIT_NEURONS = int(VALUE["STDP_COMMIT_NEURONS"])
 STDP_MAXW = int(VALUE["STDP_MAXW"])
 STDP_KCUR = int(VALUE["STDP_KCUR"])
 STDP_SCUR = int(VALUE["STDP_SCUR"])
@@ -200,7 +202,7 @@ def _check() -> None:
         problems.append("a fire block must be one fire_compact workgroup of bitmask words (32 x WG neurons)")
     if WG % FIRED_PER_WG:
         problems.append("propagation splits a workgroup into FIRED_PER_WG equal groups")
-    if WG % int(VALUE["STDP_UPDATE_NEURONS"]) or WG % int(VALUE["STDP_COMMIT_NEURONS"]):
+    if WG % STDP_UPDATE_NEURONS or WG % STDP_COMMIT_NEURONS:
         problems.append("the STDP kernels split a workgroup into equal groups of lanes")
     if W_SCALE_INV >= CAND_BASE:
         problems.append("work[W_SCALE_INV] must lie among the counters before the candidate list")
