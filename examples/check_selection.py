@@ -162,7 +162,8 @@ def main() -> int:
         if cache_file.exists():
             machines = json.loads(cache_file.read_text()).get("machines", {})
             calibration = [{"measured": m.get("measured"), "seconds": m.get("seconds"),
-                            "constants": m.get("constants"), "gpu_error": m.get("gpu_error")}
+                            "constants": m.get("constants"), "gpu_error": m.get("gpu_error"),
+                            "points": m.get("points")}
                            for m in machines.values()]
         ok = all(r["choice_ok"] and r["estimate_ok"] for r in rows)
         print(json.dumps({"summary": "ok" if ok else "FAILED", "hardware_gpu": gpu,
