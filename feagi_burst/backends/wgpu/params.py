@@ -103,12 +103,10 @@ def neuron_params(brain: Brain, per_area: np.ndarray | None = None, seed: int = 
             at += idx.size
     out = np.empty(2 * n + table.size, np.uint32)
     per_neuron = out[:2 * n].reshape(n, 2)
-    if index_of is None:
-        np.take(rank, area, out=per_neuron[:, 1], mode="clip")
-    else:
-        per_neuron[:, 1] = index_of
+    # (gathers by the u16 area ids: np.take would first copy them to intp)
+    per_neuron[:, 1] = rank[area] if index_of is None else index_of
     if len(by_neuron) < len(pops):
-        np.take(area_word, area, out=per_neuron[:, 0], mode="clip")
+        per_neuron[:, 0] = area_word[area]
     for k in by_neuron:
         idx = _ids(brain, k)
         per_neuron[idx, 0] = pops[k].model.gpu_neuron_word(tables[k], idx)
@@ -126,10 +124,10 @@ def _area_layout(brain: Brain, area: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """(a neuron of each area, which areas have neurons, the population of each area), or None
     when the populations do not partition the neurons area by area (then rows go neuron by neuron)."""
     n, n_areas = int(area.shape[0]), len(brain.areas)
-    counts = np.bincount(area, minlength=n_areas)
-    if counts.size > n_areas:
+    if int(area.max()) >= n_areas:
         return None  # an area index past the areas: the neuron-by-neuron path says so
-    present = counts > 0
+    present = np.zeros(n_areas, bool)
+    present[area] = True  # (not np.bincount: it would copy the ids to intp first)
     # an area's first neuron, when the ids say so (areas are contiguous id ranges); else np.unique's
     rep = np.array([a.first_neuron for a in brain.areas], np.int64)
     ok = (rep >= 0) & (rep < n)
