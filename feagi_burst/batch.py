@@ -85,9 +85,10 @@ def merge_brains(brains: list[Brain], tables: list[SynapseTables], seeds: list[i
     def param(b: Brain, name: str) -> np.ndarray:
         return b.neurons.params[name] if name in b.neurons.params else lif.defaults(b.neuron_count)[name]
 
+    # u16 throughout (no int64 copy of every id): first_area[-1] <= MAX_AREAS keeps each sum in range
     neurons = NeuronArray(
-        cortical_area=np.concatenate([b.neurons.cortical_area.astype(np.int64) + first_area[i]
-                                      for i, b in enumerate(brains)]).astype(np.uint16),
+        cortical_area=np.concatenate([np.asarray(b.neurons.cortical_area, np.uint16) + np.uint16(first_area[i])
+                                      for i, b in enumerate(brains)]),
         x=np.concatenate([b.neurons.x for b in brains]), y=np.concatenate([b.neurons.y for b in brains]),
         z=np.concatenate([b.neurons.z for b in brains]),
         params={k: np.concatenate([param(b, k) for b in brains]) for k in names})
@@ -105,15 +106,16 @@ def merge_brains(brains: list[Brain], tables: list[SynapseTables], seeds: list[i
         areas_of: list[int] = []
         ranges: list[tuple[int, int]] = []
         params: dict[str, list[np.ndarray]] = {p.name: [] for p in model.params}
-        for i, b in enumerate(brains):
-            pop = next((p for p in b.populations if p.model.name == name), None)
+        pops = [next((p for p in b.populations if p.model.name == name), None) for b in brains]
+        for i, (b, pop) in enumerate(zip(brains, pops)):
             own = pop.params if pop is not None else model.defaults(b.neuron_count)
             for k in params:
                 params[k].append(np.asarray(own[k]))
             if pop is not None:
                 areas_of += [a + int(first_area[i]) for a in pop.areas]
                 ranges += [(lo + int(first[i]), hi + int(first[i])) for lo, hi in pop.ranges]
-        populations.append(NeuronPopulation(model, tuple(areas_of), {k: np.concatenate(v) for k, v in params.items()},
+        populations.append(NeuronPopulation(model, tuple(areas_of), {k: _joined(k, v, brains, pops, neurons.params)
+                                                                     for k, v in params.items()},
                                             merge_ranges(ranges)))
 
     merged = Brain(name=f"a batch of {len(brains)} brains", areas=areas, neurons=neurons, synapses=synapses,
@@ -138,6 +140,18 @@ def merge_brains(brains: list[Brain], tables: list[SynapseTables], seeds: list[i
     power = np.array([b.power_neuron + first[i] for i, b in enumerate(brains) if b.power_neuron is not None],
                      np.uint32)
     return BrainBatch(list(brains), [int(s) for s in seeds], first, first_area, merged, merged_tables, rows, power)
+
+
+def _joined(name: str, parts: list[np.ndarray], brains: list[Brain], pops: list[NeuronPopulation | None],
+            merged: dict[str, np.ndarray]) -> np.ndarray:
+    """A merged population's parameter `name`: the merged genome array itself when every brain's
+    population holds that very array (FEAGI LIF's parameters are the genome's, shared by the
+    brain), as in a brain alone; else the parts joined. Sharing it saves a copy of a parameter
+    per neuron of the batch (memory, and the time to touch it)."""
+    if name in merged and all(p is not None and name in b.neurons.params and p.params.get(name) is b.neurons.params[name]
+                              for b, p in zip(brains, pops)):
+        return merged[name]
+    return np.concatenate(parts)
 
 
 @dataclass

@@ -77,3 +77,32 @@ def test_plastic_brains_cannot_join_a_batch() -> None:
     assert "plastic pairs" in str(not_batchable(stdp))
     with pytest.raises(ValueError, match="cannot join a batch: it has plastic pairs"):
         merge_brains([stdp], [compile_tables(stdp)], [0])
+
+
+def test_merged_arrays_are_each_brains_joined(two: tuple[list, list]) -> None:
+    # what merge_brains computed before it shared arrays and kept area ids in u16: every array
+    # joined brain by brain, with the same values and dtypes
+    from feagi_burst.models import get_model
+    from feagi_burst.models.assign import assign_model
+
+    pong, gate = two[0]
+    izh = assign_model(pong, ["i__pro"] if any(a.cortical_id == "i__pro" for a in pong.areas)
+                       else [pong.areas[-1].cortical_id], "izhikevich")
+    brains = [pong, gate, izh, pong]
+    m = merge_brains(brains, [compile_tables(b) for b in brains], [1, 2, 3, 4])
+    first_area = np.cumsum([0] + [len(b.areas) for b in brains])
+    want = np.concatenate([b.neurons.cortical_area.astype(np.int64) + first_area[i]
+                           for i, b in enumerate(brains)]).astype(np.uint16)
+    assert m.brain.neurons.cortical_area.dtype == np.uint16
+    np.testing.assert_array_equal(m.brain.neurons.cortical_area, want)
+    for k, v in m.brain.neurons.params.items():
+        np.testing.assert_array_equal(v, np.concatenate([b.neurons.params[k] for b in brains]))
+    for pop in m.brain.populations:
+        for k, v in pop.params.items():
+            parts = [next((p.params[k] for p in b.populations if p.model is pop.model),
+                          pop.model.defaults(b.neuron_count)[k]) for b in brains]
+            joined = np.concatenate([np.asarray(x) for x in parts])
+            assert v.dtype == joined.dtype
+            np.testing.assert_array_equal(v, joined)
+    lif = next(p for p in m.brain.populations if p.model is get_model("feagi_lif"))
+    assert all(lif.params[k] is m.brain.neurons.params[k] for k in lif.params)  # shared, as in one brain
