@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# The GPU rows of the README in one run (about 3 minutes on an H200 after numba's first compile):
+# The GPU rows of the README in one run (about 6 minutes on an H200 after numba's first compile):
 # FEAGI LIF at 1M / 100M / 1% pipelined and blocking, STDP at --plastic-fraction 0.1, the PyTorch
 # peer (examples/torch_peer.py: needs torch with CUDA), the population throughput (256 essential-
-# genome brains batched, against `feagi-burst run` one brain at a time), and the selection check.
-# Run from the repository root with feagi-burst importable; results go to $OUT (default out/h200).
+# genome brains batched, 1,000 and 10,000 bursts, against `feagi-burst run` one brain at a time),
+# and the selection check. Run from the repository root with feagi-burst importable; results go to
+# $OUT (default out/h200), bundled into one h200.tgz at the end (the device returns few files).
 set -u
-OUT=${OUT:-out/h200}; mkdir -p "$OUT"
+OUT=${OUT:-out/h200}; J="$OUT/json"; mkdir -p "$J"
 B="python3 -m feagi_burst.cli bench --neurons 1000000 --backend gpu"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import wgpu; print([a.info['device'] for a in wgpu.gpu.enumerate_adapters_sync()])"
-for i in 1 2; do timeout 60 $B --bursts 2000 --warmup 100 --json "$OUT/lif-1m-$i.json" 2>&1 | tail -4; done
-timeout 60 $B --bursts 500 --warmup 50 --blocking --json "$OUT/lif-1m-blocking.json" 2>&1 | tail -3
-timeout 90 $B --plastic-fraction 0.1 --bursts 2000 --warmup 100 --json "$OUT/stdp-1m.json" 2>&1 | tail -4
-timeout 90 $B --plastic-fraction 0.1 --bursts 500 --warmup 50 --blocking --json "$OUT/stdp-1m-blocking.json" 2>&1 | tail -4
-timeout 60 python3 examples/torch_peer.py --bursts 1000 > "$OUT/torch-peer.json" && cat "$OUT/torch-peer.json"
-TIMEFORMAT="population of 256: %R s wall"
-time timeout 120 python3 -m feagi_burst.cli population --config examples/population_256.toml --backend gpu \
-    --json "$OUT/pop256.json" 2>&1 | tail -3
+for i in 1 2; do timeout 60 $B --bursts 2000 --warmup 100 --json "$J/lif-1m-$i.json" 2>&1 | tail -4; done
+timeout 60 $B --bursts 500 --warmup 50 --blocking --json "$J/lif-1m-blocking.json" 2>&1 | tail -3
+timeout 90 $B --plastic-fraction 0.1 --bursts 3000 --warmup 100 --json "$J/stdp-1m.json" 2>&1 | tail -4
+timeout 90 $B --plastic-fraction 0.1 --bursts 500 --warmup 50 --blocking --json "$J/stdp-1m-blocking.json" 2>&1 | tail -4
+timeout 60 python3 examples/torch_peer.py --bursts 1000 > "$J/torch-peer.json" && cat "$J/torch-peer.json"
+sed 's/^bursts = 1000/bursts = 10000/; s#"essential#"'"$PWD"'/examples/essential#g' examples/population_256.toml > /tmp/pop256-10k.toml
+for cfg in examples/population_256.toml /tmp/pop256-10k.toml; do
+    TIMEFORMAT="population ($cfg): %R s wall"
+    time timeout 300 python3 -m feagi_burst.cli population --config "$cfg" --backend gpu \
+        --json "$J/pop256-$(basename "$cfg" .toml).json" 2>&1 | tail -3
+done
 TIMEFORMAT="one brain alone: %R s wall"
 for i in 1 2 3; do
     time timeout 60 python3 -m feagi_burst.cli run --genome examples/essential_genome.json \
         --stimulus examples/essential_stimulus.toml --bursts 1000 --seed "$i" --backend gpu \
-        --json "$OUT/alone-$i.json" 2>&1 | tail -2
+        --json "$J/alone-$i.json" 2>&1 | tail -2
 done
-timeout 300 python3 examples/check_selection.py > "$OUT/selection.jsonl"; tail -5 "$OUT/selection.jsonl"
+time timeout 120 python3 -m feagi_burst.cli run --genome examples/essential_genome.json \
+    --stimulus examples/essential_stimulus.toml --bursts 10000 --seed 1 --backend gpu --json "$J/alone-10k.json" 2>&1 | tail -2
+timeout 300 python3 examples/check_selection.py > "$J/selection.jsonl"; tail -5 "$J/selection.jsonl" | cut -c1-3000
+tar czf "$OUT/h200.tgz" -C "$OUT" json && rm -rf "$J"
