@@ -225,6 +225,7 @@ def test_gpu_batch_gives_every_brain_its_cpu_spikes(tmp_path: Path) -> None:
     assert len(batched) == 10 and all(r.backend.startswith("WGPU") for r in gpu.results)
     assert comparable(gpu.results) == comparable(cpu.results)
     assert sum(r.spikes for r in gpu.results) > 0
+    assert 0 < gpu.run_s < gpu.wall_s and gpu.setup_s + gpu.run_s == pytest.approx(gpu.wall_s)
     for g, c in zip(gpu.results, cpu.results):
         assert_same_record(recs["gpu"] / g.record, recs["cpu"] / c.record)
     assert notes == ["2 brains run one after another on the GPU, not batched: it has plastic pairs "
@@ -247,6 +248,43 @@ def test_batches_split_by_limits_give_the_same_results(tmp_path: Path) -> None:
         raise
     assert notes and "successive batches" in notes[0]
     assert comparable(small) == comparable(pop.run(backend="cpu").results)
+
+
+def test_replicas_share_one_resolved_schedule_over_successive_batches(tmp_path: Path) -> None:
+    """The schedule is resolved once for the replicas' one Brain; each batch stages it anew (a
+    plan is consumed as it runs), so the second batch's brains get every stimulation too."""
+    from feagi_burst.backends.base import BackendError
+    from feagi_burst.population.batched import BatchLimits, run_gpu_batched
+
+    d = copy_genomes(tmp_path, [])
+    shutil.copy(EXAMPLES / "essential_genome.json", d / "essential_genome.json")
+    shutil.copy(EXAMPLES / "essential_stimulus.toml", d / "essential_genome.stimulus.toml")
+    p = write_pop(tmp_path, f'[population]\ngenomes = ["{d}/*.json"]\nreplicas = 3\nbursts = 30\n')
+    pop = Population.from_config(p)
+    notes: list[str] = []
+    try:
+        small = run_gpu_batched(pop.batch(), limits=BatchLimits(neurons=2 * 13851), note=notes.append)
+    except InputError as e:
+        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1" and isinstance(e.__cause__, (BackendError, type(None))):
+            pytest.skip(str(e))
+        raise
+    assert notes and "2 successive batches" in notes[0]
+    cpu = pop.run(backend="cpu").results
+    assert comparable(small) == comparable(cpu) and all(r.spikes for r in small)
+    assert all(r.run_s > 0 and r.setup_s > 0 for r in small)
+
+
+def test_setup_and_run_times_split_the_wall(tmp_path: Path) -> None:
+    p = write_pop(tmp_path, f'[population]\ngenomes = ["{GENOMES}/test_timer.json"]\nreplicas = 3\nbursts = 40\n')
+    pop = Population.from_config(p)
+    for threads in (1, 2):
+        r = pop.run(threads=threads)
+        assert 0 < r.run_s <= r.wall_s and r.setup_s >= 0
+        assert r.setup_s + r.run_s == pytest.approx(r.wall_s)
+        assert r.run_brain_bursts_per_s == pytest.approx(r.brain_bursts / r.run_s)
+        assert r.run_brain_bursts_per_s >= r.brain_bursts_per_s
+        if threads == 1:  # one brain after another: the bursts' own time
+            assert r.run_s == pytest.approx(sum(b.run_s for b in r.results))
 
 
 def test_fitness_scores_each_brain_and_a_failing_fitness_is_that_brains_error(tmp_path: Path) -> None:
@@ -276,8 +314,11 @@ def test_command_writes_json_and_csv_and_reports_a_broken_genome(tmp_path: Path)
     assert "Traceback" not in r.stderr
     assert "y_consolidator" in r.stderr
     assert "2 of 4 brains failed" in r.stderr and "brains x bursts per second" in r.stderr
+    assert " while running (set-up " in r.stderr
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["brains"] == 4 and data["failed"] == 2 and data["bursts"] == 25
+    assert data["setup_s"] + data["run_s"] == pytest.approx(data["wall_s"]) and data["run_s"] > 0
+    assert data["run_brain_bursts_per_s"] == pytest.approx(data["brain_bursts"] / data["run_s"])
     ok = [row for row in data["rows"] if not row["error"]]
     assert [row["seed"] for row in ok] == [0, 1] and all(row["bursts"] == 25 for row in ok)
     assert ok[0]["spikes"] == sum(ok[0]["spikes_per_area"].values())

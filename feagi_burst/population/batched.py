@@ -38,14 +38,20 @@ class Built:
     result: BrainResult
     brain: Any = None
     tables: Any = None
-    plan: Any = None  # StimulusPlan, or None without a schedule
+    stims: Any = None  # list[Stimulation]: the schedule resolved to its brain's ids, or None without one
 
 
 def _build(jobs: list[BrainJob], batch: Batch, builder: BrainBuilder) -> list[Built]:
-    """Every brain of `jobs` with its stimulation resolved; a failure is that brain's error row."""
-    from feagi_burst.stimulus import StimulusPlan, resolve
+    """Every brain of `jobs` with its stimulation resolved; a failure is that brain's error row.
+
+    Replicas share one Brain object (BrainBuilder), and a schedule resolved against a brain
+    depends on nothing else: it is resolved once per brain object and schedule, and shared (each
+    batch stages it in a StimulusPlan of its own: a plan is consumed as it runs).
+    """
+    from feagi_burst.stimulus import resolve
 
     out = []
+    resolved: dict[tuple[int, str], Any] = {}  # (id of the brain, schedule) -> stimulations, or the error text
     for job in jobs:
         res = BrainResult(index=job.index, genome=job.genome, variant=job.variant, seed=job.seed)
         b = Built(job, res)
@@ -54,11 +60,16 @@ def _build(jobs: list[BrainJob], batch: Batch, builder: BrainBuilder) -> list[Bu
             res.warnings = list(b.brain.warnings)
             res.neurons, res.synapses = b.brain.neuron_count, b.brain.synapse_count
             if job.stimulus is not None:
-                stim = batch.stimuli[job.stimulus]
-                try:
-                    b.plan = StimulusPlan(resolve(stim.entries, b.brain, stim.where))
-                except InputError as e:
-                    raise InputError(f"{stim.where}: {e}") from None
+                key = (id(b.brain), job.stimulus)  # `out` keeps every brain alive: ids are not reused
+                if key not in resolved:
+                    stim = batch.stimuli[job.stimulus]
+                    try:
+                        resolved[key] = resolve(stim.entries, b.brain, stim.where)
+                    except InputError as e:
+                        resolved[key] = f"{stim.where}: {e}"
+                if isinstance(resolved[key], str):
+                    raise InputError(resolved[key])
+                b.stims = resolved[key]
         except Exception as e:  # noqa: BLE001 (one brain's failure must not stop the population)
             res.error = one_line(e)
         out.append(b)
@@ -82,16 +93,19 @@ def _chunks(built: list[Built], limits: BatchLimits) -> list[list[Built]]:
 
 def _run_chunk(chunk: list[Built], gpu: Any, batch: Batch, record_dir: Path | None, progress: Progress | None,
                stop: Callable[[], bool] | None) -> int:
-    """All bursts of one batch of brains on `gpu`; fills each brain's result; returns bursts run."""
+    """All bursts of one batch of brains on `gpu`; fills each brain's result (its share of the
+    batch's set-up and burst time in setup_s and run_s); returns bursts run."""
     from feagi_burst.batch import StimulusGroup, batch_input, merge_brains
+    from feagi_burst.stimulus import StimulusPlan
 
+    t0 = time.perf_counter()
     merged = merge_brains([b.brain for b in chunk], [b.tables for b in chunk], [b.job.seed for b in chunk])
     gpu.load(merged.brain, merged.tables, 0, merged.brain_rows)
     groups: dict[tuple[int, str | None], list[int]] = {}
     for i, b in enumerate(chunk):  # replicas share one Brain object, so one resolved schedule
-        if b.plan is not None:
+        if b.stims is not None:
             groups.setdefault((id(b.brain), b.job.stimulus), []).append(i)
-    plans = [StimulusGroup(chunk[ix[0]].plan, merged.first[np.array(ix)]) for ix in groups.values()]
+    plans = [StimulusGroup(StimulusPlan(chunk[ix[0]].stims), merged.first[np.array(ix)]) for ix in groups.values()]
     area_of = merged.brain.neurons.cortical_area
     counts = np.zeros(int(merged.first_area[-1]), np.int64)
     recorders = []
@@ -116,6 +130,7 @@ def _run_chunk(chunk: list[Built], gpu: Any, batch: Batch, record_dir: Path | No
             shown[:] = [0, now]
 
     ran = 0
+    t1 = time.perf_counter()
     try:
         for burst in range(1, batch.bursts + 1):
             if stop is not None and stop():
@@ -124,6 +139,7 @@ def _run_chunk(chunk: list[Built], gpu: Any, batch: Batch, record_dir: Path | No
             ran = burst
             take(gpu.collect(wait=False))
         take(gpu.collect(wait=True))
+        t2 = time.perf_counter()
         if progress is not None and shown[0]:
             progress(shown[0] * len(chunk))
         for rec in recorders:
@@ -136,6 +152,7 @@ def _run_chunk(chunk: list[Built], gpu: Any, batch: Batch, record_dir: Path | No
     share = int(gpu.gpu_memory()) // len(chunk) if hasattr(gpu, "gpu_memory") else 0
     for i, b in enumerate(chunk):
         b.result.backend, b.result.gpu_bytes = name, share
+        b.result.setup_s, b.result.run_s = (t1 - t0) / len(chunk), (t2 - t1) / len(chunk)
         b.result.tally(b.brain, counts[merged.first_area[i]: merged.first_area[i + 1]], ran, batch.bursts)
     return ran
 
@@ -153,7 +170,9 @@ def run_gpu_batched(batch: Batch, record_dir: Path | None = None, progress: Prog
     say = note or (lambda _text: None)
     with tempfile.TemporaryDirectory(prefix="feagi-burst-pop-") as tmp:
         builder = BrainBuilder(batch, Path(tmp), record_dir, keep=len(batch.jobs) + 1)
+        t0 = time.perf_counter()
         built = _build(batch.jobs, batch, builder)
+        build_share = (time.perf_counter() - t0) / max(1, len(built))  # each brain's part of building
         alone = [b for b in built if b.result.error is None and not_batchable(b.brain)]
         ready = [b for b in built if b.result.error is None and not not_batchable(b.brain)]
         out = {b.job.index: b.result for b in built if b.result.error is not None}
@@ -183,6 +202,7 @@ def run_gpu_batched(batch: Batch, record_dir: Path | None = None, progress: Prog
                 wall = time.perf_counter() - t0
                 for b in chunk:
                     b.result.wall_s = b.result.wall_s or wall
+                    b.result.setup_s += build_share
                     b.result.peak_rss_mb = peak_rss_mb()
                     out[b.job.index] = b.result
                     if on_brain is not None:

@@ -120,7 +120,8 @@ def run_population(opts: PopulationOptions, err: Console, out: Console) -> int:
                          on_note=note)
     out.print(rows_table(result.results, pop.fitness is not None))
     err.print(f"{result.brain_bursts:,} brain-bursts in {result.wall_s:,.2f} s: {result.brain_bursts_per_s:,.0f} "
-              f"brains x bursts per second ({result.where})", highlight=False)
+              f"brains x bursts per second ({result.where}); {result.run_brain_bursts_per_s:,.0f} while running "
+              f"(set-up {result.setup_s:,.2f} s, bursts {result.run_s:,.2f} s)", highlight=False)
     if result.failed:
         err.print(f"{len(result.failed):,} of {n:,} brains failed (errors above and in the summaries)",
                   highlight=False)

@@ -37,7 +37,13 @@ class RayOptions:
 
 @dataclass
 class PopulationResult:
-    """Every brain's result (in population order) and how the run went."""
+    """Every brain's result (in population order) and how the run went.
+
+    wall_s: the whole run (reading, building, loading, bursts); run_s: the bursts alone, so that
+    `run_brain_bursts_per_s` is the steady rate a longer run approaches; setup_s = wall_s - run_s.
+    Where brains run in parallel (threads, Ray) set-up and bursts overlap: run_s is then wall_s's
+    share of the brains' summed burst time (`split_wall`).
+    """
 
     results: list[BrainResult]
     bursts: int
@@ -46,6 +52,8 @@ class PopulationResult:
     where: str = "this process"
     notes: list[str] = field(default_factory=list)
     config: str | None = None
+    setup_s: float = 0.0
+    run_s: float = 0.0
 
     @property
     def brain_bursts(self) -> int:
@@ -56,6 +64,11 @@ class PopulationResult:
         return self.brain_bursts / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
+    def run_brain_bursts_per_s(self) -> float:
+        """Brain-bursts per second of burst time (set-up left out)."""
+        return self.brain_bursts / self.run_s if self.run_s > 0 else 0.0
+
+    @property
     def failed(self) -> list[BrainResult]:
         return [r for r in self.results if r.error]
 
@@ -63,7 +76,8 @@ class PopulationResult:
         """What --json writes: the run, then one row per brain."""
         return {"config": self.config, "brains": len(self.results), "failed": len(self.failed),
                 "bursts": self.bursts, "backend": self.backend, "where": self.where, "wall_s": self.wall_s,
-                "brain_bursts": self.brain_bursts, "brain_bursts_per_s": self.brain_bursts_per_s,
+                "setup_s": self.setup_s, "run_s": self.run_s, "brain_bursts": self.brain_bursts,
+                "brain_bursts_per_s": self.brain_bursts_per_s, "run_brain_bursts_per_s": self.run_brain_bursts_per_s,
                 "notes": self.notes, "rows": [r.row() for r in self.results]}
 
     def area_columns(self) -> list[str]:
@@ -96,6 +110,19 @@ class PopulationResult:
                             repr(r.firing_rate), "" if r.fitness is None else repr(r.fitness), r.error or "",
                             r.backend, f"{r.wall_s:.3f}", r.record or ""]
                            + [r.spikes_per_area.get(a, "") for a in areas])
+
+
+def split_wall(results: list[BrainResult], wall: float, parallel: bool) -> tuple[float, float]:
+    """(setup_s, run_s) of a run of `wall` seconds. One brain or batch after another: run_s is the
+    brains' burst time, set-up the rest of the wall (reading, building, merging, loading, starting
+    the device). In parallel the phases overlap: the wall is split as the brains' summed set-up
+    and burst times are."""
+    run = sum(r.run_s for r in results)
+    if parallel:
+        busy = run + sum(r.setup_s for r in results)
+        run = wall * run / busy if busy > 0 else 0.0
+    run = min(max(run, 0.0), wall)
+    return wall - run, run
 
 
 def _finite(data: Any) -> Any:
@@ -204,8 +231,9 @@ class Population:
             for r in results:
                 if r.error is None:
                     self._score(r)
+        setup_s, run_s = split_wall(results, wall, parallel=ray is not None or (backend == "cpu" and threads > 1))
         return PopulationResult(results, batch.bursts, backend, wall, where, notes,
-                                str(self.config.path) if self.config.path else None)
+                                str(self.config.path) if self.config.path else None, setup_s, run_s)
 
     def _score(self, r: BrainResult) -> None:
         """The fitness of one brain; a failing or non-numeric fitness is that brain's error."""

@@ -106,6 +106,10 @@ class BrainResult:
     warnings: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     gpu_bytes: int = 0
+    # wall_s split: building and loading it (its share of a batch's), and running its bursts (ditto);
+    # not in row(): the population's setup_s / run_s are what --json reports
+    setup_s: float = 0.0
+    run_s: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """The record summary a fitness function receives (and the JSON row, with fitness)."""
@@ -285,7 +289,9 @@ def _run_one(job: BrainJob, batch: Batch, builder: BrainBuilder, backend_for: Ca
                     progress(pending[0])
                     pending[:] = [0, now]
 
+        t_run = time.perf_counter()
         ran = engine.run(batch.bursts, on_result=on_result, stop=stop)
+        res.run_s = time.perf_counter() - t_run
         if progress is not None and pending[0]:
             progress(pending[0])
         if recorder is not None:
@@ -301,6 +307,7 @@ def _run_one(job: BrainJob, batch: Batch, builder: BrainBuilder, backend_for: Ca
         if engine is not None:
             release(engine, backend)
     res.wall_s = time.perf_counter() - t0
+    res.setup_s = res.wall_s - res.run_s
     res.peak_rss_mb = peak_rss_mb()
     return res
 
