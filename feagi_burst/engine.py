@@ -136,9 +136,7 @@ class Engine:
             if s.bursts.size and int(s.bursts.min()) <= self.submitted:
                 raise InputError(f"{where}: burst {int(s.bursts.min())} has already run (now at burst "
                                  f"{self.submitted}); add the schedule before running, or stage later bursts")
-        for s in resolved:
-            for b in s.bursts.tolist():
-                self.plan.add(b, s.mode, s.neurons, s.potential)
+        self.plan.add_schedule(resolved)
 
     # Every stimulation call validates all its arguments before staging anything: a bad value is an
     # InputError at the call that made it, never a failure at a later burst that would also lose
