@@ -1,5 +1,5 @@
 """backends/wgpu/params.py: the GPU parameter buffer built from one neuron per area is word for word
-the buffer of the neuron-by-neuron algorithm it replaced (kept here as the reference), for uniform
+the buffer of the neuron-by-neuron algorithm it replaced (params.py keeps it as the general path), for uniform
 areas, areas whose threshold varies inside them, areas whose rows vary inside them, several models
 and a merged batch of brains."""
 from __future__ import annotations
@@ -12,44 +12,25 @@ import numpy as np
 import pytest
 
 from conftest import GENOMES
-from feagi_burst.backends.wgpu.params import BRAIN_WORDS, _area_layout, brain_words, neuron_params
+from feagi_burst.backends.wgpu.params import BRAIN_WORDS, _area_layout, _params_by_neuron, brain_words, neuron_params
 from feagi_burst.batch import merge_brains
 from feagi_burst.brain import Brain, NeuronArray
 from feagi_burst.engine import load_brain
 from feagi_burst.fixed_point import compile_tables
-from feagi_burst.models import model_index
 from feagi_burst.models.assign import assign_model
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 def reference_params(brain: Brain, per_area: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, int, int]:
-    """neuron_params as it was: a row per neuron, then the areas' rows or np.unique's distinct rows."""
-    n = brain.neuron_count
+    """neuron_params as it was: a row per neuron, then the areas' rows or np.unique's distinct rows
+    (kept in params.py as the general path for brains the per-area path cannot split)."""
     if per_area is None:
         per_area = brain_words(len(brain.areas), seed)
-    words = 1 + max(p.model.gpu_row_words for p in brain.populations)
-    stride = (words + 1) // 2 + BRAIN_WORDS // 2
-    rows = np.zeros((n, 2 * stride), np.uint32)
-    per_neuron = np.empty((n, 2), np.uint32)
-    for pop, table in zip(brain.populations, brain.param_tables()):
-        ids = pop.ids() if len(brain.populations) > 1 else slice(None)
-        idx = np.arange(n, dtype=np.int64)[ids]
-        m = pop.model
-        rows[ids, 0] = model_index(m)
-        rows[ids, 1:1 + m.gpu_row_words] = m.gpu_row(table, idx)
-        per_neuron[ids, 0] = m.gpu_neuron_word(table, idx)
-    area = np.asarray(brain.neurons.cortical_area, np.int64)
-    rows[:, 2 * stride - BRAIN_WORDS:] = per_area[area]
-    if n:
-        _areas, first, index = np.unique(area, return_index=True, return_inverse=True)
-        table = rows[first]
-        if not np.array_equal(rows, table[index]):
-            table, index = np.unique(rows, axis=0, return_inverse=True)
-    else:
-        table, index = np.zeros((0, 2 * stride), np.uint32), np.zeros(0, np.int64)
-    per_neuron[:, 1] = np.asarray(index, np.int64).reshape(-1)
-    return np.concatenate([per_neuron.reshape(-1), table.reshape(-1)]), int(table.shape[0]), stride
+    stride = (1 + max(p.model.gpu_row_words for p in brain.populations) + 1) // 2 + BRAIN_WORDS // 2
+    if not brain.neuron_count:
+        return np.zeros(0, np.uint32), 0, stride
+    return _params_by_neuron(brain, per_area, stride)
 
 
 def same(brain: Brain, per_area: np.ndarray | None = None, seed: int = 0) -> int:
