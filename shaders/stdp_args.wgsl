@@ -1,7 +1,7 @@
 // stdp_args.wgsl: first STDP dispatch of a burst with plastic pairs (after fire_compact), one
 // invocation. Decides the requantisation: when LTP took a weight past the cap 2^k the current
 // scale holds, the scale of the new cap (a table made at load) replaces it if lower, and
-// work[W_SCALE_INV] with it; the grids of stdp_requant / stdp_requant_plastic are then non-zero.
+// work[W_SCALE_INV] with it; the grid of stdp_requant is then non-zero.
 // Writes the grids of stdp_pre (stamp this burst's fires; with several synapse chunks, commit the
 // fired neurons' rows in the chunks after the first) and stdp (the neurons in a window), and
 // clears the list this burst fills.
@@ -47,13 +47,10 @@ fn main() {
     }
     atomicStore(&ctl[STDP_SHIFT], d);
     var g_shift = 0u;
-    var g_plastic = 0u;
     if (d > 0u) {
         g_shift = (P.hash_n + WG - 1u) / WG;
-        g_plastic = (P.n_plastic + WG - 1u) / WG;
     }
     ctl_grid(STDP_GRID_SHIFT, g_shift);
-    ctl_grid(STDP_GRID_PLASTIC, g_plastic);
     let nf = atomicLoad(&work[H.slot]);  // this burst's fire count
     if (P.chunks > 1u) {
         ctl_grid(STDP_GRID_PRE, (nf + STDP_COMMIT_NEURONS - 1u) / STDP_COMMIT_NEURONS);  // lanes per fired neuron

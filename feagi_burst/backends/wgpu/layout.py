@@ -87,10 +87,9 @@ CONSTANTS: tuple[Constant, ...] = (
     # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (indirect grids, written by
     # stdp_args only: a buffer read as indirect arguments cannot be bound writable in that dispatch)
     Constant("STDP_GRID_SHIFT", "u32", 0, "grid[0..3): stdp_requant (0 unless the scale drops)"),
-    Constant("STDP_GRID_PLASTIC", "u32", 4, "grid[4..7): stdp_requant_plastic (0 unless the scale drops)"),
-    Constant("STDP_GRID_PRE", "u32", 8, "grid[8..11): stdp_pre (commit + window stamps)"),
-    Constant("STDP_GRID_MAIN", "u32", 12, "grid[12..15): stdp (the neurons in a window)"),
-    Constant("STDP_GRID_WORDS", "u32", 16, "words of the grid buffer"),
+    Constant("STDP_GRID_PRE", "u32", 4, "grid[4..7): stdp_pre (commit + window stamps)"),
+    Constant("STDP_GRID_MAIN", "u32", 8, "grid[8..11): stdp (the neurons in a window)"),
+    Constant("STDP_GRID_WORDS", "u32", 12, "words of the grid buffer"),
     # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a listed neuron of
     # the 1M bench has ~60 plastic synapses; 16 lanes took the update from 120 to 89 µs a burst on
     # an H200 (64 lanes left most idle), 4 lanes made it 111 (docs/bench/h200-session4-stdp-*.json)
@@ -139,7 +138,6 @@ HASH_MULT = int(VALUE["HASH_MULT"])
 HEADER_STRIDE = int(VALUE["HEADER_STRIDE"])
 W_SCALE_INV = int(VALUE["W_SCALE_INV"])
 STDP_GRID_SHIFT = int(VALUE["STDP_GRID_SHIFT"])
-STDP_GRID_PLASTIC = int(VALUE["STDP_GRID_PLASTIC"])
 STDP_GRID_PRE = int(VALUE["STDP_GRID_PRE"])
 STDP_GRID_MAIN = int(VALUE["STDP_GRID_MAIN"])
 STDP_GRID_WORDS = int(VALUE["STDP_GRID_WORDS"])

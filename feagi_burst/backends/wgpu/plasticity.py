@@ -6,7 +6,8 @@ brain with plastic pairs, after fire_compact, in the same compute pass, with no 
 
 1. `stdp_args` (1 invocation): the requantisation decision (cap, scale, work[W_SCALE_INV]) and the
    indirect grids of the dispatches below (in the `grid` buffer);
-2. `stdp_requant`, `stdp_requant_plastic` per synapse chunk: grid 0 unless the scale dropped;
+2. `stdp_requant` per synapse chunk: grid 0 unless the scale dropped (then it shifts every word
+   and recomputes the plastic ones from their committed weights, row by row);
 3. `stdp_pre` per synapse chunk, over this burst's fire set: stamp it into the window list (and,
    with several chunks, commit the fired neurons' rows in the chunks after the first);
 4. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the listed neurons (the
@@ -17,7 +18,7 @@ by the propagation of its own spikes, so they are brought up to date (committed 
 before this burst's update) when it fires, by the thread that owns the synapse in the update (it
 reads that weight anyway), and only where the committed weight differs. No list of changed
 weights, no pass over them. Between kernels every plastic word is plastic_word(committed weight,
-current scale), which stdp_requant_plastic (from the committed weights) keeps across a new scale.
+current scale), which stdp_requant (from the committed weights) keeps across a new scale.
 
 Work per burst (N_l listed neurons, d_out/d_in their plastic synapses, N_f fired): stdp_args 1
 invocation; stdp_pre N_f invocations (stamps, N_l-bounded list appends); stdp N_l * (d_out + d_in)
@@ -38,7 +39,7 @@ import numpy as np
 
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import (
-    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PLASTIC, STDP_GRID_PRE,
+    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PRE,
     STDP_GRID_SHIFT, STDP_GRID_WORDS, STDP_KCUR, STDP_LCNT, STDP_MAX_STEPS, STDP_MAXW, STDP_NSTEPS, STDP_SCUR,
     STDP_SHIFT, STDP_STEPS, W_SCALE_INV, WG)
 from feagi_burst.backends.wgpu.runtime import Recorder, grid
@@ -143,8 +144,8 @@ class GPUPlasticity:
         with_chunk = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lchunk])
         prog = dev.program
         gb._stdp = {"l1": l1, "lgrid": lgrid, "lchunk": lchunk,
-                    "args": prog("stdp_args.wgsl", with_grid), "shift": prog("stdp_requant.wgsl", with_chunk),
-                    "replastic": prog("stdp_requant_plastic.wgsl", with_chunk), "pre": prog("stdp_pre.wgsl", with_chunk),
+                    "args": prog("stdp_args.wgsl", with_grid), "requant": prog("stdp_requant.wgsl", with_chunk),
+                    "pre": prog("stdp_pre.wgsl", with_chunk),
                     "main": prog("stdp.wgsl", with_chunk)}
 
     # -- per burst ----------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ class GPUPlasticity:
         rec.bind(1, self.g1)
         rec.bind(2, self.g_grid)
         rec.dispatch(1)
-        for name, at in (("shift", STDP_GRID_SHIFT), ("replastic", STDP_GRID_PLASTIC), ("pre", STDP_GRID_PRE)):
+        for name, at in (("requant", STDP_GRID_SHIFT), ("pre", STDP_GRID_PRE)):
             rec.pipeline(k[name])
             for g in self.g_chunks:
                 rec.bind(2, g)
@@ -188,7 +189,7 @@ class GPUPlasticity:
         listed = (np.flatnonzero((s != 0) & (burst + 1 - s < L.wmax) & L.relevant) + L.lo).astype(np.uint32)
         lists = np.zeros((2, span), np.uint32)
         lists[nxt, : listed.size] = listed
-        # the words follow the committed weights (stdp_requant_plastic below); a source's row is
+        # the words follow the committed weights (stdp_requant below); a source's row is
         # committed to its weights when it next fires
         ps = np.concatenate([st.weights.view(np.uint32), st.committed.view(np.uint32), st.stamps.astype(np.uint32),
                              lists.reshape(-1)])
@@ -202,22 +203,24 @@ class GPUPlasticity:
         ctl[STDP_NSTEPS] = steps.size
         ctl[STDP_STEPS: STDP_STEPS + steps.size] = steps.view(np.uint32)
         grids = np.zeros(STDP_GRID_WORDS, np.uint32)
-        grids[[1, 2, 5, 6, 9, 10, 13, 14]] = 1
-        for a, b in zip(steps[:-1], steps[1:]):
-            ctl[STDP_SHIFT] = int(a - b)
-            ctl[STDP_SCUR] = np.int32(b).view(np.uint32)
+        grids[[STDP_GRID_SHIFT + 1, STDP_GRID_SHIFT + 2, STDP_GRID_PRE + 1, STDP_GRID_PRE + 2,
+               STDP_GRID_MAIN + 1, STDP_GRID_MAIN + 2]] = 1  # the grids' y and z
+        table_grid = grids.copy()
+        table_grid[STDP_GRID_SHIFT: STDP_GRID_SHIFT + 3] = grid(-(-self.info["hash_n"] // WG))
+        # each step shifts every word (and writes the plastic ones at its scale); the last pass,
+        # at the state's scale, leaves every plastic word its committed weight's
+        passes = [(int(a - b), int(b)) for a, b in zip(steps[:-1], steps[1:])]
+        if not passes or passes[-1][1] != st.scale_exp:
+            passes.append((0, int(st.scale_exp)))
+        for shift, scale in passes:
+            ctl[STDP_SHIFT] = shift
+            ctl[STDP_SCUR] = np.int32(scale).view(np.uint32)
             dev.upload(self.b_ctl, ctl)
-            g = grids.copy()
-            g[STDP_GRID_SHIFT: STDP_GRID_SHIFT + 3] = grid(-(-self.info["hash_n"] // WG))
-            dev.upload(self.b_grid, g)
-            self._run_table_kernel("shift", STDP_GRID_SHIFT)
+            dev.upload(self.b_grid, table_grid)
+            self._run_table_kernel("requant", STDP_GRID_SHIFT)
         ctl[STDP_SHIFT] = 0
         ctl[STDP_SCUR] = np.int32(st.scale_exp).view(np.uint32)
         dev.upload(self.b_ctl, ctl)
-        g = grids.copy()
-        g[STDP_GRID_PLASTIC: STDP_GRID_PLASTIC + 3] = grid(-(-p // WG))
-        dev.upload(self.b_grid, g)
-        self._run_table_kernel("replastic", STDP_GRID_PLASTIC)
         dev.upload(self.b_grid, grids)
         dev.upload(gb.b_work, np.array([np.float32(2.0 ** -st.scale_exp).view(np.uint32)], np.uint32), W_SCALE_INV * 4)
 
