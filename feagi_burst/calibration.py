@@ -342,16 +342,13 @@ def measure_points(gpu: bool, seconds_per_point: float = SECONDS_PER_POINT,
             per_burst = int(round(rate * n))
             brain = dataclasses.replace(brain, drive=Drive(brain.drive.order, per_burst, brain.drive.potential))
             row: dict[str, Any] = {"label": label, "neurons": n, "synapses": n * k, "stimulated": stimulated}
-            # the GPU first: timed right after the CPU's turn (all cores, then idle threads) an
-            # H200 ran bench's 1M brain at 2.4x its usual time, its own timestamps included
-            timed = {}
+            timed = {"cpu": time_bursts(brain, tables, "cpu", seconds_per_point, stimulated=stimulated)}
             if gpu_backend is not None and gpu_error is None:
                 try:
                     timed["gpu"] = time_bursts(brain, tables, gpu_backend, seconds_per_point, min_bursts=256,
                                                stimulated=stimulated)
                 except Exception as e:  # noqa: BLE001 (whatever stops the GPU here stops it choosing it)
                     gpu_error = f"{type(e).__name__}: {e}" if not isinstance(e, BackendError) else str(e)
-            timed["cpu"] = time_bursts(brain, tables, "cpu", seconds_per_point, stimulated=stimulated)
             # the rate it ran at (a stimulated brain fires what it is made to, and what that causes)
             fired = timed["cpu"]["fired_per_burst"]
             row["firing_rate"] = fired / n
