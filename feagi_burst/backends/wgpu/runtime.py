@@ -68,7 +68,34 @@ def _wgpu() -> Any:
         import wgpu  # noqa: PLC0415 (optional heavy import: only the GPU backend needs it)
     except ImportError as e:
         raise BackendError(f"the GPU backend needs the wgpu package (pip install wgpu): {e}") from e
+    _configure_instance()
     return wgpu
+
+
+_instance_configured = False
+
+
+def _configure_instance() -> None:
+    """Create wgpu's instance without indirect-call validation (before its first use).
+
+    wgpu validates the arguments of every indirect dispatch, in release builds too, with an
+    internal compute dispatch of its own before each one; a burst issues several indirect
+    dispatches (propagation, dynamics, STDP), each with grids our own shaders bound (grid.wgsl
+    splits them in 2-D past the limit). WGPU_VALIDATION_INDIRECT_CALL=1 turns it back on, as wgpu's
+    other WGPU_* variables still apply (WithEnv). Timestamps are normalised to nanoseconds, which
+    the phase timings assume. Where the instance exists already (an application created it), it is
+    used as it is.
+    """
+    global _instance_configured
+    if _instance_configured:
+        return
+    _instance_configured = True
+    try:
+        from wgpu.backends.wgpu_native.extras import set_instance_extras  # noqa: PLC0415
+
+        set_instance_extras(flags=["WithEnv", "AutomaticTimestampNormalization"])
+    except Exception:  # noqa: BLE001 (an older wgpu, or an instance made already: its defaults stand)
+        pass
 
 
 def probe_adapters() -> list[AdapterDescription]:
