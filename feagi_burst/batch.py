@@ -148,8 +148,9 @@ def _joined(name: str, parts: list[np.ndarray], brains: list[Brain], pops: list[
     population holds that very array (FEAGI LIF's parameters are the genome's, shared by the
     brain), as in a brain alone; else the parts joined. Sharing it saves a copy of a parameter
     per neuron of the batch (memory, and the time to touch it)."""
-    if name in merged and all(p is not None and name in b.neurons.params and p.params.get(name) is b.neurons.params[name]
-                              for b, p in zip(brains, pops)):
+    shared = [b.neurons.params.get(name) for b in brains]
+    if name in merged and all(p is not None and a is not None and p.params.get(name) is a
+                              for a, p in zip(shared, pops)):
         return merged[name]
     return np.concatenate(parts)
 

@@ -46,9 +46,10 @@ CACHE_NAME = "calibration.json"
 # (from 50K neurons), sparse bursts (a candidate list) and dense ones (every neuron visited), so
 # each cost separates; "tiny" pins the fixed cost, "1M" (`bench`'s brain: a build of ~2 s) the
 # slowdown of a large brain and the GPU's own time above its host's (with 10 synapses and 3% firing
-# instead, the H200's estimate at bench's 1M brain was 36% low). "stimulated" (STIMULATED) is a genome-sized brain firing as real
-# genomes do (0.15% of its neurons a burst), stimulated from outside every burst as a genome's
-# sensory input is (STIMULUS_FIRE forced fires, and potentials every STIMULUS_POTENTIAL_EVERY bursts).
+# instead, the H200's estimate at bench's 1M brain was 36% low). "stimulated" (STIMULATED) is a
+# genome-sized brain firing as real genomes do (0.15% of its neurons a burst), stimulated from
+# outside every burst as a genome's sensory input is (STIMULUS_FIRE forced fires, and potentials
+# every STIMULUS_POTENTIAL_EVERY bursts).
 POINTS: tuple[tuple[str, int, int, float], ...] = (
     ("tiny", 1_000, 10, 0.01),
     ("10K", 10_000, 100, 0.01),
