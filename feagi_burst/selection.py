@@ -68,16 +68,17 @@ assert tuple(f.name for f in fields(Constants)) == CONSTANT_KEYS
 # without a usable GPU that has no cache yet (there the CPU is chosen whatever they say, and they
 # only size the estimate). Measured, not guessed.
 DEFAULT_CONSTANTS = Constants(
-    # the 2-core development machine (AMD EPYC, a shared VM), numba CPU backend: `bench --calibrate`
-    # (the first-use measurement at 1 s per brain) five times, fitted to each brain's median time:
-    # docs/bench/calibration-dev-cpu.json. Its cores were busy: threads gained 0.92x there
-    cpu_fixed_us=23.0,
-    cpu_input_us=133.5,
-    cpu_ns_per_event=2.06,
-    cpu_ns_per_neuron=10.92,
-    cpu_ns_per_spike=135.0,
-    cpu_slowdown_per_mneuron=0.0,
-    cpu_parallel_speedup=0.919,
+    # the 2-core development machine (AMD EPYC, a shared VM), numba CPU backend, quiet: `bench
+    # --calibrate` (the first-use measurement at 1 s per brain) three times, fitted to each brain's
+    # median time: docs/bench/calibration-dev-cpu.json (the previous session's, on busy cores:
+    # calibration-dev-cpu-session3.json, whose constants estimated 1M at 2x what it now takes)
+    cpu_fixed_us=11.01,
+    cpu_input_us=86.59,
+    cpu_ns_per_event=0.770,
+    cpu_ns_per_neuron=3.798,
+    cpu_ns_per_spike=62.28,
+    cpu_slowdown_per_mneuron=0.646,
+    cpu_parallel_speedup=1.262,
     # an H200 (Vulkan): the device's share from GPU timestamps per phase, docs/bench/h200-lif-after-1.json
     # at 1M neurons / 100M synapses / 1% (92 µs: input 1.9, propagation 48.4, dynamics 29.8, output 11.7)
     # with each phase's fixed part from docs/bench/h100-calibrate.json (50K-1M neurons: 15.3 µs of
