@@ -74,10 +74,11 @@ def mp_caps(brain: Brain) -> np.ndarray:
 def compile_tables(brain: Brain) -> SynapseTables:
     """Quantise every synapse of `brain` into the shared fixed-point CSR (compiled passes over the
     synapses, on every core; the sums are those of the numpy expressions in the comments)."""
-    from feagi_burst.backends import cpu_kernels as K
+    from feagi_burst import build_kernels as K
+    from feagi_burst.backends.compiled import threads
 
     syn, n_neurons = brain.synapses, brain.neuron_count
-    nt = K.threads()
+    nt = threads()
     source = np.ascontiguousarray(syn.source, np.uint32)
     target = np.ascontiguousarray(syn.target, np.uint32)
     weight = np.ascontiguousarray(syn.weight, np.float32)

@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from feagi_burst.backends import cpu_kernels as K
+from feagi_burst.backends.compiled import kernel
 from feagi_burst.brain import Brain
 
 from feagi_burst.fixed_point import (
@@ -274,7 +274,7 @@ def _build_layout(brain: Brain, tables: SynapseTables) -> PlasticLayout | None:
         base_scale_exp=int(tables.scale_exp), initial_weights=weights.copy())
 
 
-@K.kernel()
+@kernel()
 def _incoming(t, off):  # type: ignore[no-untyped-def]
     """The plastic synapses by target (t: target - lo), each target's in plastic order: a counting sort."""
     pos = off[:-1].copy()

@@ -41,9 +41,10 @@ def random_synapses(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarra
     to come by on a VM: a page fault at a time per thread), while a second thread fills the
     sources and weights (compiled, without the GIL; numpy's generator releases it too), so the
     one stream of draws, which cannot be split, is not waited for alone."""
-    from feagi_burst.backends import cpu_kernels as K
+    from feagi_burst import build_kernels as K
+    from feagi_burst.backends.compiled import threads
 
-    s, nt = n * k, K.threads()
+    s, nt = n * k, threads()
     source = K.small_page_empty(s, np.uint32)
     weight = K.small_page_empty(s, np.float32)
     target = K.small_page_empty(s, np.uint32)

@@ -244,7 +244,7 @@ def test_drive_wider_than_its_order_drives_each_neuron_once() -> None:
 
 
 def test_kernel_cache_goes_where_it_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feagi_burst.backends.cpu_kernels import cache_dir
+    from feagi_burst.backends.compiled import cache_dir
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     assert cache_dir(tmp_path) is None  # writable: numba's own place, next to the module

@@ -1,12 +1,6 @@
-"""The CPU backend's compiled kernels (numba): propagation, fire candidates and FEAGI LIF's step.
-
-Compiled in nopython mode without fastmath, so every f32 operation is the one written, rounded
-as numpy and the GPU round it (no reassociation, no fused multiply-add); synaptic sums are exact
-integers, so splitting them across threads cannot change a bit. Kernels are cached on disk
-(`cache=True`): a machine compiles them once (tens of seconds), later runs load them in well
-under a second. The cache sits in the package's `__pycache__` when that is writable, otherwise
-in `$XDG_CACHE_HOME/feagi-burst/numba` (or `~/.cache/...`, or the temp directory); NUMBA_CACHE_DIR
-overrides both.
+"""The CPU backend's compiled kernels (numba, compiled as feagi_burst/backends/compiled.py says:
+exact f32, cached): propagation, fire candidates and FEAGI LIF's step. Synaptic sums are exact
+integers, so splitting them across threads cannot change a bit.
 
 The synaptic accumulator `acc` (i32, one per neuron) is kept at UNTOUCHED between bursts. A
 neuron's first event of a burst turns it into 0 + contribution, so "is a candidate" and "summed
@@ -17,95 +11,11 @@ candidate resets both words.
 """
 from __future__ import annotations
 
-import mmap
-import os
-import tempfile
-from pathlib import Path
-
-import numba
 import numpy as np
-from llvmlite import ir
-from llvmlite.binding import llvm_version_info
 from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-
-def cache_dir(here: Path = Path(__file__).parent) -> str | None:
-    """Where compiled kernels go when numba's default (`here`/__pycache__) is not writable, e.g.
-    in a read-only site-packages; None: numba's default, or NUMBA_CACHE_DIR when that is set."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return None  # the user's choice; numba reads it itself
-    try:
-        (here / "__pycache__").mkdir(exist_ok=True)
-        tempfile.TemporaryFile(dir=here / "__pycache__").close()
-        return None
-    except OSError:
-        pass
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    for root in (Path(base) / "feagi-burst" / "numba",
-                 Path(tempfile.gettempdir()) / f"feagi-burst-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"):
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=root).close()
-            return str(root)
-        except OSError:
-            continue
-    return None
-
-
-CACHE_DIR = cache_dir()
-
-
-def kernel(parallel: bool = False):  # type: ignore[no-untyped-def]
-    """njit, cached (in CACHE_DIR when set: only for our kernels), nopython, exact arithmetic."""
-    def wrap(fn):  # type: ignore[no-untyped-def]
-        saved = numba.config.CACHE_DIR
-        if CACHE_DIR:
-            numba.config.CACHE_DIR = CACHE_DIR  # read once, when the dispatcher finds its cache
-        try:
-            return numba.njit(cache=True, parallel=parallel, nogil=True, error_model="numpy")(fn)
-        except RuntimeError:  # nowhere writable to cache: compile in every process
-            return numba.njit(parallel=parallel, nogil=True, error_model="numpy")(fn)
-        finally:
-            numba.config.CACHE_DIR = saved
-    return wrap
-
-
-helper = numba.njit(nogil=True, error_model="numpy", inline="always")  # inlined: no call, no refcounts
-
-# LLVM 15+ names its pointer-overloaded intrinsics by address space only
-_PREFETCH = "llvm.prefetch.p0" if llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
-
-
-@intrinsic
-def prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
-    """Ask for the cache line of arr[idx] ahead of its use (no fault, no wait, no effect on results)."""
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
-        i8p = builder.bitcast(ptr, ir.IntType(8).as_pointer())
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p.type, i32, i32, i32]),
-                                            _PREFETCH)
-        builder.call(fn, [i8p, i32(0), i32(3), i32(1)])  # read, keep in all levels, data cache
-        return context.get_dummy_value()
-    return sig, codegen
-
-
-@intrinsic
-def cttz(typingctx, x):  # type: ignore[no-untyped-def]
-    """Count of trailing zero bits of a non-zero u64 (the position of its lowest set bit)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        i64 = ir.IntType(64)
-        fn = builder.module.declare_intrinsic("llvm.cttz", [i64], ir.FunctionType(i64, [i64, ir.IntType(1)]))
-        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])  # 1: zero input is undefined
-    return sig, codegen
+from feagi_burst.backends.compiled import cttz, helper, kernel, prefetch
 
 
 ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -175,11 +85,6 @@ F32_ZERO = np.float32(0.0)
 F32_ONE = np.float32(1.0)
 EXCITABILITY_ALWAYS = np.float32(0.999)
 TWO_POW_32 = np.float32(4294967296.0)
-
-def threads() -> int:
-    """Threads the parallel kernels split their work over (numba's, NUMBA_NUM_THREADS)."""
-    return max(1, numba.get_num_threads())
-
 
 def draw_mix(burst: int, seed: int) -> np.uint64:
     """The burst and seed term of rand(id, b) (SPEC.md), as the kernels take it."""
@@ -764,172 +669,3 @@ def step_dense_serial(n, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, 
     _mark_forced(accs, forced)
     return _lif_run(DENSE, 0, n, out_ids, sens, out_ids, accs, sens, scale, b, mix, thr, tlim, leak, exc,
                     refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_ids, out_mp)
-
-
-# -- building brains: fixed_point.compile_tables and synthetic.synthetic_brain ------------------------
-@kernel(parallel=True)
-def synapse_counts(source, n, nt):  # type: ignore[no-untyped-def]
-    """Outgoing synapses per neuron (np.bincount(source, minlength=n)) on `nt` threads, and
-    whether `source` is sorted (the CSR's order, which the other build kernels walk)."""
-    parts = np.zeros((nt, n), np.int64)
-    unsorted = np.zeros(nt, np.int64)
-    s = source.size
-    for t in prange(nt):
-        lo, hi = t * s // nt, (t + 1) * s // nt
-        for k in range(lo, hi):
-            parts[t, source[k]] += 1
-            if k > 0 and source[k] < source[k - 1]:
-                unsorted[t] += 1
-    out = np.zeros(n, np.int64)
-    for i in prange(n):
-        c = 0
-        for t in range(nt):
-            c += parts[t, i]
-        out[i] = c
-    return out, unsorted.sum() == 0
-
-
-@helper
-def _row_of(offsets, k):  # type: ignore[no-untyped-def]
-    """The source neuron whose row holds synapse k (the last row starting at or before it)."""
-    return np.searchsorted(offsets, k, side="right") - 1
-
-
-BOUNDS_AHEAD = 16  # input_bounds prefetches the partial sum of the synapse this many synapses ahead
-
-
-@kernel(parallel=True)
-def input_bounds(offsets, target, weight, bound_unit, n, chunk, nt):  # type: ignore[no-untyped-def]
-    """Per target: the f64 sum of weight * bound_unit[source], summed exactly as
-    `sum over chunks of np.bincount(target[chunk], weights=...)` does (each chunk in synapse order
-    from 0, then the chunks in order), and the fan-in. `nt` chunks at a time, one per thread, each
-    into its own partial sums (rows walked through `offsets`: no source array to read).
-
-    A thread's partial sum and fan-in count of a target sit side by side (part[t, 2i], part[t,
-    2i + 1], the count an exact f64 below 2**53), so each synapse touches one random cache line,
-    not two, and that line is prefetched BOUNDS_AHEAD synapses early: the targets are random and
-    the sums of 1M neurons are not in L2."""
-    s = target.size
-    nchunks = (s + chunk - 1) // chunk
-    part = np.zeros((nt, 2 * n), np.float64)
-    bound = np.zeros(n, np.float64)
-    fan_in = np.zeros(n, np.int64)
-    for first in range(0, nchunks, nt):
-        for t in prange(nt):
-            c = first + t
-            if c < nchunks:
-                acc = part[t]
-                lo, hi = c * chunk, min(s, (c + 1) * chunk)
-                ahead = min(hi, lo + BOUNDS_AHEAD)
-                for kk in range(lo, ahead):
-                    prefetch(acc, 2 * np.int64(target[kk]))
-                src = _row_of(offsets, lo)
-                k = lo
-                while k < hi:
-                    end = min(hi, offsets[src + 1])
-                    bu = bound_unit[src]
-                    for kk in range(k, end):
-                        if kk + BOUNDS_AHEAD < hi:
-                            prefetch(acc, 2 * np.int64(target[kk + BOUNDS_AHEAD]))
-                        tg = 2 * np.int64(target[kk])
-                        acc[tg] += np.float64(weight[kk]) * bu
-                        acc[tg + 1] += 1.0
-                    k = end
-                    src += 1
-        for i in prange(n):  # the chunks' sums, in chunk order
-            v = bound[i]
-            f = fan_in[i]
-            for t in range(nt):
-                if first + t < nchunks:
-                    v += part[t, 2 * i]
-                    f += np.int64(part[t, 2 * i + 1])
-                    part[t, 2 * i] = 0.0
-                    part[t, 2 * i + 1] = 0.0
-            bound[i] = v
-            fan_in[i] = f
-    return bound, fan_in
-
-
-SMALL_PAGES_FROM = 64 << 20  # bytes
-
-
-def small_page_empty(n: int, dtype: type) -> np.ndarray:
-    """np.empty(n, dtype) in memory the kernel backs with 4 KiB pages, for the large arrays a burst
-    never reads (the synapse list the tables are built from). numpy asks for transparent huge
-    pages, and on this project's VMs a fresh huge page costs several times its 4 KiB pages (a
-    1M-neuron brain built 2-3 s slower per GB). The synapse table itself keeps huge pages: bursts
-    read its rows at random, and 4 KiB pages cost them 10-20% in TLB misses."""
-    nbytes = n * np.dtype(dtype).itemsize
-    if nbytes < SMALL_PAGES_FROM or not hasattr(mmap, "MADV_NOHUGEPAGE") or not hasattr(mmap, "MAP_PRIVATE"):
-        return np.empty(n, dtype)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    buf.madvise(mmap.MADV_NOHUGEPAGE)
-    return np.frombuffer(buf, dtype, n)
-
-
-@kernel(parallel=True)
-def prefault(buf, nt):  # type: ignore[no-untyped-def]
-    """Touch every page of a fresh allocation from `nt` threads (a VM backs fresh memory slowly,
-    one page fault at a time per thread)."""
-    s = buf.size
-    for t in prange(nt):
-        for k in range(t * s // nt, (t + 1) * s // nt, 4096):
-            buf[k] = 0
-
-
-@kernel(parallel=True)
-def quantise_synapses(offsets, target, weight, inhibitory, unit, driven, scale, words_i, words_f, nt):  # type: ignore[no-untyped-def]
-    """compile_tables' (target, contribution) words: c = weight * (+-scale) * unit[source] in f64,
-    then its f32 bits for mp-driven sources, else rint(c) as i32. Thread t takes the t-th of `nt`
-    equal runs of synapses, walking their rows."""
-    s = target.size
-    for t in prange(nt):
-        lo, hi = t * s // nt, (t + 1) * s // nt
-        if lo < hi:
-            src = _row_of(offsets, lo)
-            k = lo
-            while k < hi:
-                end = min(hi, offsets[src + 1])
-                u = unit[src]
-                d = driven[src]
-                for kk in range(k, end):
-                    c = (np.float64(weight[kk]) * (-scale if inhibitory[kk] else scale)) * u
-                    words_i[2 * kk] = np.int32(target[kk])  # the same 32 bits
-                    if d:
-                        words_f[2 * kk + 1] = np.float32(c)
-                    else:
-                        words_i[2 * kk + 1] = np.int32(np.rint(c))
-                k = end
-                src += 1
-
-
-@kernel(parallel=True)
-def fill_sources(source, k, nt):  # type: ignore[no-untyped-def]
-    """source[i*k : (i+1)*k] = i for every neuron i (np.repeat(arange(n), k)), on `nt` threads."""
-    n = source.size // k if k else 0
-    for t in prange(nt):
-        for i in range(t * n // nt, (t + 1) * n // nt):
-            for j in range(i * k, (i + 1) * k):
-                source[j] = i
-
-
-@kernel(parallel=True)
-def fill_f32(out, value, nt):  # type: ignore[no-untyped-def]
-    """out[:] = value on `nt` threads (the first touch of fresh memory is most of the cost)."""
-    s = out.size
-    for t in prange(nt):
-        for k in range(t * s // nt, (t + 1) * s // nt):
-            out[k] = value
-
-
-@kernel()
-def fill_sources_weights(source, k, weight, value):  # type: ignore[no-untyped-def]
-    """fill_sources(source, k) and fill_f32(weight, value) on this one thread (synthetic.py runs it
-    beside the random draws: no OpenMP team, whose idle threads would spin against the draws)."""
-    n = source.size // k if k else 0
-    for i in range(n):
-        for j in range(i * k, (i + 1) * k):
-            source[j] = i
-    for j in range(weight.size):
-        weight[j] = value
-

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from feagi_burst.backends import cpu_kernels as K
+from feagi_burst.backends.compiled import helper, kernel, prefetch, threads
 from feagi_burst.brain import Brain
 from feagi_burst.fixed_point import SynapseTables, cap_exponent, plastic_words
 from feagi_burst.plasticity import F32_MIN_NORMAL, F32_ZERO, PlasticLayout, PlasticState, canonical, plastic_layout
@@ -34,13 +34,13 @@ def write_plastic(layout: PlasticLayout, pairs: np.ndarray, which: np.ndarray, w
     pairs.view(np.int32)[2 * layout.index[which] + 1] = words
 
 
-@K.kernel()
+@kernel()
 def _shift_all(offsets, words_i, words_f, driven_src, d):  # type: ignore[no-untyped-def]
     """fixed_point.shift_words over the whole table, source by source (no temporaries)."""
     _shift_rows(offsets, words_i, words_f, driven_src, d, 0, offsets.size - 1)
 
 
-@K.helper
+@helper
 def _shift_rows(offsets, words_i, words_f, driven_src, d, sa, sb):  # type: ignore[no-untyped-def]
     """fixed_point.shift_words on the rows of sources [sa, sb)."""
     di = min(d, 30)
@@ -63,7 +63,7 @@ def _shift_rows(offsets, words_i, words_f, driven_src, d, sa, sb):  # type: igno
 REQUANTISE_BLOCK = 512  # sources a block: their rows (~400 KB at 100 synapses) stay in L2 between the two passes
 
 
-@K.kernel(parallel=True)
+@kernel(parallel=True)
 def _requantise_words(offsets, words_i, words_f, driven_src, d, index, committed, unit, driven, scale,
                       nt):  # type: ignore[no-untyped-def]
     """A requantisation of the table's words from scale s to s - d (CPUPlasticity._requantise):
@@ -83,7 +83,7 @@ def _requantise_words(offsets, words_i, words_f, driven_src, d, index, committed
                 i += 1
 
 
-@K.helper
+@helper
 def _word(i, x, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
     """Write plastic synapse i's contribution word for weight x (fixed_point.plastic_words)."""
     v = x * unit[i]
@@ -99,14 +99,14 @@ def _word(i, x, index, unit, driven, scale, words_i, words_f):  # type: ignore[n
         words_i[2 * k + 1] = np.int32(np.rint(y))
 
 
-@K.helper
+@helper
 def _bit(inwin, x):  # type: ignore[no-untyped-def]
     """Bit x of the window bitmap (i64 words): a bit, not a byte, per span neuron, so the random
     reads of the update find the whole map in the core's L2 (40 KB at 316K neurons)."""
     return (inwin[x >> 6] >> (x & 63)) & 1
 
 
-@K.helper
+@helper
 def _in_win(x, b, win, wmax, inwin, stamps):  # type: ignore[no-untyped-def]
     """Neuron x (span index) fired in [b-win+1, b]: inwin says so for the widest window."""
     return _bit(inwin, x) != 0 and (win >= wmax or b - np.int64(stamps[x]) < win)
@@ -124,37 +124,37 @@ SCATTER_AHEAD = 32  # queued scattered accesses prefetched ahead
 SCRATCH = 4096  # queue entries per thread (two i64 queues each)
 
 
-@K.helper
+@helper
 def _prefetch_lines(arr, a, e, per_line):  # type: ignore[no-untyped-def]
     """Prefetch arr[a:e] (per_line elements per 64-byte line)."""
     for k in range(a, e, per_line):
-        K.prefetch(arr, k)
+        prefetch(arr, k)
     if e > a:
-        K.prefetch(arr, e - 1)
+        prefetch(arr, e - 1)
 
 
-@K.helper
+@helper
 def _set_bytes(q, m, in_pos, nz):  # type: ignore[no-untyped-def]
     """nz[in_pos[x >> 1]] = x & 1 for the queued x in q[:m] (the sources' side: a weight became or
     stopped being 0; x >> 1 is the plastic synapse, in_pos its incoming slot, read only here)."""
     for j in range(m):
         if j + 2 * SCATTER_AHEAD < m:
-            K.prefetch(in_pos, q[j + 2 * SCATTER_AHEAD] >> 1)
+            prefetch(in_pos, q[j + 2 * SCATTER_AHEAD] >> 1)
         if j + SCATTER_AHEAD < m:
-            K.prefetch(nz, in_pos[q[j + SCATTER_AHEAD] >> 1])
+            prefetch(nz, in_pos[q[j + SCATTER_AHEAD] >> 1])
         x = q[j]
         nz[in_pos[x >> 1]] = np.uint8(x & 1)
 
 
-@K.helper
+@helper
 def _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
     """Post-only LTD of the synapses of the queued incoming slots qk[:m], weights above 0 (each
     slot's synapse looked up here: the rows stream two arrays, not three)."""
     for j in range(m):
         if j + 2 * SCATTER_AHEAD < m:
-            K.prefetch(in_idx, qk[j + 2 * SCATTER_AHEAD])
+            prefetch(in_idx, qk[j + 2 * SCATTER_AHEAD])
         if j + SCATTER_AHEAD < m:
-            K.prefetch(w, in_idx[qk[j + SCATTER_AHEAD]])
+            prefetch(w, in_idx[qk[j + SCATTER_AHEAD]])
         k = qk[j]
         i = in_idx[k]
         x = w[i] - (dm[0] if single else dm[in_pair[k]])
@@ -164,7 +164,7 @@ def _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-u
             nz[k] = 0
 
 
-@K.helper
+@helper
 def _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
     """`_ltd_queued` of the queued slots qk[:m] (weights above 0, target in the window) whose source
     is out of the window (else both fired: the sources' side did it). Each slot's source is read
@@ -173,14 +173,14 @@ def _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w): 
     m2 = 0
     for j in range(m):
         if j + SCATTER_AHEAD < m:
-            K.prefetch(in_src, qk[j + SCATTER_AHEAD])
+            prefetch(in_src, qk[j + SCATTER_AHEAD])
         k = qk[j]
         qk[m2] = k  # m2 <= j: an entry already read
         m2 += _bit(inwin, in_src[k]) == 0
     _ltd_queued(qk, m2, in_idx, nz, in_pair, single, dm, w)
 
 
-@K.helper
+@helper
 def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax,
                     w, q):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as sources: both fired (LTP) or pre only (LTD of a weight above 0);
@@ -194,7 +194,7 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
     win0, dp0, dm0 = np.int64(window[0]), dp[0], dm[0]
     for j in range(ja, jb):
         if j + 2 * ROWS_AHEAD < jb:
-            K.prefetch(out_off, lst[j + 2 * ROWS_AHEAD])
+            prefetch(out_off, lst[j + 2 * ROWS_AHEAD])
         if j + ROWS_AHEAD < jb:
             r = lst[j + ROWS_AHEAD]
             ra, re = out_off[r], out_off[r + 1]
@@ -248,7 +248,7 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
     return mx
 
 
-@K.helper
+@helper
 def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax,
                     w, qk):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as targets: post only (LTD of a weight above 0). A weight of 0 stays
@@ -259,7 +259,7 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
     win0 = np.int64(window[0])
     for j in range(ja, jb):
         if j + 2 * ROWS_AHEAD < jb:
-            K.prefetch(in_off, lst[j + 2 * ROWS_AHEAD])
+            prefetch(in_off, lst[j + 2 * ROWS_AHEAD])
         if j + ROWS_AHEAD < jb:
             r = lst[j + ROWS_AHEAD]
             ra, re = in_off[r], in_off[r + 1]
@@ -297,7 +297,7 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
         _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
 
 
-@K.kernel(parallel=True)
+@kernel(parallel=True)
 def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_src, in_pair, in_pos, nz, tgt, pair,
                      single, window, dp, dm, wmax, w, scratch):  # type: ignore[no-untyped-def]
     """The update split over `nt` threads by list entries, each thread the sources' side then the
@@ -316,19 +316,19 @@ def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_
     return mxs.max()
 
 
-@K.helper
+@helper
 def _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
     """The contribution words of the queued plastic synapses q[:m] from their weights."""
     for j in range(m):
         if j + 2 * SCATTER_AHEAD < m:
-            K.prefetch(index, q[j + 2 * SCATTER_AHEAD])
+            prefetch(index, q[j + 2 * SCATTER_AHEAD])
         if j + SCATTER_AHEAD < m:
-            K.prefetch(words_i, 2 * index[q[j + SCATTER_AHEAD]] + 1)
+            prefetch(words_i, 2 * index[q[j + SCATTER_AHEAD]] + 1)
         i = q[j]
         _word(i, w[i], index, unit, driven, scale, words_i, words_f)
 
 
-@K.helper
+@helper
 def _refresh(qf, ja, jb, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i, words_f, wmax,
              q):  # type: ignore[no-untyped-def]
     """Steps 1 and 2 of `_burst` for the fire set's span neurons qf[ja:jb]: commit their rows (the
@@ -341,9 +341,9 @@ def _refresh(qf, ja, jb, b, relevant, stamps, out_off, w, wq, index, unit, drive
     for j in range(ja, jb):
         if j + 2 * ROWS_AHEAD < jb:
             r = qf[j + 2 * ROWS_AHEAD]
-            K.prefetch(out_off, r)
-            K.prefetch(relevant, r)
-            K.prefetch(stamps, r)
+            prefetch(out_off, r)
+            prefetch(relevant, r)
+            prefetch(stamps, r)
         if j + ROWS_AHEAD < jb:
             r = qf[j + ROWS_AHEAD]
             ra, re = out_off[r], out_off[r + 1]
@@ -370,7 +370,7 @@ def _refresh(qf, ja, jb, b, relevant, stamps, out_off, w, wq, index, unit, drive
     return nj - ja
 
 
-@K.kernel(parallel=True)
+@kernel(parallel=True)
 def _refresh_parallel(qf, c, nt, b, relevant, stamps, out_off, w, wq, index, unit, driven, scale, words_i, words_f,
                       wmax, scratch, joined):  # type: ignore[no-untyped-def]
     """`_refresh` of qf[:c] split over `nt` threads (each its own neurons' rows, words and stamps);
@@ -382,7 +382,7 @@ def _refresh_parallel(qf, c, nt, b, relevant, stamps, out_off, w, wq, index, uni
                              words_f, wmax, scratch[2 * t * cap:(2 * t + 1) * cap])
 
 
-@K.helper
+@helper
 def _order_list(lst, a, nl, tmp):  # type: ignore[no-untyped-def]
     """Sort lst[:nl], whose lst[:a] (the neurons carried over) is sorted already: the joiners come
     in fire-set order, sorted too as the backends give it, so a merge does (else a sort)."""
@@ -401,7 +401,7 @@ def _order_list(lst, a, nl, tmp):  # type: ignore[no-untyped-def]
     lst[:nl] = tmp[:nl]
 
 
-@K.kernel()
+@kernel()
 def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_idx, in_src, in_pair, in_pos,
            nz, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
            words_f, nt, parallel_from, scratch):  # type: ignore[no-untyped-def]
@@ -475,7 +475,7 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
     return nn, mx
 
 
-@K.kernel()
+@kernel()
 def _burst_packed(b, fired, i64, i32, u8, f32, stamps, words_i, words_f, sc, scale):  # type: ignore[no-untyped-def]
     """`_burst` with its arrays packed by dtype (CPUPlasticity.pack: offsets in `sc`): a call with
     a dozen arguments instead of thirty costs ~10 µs less, which small brains feel every burst."""
@@ -523,7 +523,7 @@ class CPUPlasticity:
         # ... then the two window lists and the update's scratch queues (two per thread)
         base = 2 * (span + 1) + p + len(L.pairs)
         self.i64 = np.concatenate([L.out_off, L.in_off, L.index, L.window.astype(np.int64),
-                                   np.zeros(2 * span + (span + 63) // 64 + 2 * SCRATCH * K.threads(), np.int64)])
+                                   np.zeros(2 * span + (span + 63) // 64 + 2 * SCRATCH * threads(), np.int64)])
         self.lists = self.i64[base:base + 2 * span].reshape(2, span)
         self.inwin = self.i64[base + 2 * span:base + 2 * span + (span + 63) // 64]
         self.u8 = np.concatenate([L.relevant, L.driven, np.zeros(p, bool)]).astype(np.uint8)
@@ -532,14 +532,14 @@ class CPUPlasticity:
         self.w, self.wq = self.f32[p + 2 * len(L.pairs):2 * p + 2 * len(L.pairs)], self.f32[2 * p + 2 * len(L.pairs):]
         # lo, span, list size, one pair, widest window, plastic synapses, pairs, which list is current,
         # threads of the update, list size from which it uses them, whether it uses them this burst
-        self.sc = np.array([L.lo, span, 0, int(self.single), L.wmax, p, len(L.pairs), 0, K.threads(), PARALLEL_LIST, 1],
+        self.sc = np.array([L.lo, span, 0, int(self.single), L.wmax, p, len(L.pairs), 0, threads(), PARALLEL_LIST, 1],
                            np.int64)
         # a fork-join waits for its slowest thread to be scheduled: on cores busy with other work
         # the threads cost several times the update. Which is faster is measured as the CPU
         # backend's dense bursts do (ThreadChoice), for lists of PARALLEL_LIST or more
         from feagi_burst.backends.cpu import ThreadChoice
 
-        self.choice: ThreadChoice | None = ThreadChoice() if K.threads() > 1 else None
+        self.choice: ThreadChoice | None = ThreadChoice() if threads() > 1 else None
 
     def attach(self, backend: Any, st: PlasticState | None = None, burst: int = 0) -> None:
         """Give `backend` its own table words for `st` (default: the initial state) and scale."""
@@ -608,7 +608,7 @@ class CPUPlasticity:
         st = self.st
         L = self.layout
         _requantise_words(self.tables.offsets, self.words_i, self.words_f, L.driven_src, int(st.scale_exp - s_new),
-                          L.index, st.committed, L.unit, L.driven, np.float32(2.0**s_new), K.threads())
+                          L.index, st.committed, L.unit, L.driven, np.float32(2.0**s_new), threads())
         st.scale_exp = s_new
         st.scale_steps = tuple(st.scale_steps) + (s_new,)
         self._set_scale(s_new)
