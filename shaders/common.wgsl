@@ -6,7 +6,9 @@
 //   @group(0) @binding(1) storage, read      params  array<vec2<u32>>: per neuron (its model's
 //                                                    per-neuron word, parameter row); the rows from index N
 //   @group(0) @binding(2) storage, rw        state   array<vec4<u32>>: each neuron model's variables
-//   @group(0) @binding(3) storage, rw        fcl     array<Fcl>: fire candidate list, per neuron
+//   @group(0) @binding(3) storage, rw        fcl     fire candidate list, 4 words per neuron: declared
+//                                                    by fcl.wgsl (atomic, for the kernels that add into
+//                                                    it) or model.wgsl (plain, for the one that steps it)
 //   @group(0) @binding(4) storage, rw        work    array<atomic<u32>>: counters, candidate list,
 //                                                    fire bitmask, block fire counts, firing mps,
 //                                                    the ring of fire-set slots
@@ -29,17 +31,9 @@
 // (f32 as bits; feagi_burst/backends/wgpu/state.py). Parameters: per neuron a vec2 (the model's
 // per-neuron word, its row index), then the rows of a small table from index N (model.wgsl).
 
-struct Fcl {
-    q: atomic<i32>,       // fixed-point synaptic sum (integers: order-free, exact)
-    stamp: atomic<u32>,   // seq of the last burst that made this neuron a candidate
-    sens: f32,            // f32 sensory sum, in the CPU's order: external, power, Drive
-    forced: u32,          // seq of the last burst that forces this neuron to fire
-};
-
 @group(0) @binding(0) var<uniform> H: Header;
 @group(0) @binding(1) var<storage, read> params: array<vec2<u32>>;
 @group(0) @binding(2) var<storage, read_write> state: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read_write> fcl: array<Fcl>;
 @group(0) @binding(4) var<storage, read_write> work: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read> lookup: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read> inputs: array<u32>;

@@ -12,7 +12,8 @@
 // excitability_draw(id), H (the burst Header).
 //
 // Bindings (besides common.wgsl's group 0):
-//   @group(1) @binding(0) uniform  M  ModelInfo: this model's index and the id range it covers
+//   @group(0) @binding(3) storage, rw  fcl  the fire candidate list, as plain words (below)
+//   @group(1) @binding(0) uniform      M    ModelInfo: this model's index and the id range it covers
 
 struct Outcome {
     fire: bool,
@@ -97,20 +98,37 @@ fn excitability_draw(id: u32) -> f32 {
     return u32_to_f32(h) * bitcast<f32>(0x2f800000u);  // * 2^-32, exact
 }
 
-// Consume neuron id's FCL entry: its summed input this burst, leaving the entry clean.
-fn take_input(id: u32) -> f32 {
-    let q = atomicLoad(&fcl[id].q);
-    let sens = fcl[id].sens;
-    atomicStore(&fcl[id].q, 0);
-    fcl[id].sens = 0.0;
+// The fire candidate list as plain words per neuron: (q as i32 bits, stamp, sens as f32 bits,
+// forced), fcl.wgsl's Fcl. A model kernel reads and clears each entry from the one invocation that
+// steps its neuron, after propagation's dispatch has ended, so it needs no atomics: one 16-byte
+// load instead of four atomic accesses, each of which went to L2.
+@group(0) @binding(3) var<storage, read_write> fcl: array<vec4<u32>>;
+
+var<workgroup> wg_scale_inv: u32;
+var<private> dev_scale_inv: u32;
+
+// Read the device's fixed-point scale word once per workgroup (STDP's requantisation may lower it
+// between bursts): read by every neuron, that one word queued a million loads on one L2 slice.
+// Workgroup-uniform call at the start of a model kernel; it is also a workgroup barrier.
+fn begin_model_kernel(lid: u32) {
+    if (lid == 0u) {
+        wg_scale_inv = atomicLoad(&work[W_SCALE_INV]);
+    }
+    dev_scale_inv = workgroupUniformLoad(&wg_scale_inv);
+}
+
+// Consume neuron id's FCL entry `e` (= fcl[id], loaded by the caller): its summed input this
+// burst, leaving the entry clean (stamp and forced mark stay).
+fn take_input(id: u32, e: vec4<u32>) -> f32 {
+    fcl[id] = vec4<u32>(0u, e.y, 0u, e.w);
     // f32(q) exact (|q| < 2^24), product exact (a power of 2). A brain alone: the scale is a device
     // word, which STDP's requantisation lowers when plastic weights grow (plasticity.py); a brain
     // of a batch: its own, in its row.
     var inv = params[row_base(id) + H.row_stride - 1u].x;
     if (inv == 0u) {
-        inv = atomicLoad(&work[W_SCALE_INV]);
+        inv = dev_scale_inv;
     }
-    return f32(q) * bitcast<f32>(inv) + sens;
+    return f32(bitcast<i32>(e.x)) * bitcast<f32>(inv) + bitcast<f32>(e.z);
 }
 
 //!include MODEL

@@ -25,17 +25,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (lid == 0u) {
         atomicStore(&wg_cand_n, 0u);
     }
-    workgroupBarrier();
+    begin_model_kernel(lid);
     let i = M.lo + linear_wg(wid, nwg) * WG + lid;
     if (i < M.hi && model_of(i) == M.index) {
         var input = 0.0;
-        if (atomicLoad(&fcl[i].stamp) == H.seq) {
-            input = take_input(i);
+        let e = fcl[i];
+        if (e.y == H.seq) {
+            input = take_input(i, e);
             if (H.append == 0u) {
                 atomicAdd(&wg_cand_n, 1u);  // the FCL path counted it when it was appended
             }
         }
-        let out = model_step(i, input, fcl[i].forced == H.seq);
+        let out = model_step(i, input, e.w == H.seq);
         if (out.fire) {
             record_fire(i, out.mp);
         }

@@ -20,11 +20,13 @@
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+    begin_model_kernel(lid);
     let i = linear_wg(wid, nwg) * WG + lid;
     if (i < atomicLoad(&work[W_CAND_N])) {
         let id = atomicLoad(&work[CAND_BASE + i]);
         if (model_of(id) == M.index) {
-            let out = model_step(id, take_input(id), fcl[id].forced == H.seq);
+            let e = fcl[id];
+            let out = model_step(id, take_input(id, e), e.w == H.seq);
             if (out.fire) {
                 record_fire(id, out.mp);
             }

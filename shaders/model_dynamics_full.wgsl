@@ -26,12 +26,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (lid == 0u) {
         atomicStore(&wg_cand_n, 0u);  // some drivers do not zero workgroup memory
     }
-    workgroupBarrier();
+    begin_model_kernel(lid);
     let i = M.lo + linear_wg(wid, nwg) * WG + lid;
     if (i < M.hi) {
-        if (atomicLoad(&fcl[i].stamp) == H.seq && model_of(i) == M.index) {
+        let e = fcl[i];
+        if (e.y == H.seq && model_of(i) == M.index) {
             atomicAdd(&wg_cand_n, 1u);
-            let out = model_step(i, take_input(i), fcl[i].forced == H.seq);
+            let out = model_step(i, take_input(i, e), e.w == H.seq);
             if (out.fire) {
                 record_fire(i, out.mp);
             }

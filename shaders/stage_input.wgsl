@@ -16,6 +16,7 @@
 // Dispatch: ceil(max(ext_n + 1, forced_n) / 256) workgroups (thread ext_n handles the power neuron).
 
 //!include common.wgsl
+//!include fcl.wgsl
 //!include args.wgsl
 
 // Make `id` a candidate of this burst (once): stamp it, and on the FCL path append it to the list.

@@ -16,6 +16,7 @@
 // Dispatch: ceil(N / 256) workgroups (2-D past 65535).
 
 //!include common.wgsl
+//!include fcl.wgsl
 
 @group(1) @binding(0) var<storage, read_write> delta: array<atomic<u32>>;
 

@@ -16,6 +16,7 @@
 // Dispatch: indirect, args[0..3) (one dispatch per synapse chunk).
 
 //!include common.wgsl
+//!include fcl.wgsl
 const APPEND: bool = true;
 //!include propagation.wgsl
 
