@@ -129,7 +129,8 @@ def merge_brains(brains: list[Brain], tables: list[SynapseTables], seeds: list[i
         pairs=np.concatenate([t.pairs + np.int64(first[i]) for i, t in enumerate(tables)]),
         mp_driven_area=np.concatenate([t.mp_driven_area for t in tables]),
         mp_cap=np.concatenate([t.mp_cap for t in tables]),
-        max_fan_in=max((t.max_fan_in for t in tables), default=0))
+        max_fan_in=max((t.max_fan_in for t in tables), default=0),
+        fan_in=np.concatenate([t.fan_in for t in tables]) if all(t.fan_in is not None for t in tables) else None)
 
     rows = np.zeros((int(first_area[-1]), BRAIN_WORDS), np.uint32)
     for i, (t, seed) in enumerate(zip(tables, seeds)):

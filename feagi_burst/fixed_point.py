@@ -41,6 +41,7 @@ class SynapseTables:
     # largest fan-in: STDP re-derives the scale from them as plastic weights grow (requantisation)
     bound: np.ndarray | None = None
     max_fan_in: int = 0
+    fan_in: np.ndarray | None = None  # int64 [N]: synapses into each neuron (the GPU counts its events)
 
     @property
     def target(self) -> np.ndarray:
@@ -123,7 +124,7 @@ def compile_tables(brain: Brain) -> SynapseTables:
     K.quantise_synapses(offsets, target, weight, inhibitory, unit, driven, scale, pairs.view(np.int32),
                         pairs.view(np.float32), nt)
     return SynapseTables(scale_exp=scale_exp, offsets=offsets, pairs=pairs, mp_driven_area=mp_driven, mp_cap=caps,
-                         bound=bound, max_fan_in=int(worst_fan_in))
+                         bound=bound, max_fan_in=int(worst_fan_in), fan_in=fan_in)
 
 
 def quantise_mp_driven(mp: np.ndarray, factor_bits: np.ndarray, cap: np.ndarray) -> np.ndarray:

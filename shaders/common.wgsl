@@ -13,7 +13,8 @@
 //                                                    fire bitmask, block fire counts, firing mps,
 //                                                    the ring of fire-set slots
 //   @group(0) @binding(5) storage, read      lookup  array<vec4<u32>>: synapse hash table, then the
-//                                                    Drive order (u32s packed 4 per vec4)
+//                                                    Drive order and the wide-target bitmask (u32s
+//                                                    packed 4 per vec4)
 //   @group(0) @binding(6) storage, read      inputs  array<u32>: staged potentials and forced fires
 
 // The constants (NONE, WG, W_CAND_*, CAND_BASE, SLOT_HEADER, BLOCK_SHIFT, FIRED_PER_WG, HASH_MULT...)
@@ -43,10 +44,15 @@ fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
 }
 
-// One entry of the Drive order (u32s packed four to a vec4 after the hash table).
-fn drive_id(k: u32) -> u32 {
-    let w = H.drive_off + k;
+// Word w of `lookup` as u32s (the Drive order and the wide-target bitmask follow the hash table,
+// packed four to a vec4).
+fn lookup_word(w: u32) -> u32 {
     return lookup[w / 4u][w % 4u];
+}
+
+// One entry of the Drive order.
+fn drive_id(k: u32) -> u32 {
+    return lookup_word(H.drive_off + k);
 }
 
 // Record that `id` fires this burst with firing mp `mp` (fire_compact writes the ordered slot).

@@ -6,7 +6,8 @@
 //   @group(0) @binding(3) storage, rw  fcl  array<Fcl>: one entry per neuron
 
 struct Fcl {
-    q: atomic<i32>,       // fixed-point synaptic sum (integers: order-free, exact)
+    q: atomic<i32>,       // fixed-point synaptic sum << COUNT_BITS, plus a narrow target's event
+                          // count (propagation.wgsl; integers: order-free, exact)
     stamp: atomic<u32>,   // seq of the last burst that made this neuron a candidate
     sens: f32,            // f32 sensory sum, in the CPU's order: external, power, Drive
     forced: u32,          // seq of the last burst that forces this neuron to fire

@@ -98,8 +98,8 @@ fn excitability_draw(id: u32) -> f32 {
     return u32_to_f32(h) * bitcast<f32>(0x2f800000u);  // * 2^-32, exact
 }
 
-// The fire candidate list as plain words per neuron: (q as i32 bits, stamp, sens as f32 bits,
-// forced), fcl.wgsl's Fcl. A model kernel reads and clears each entry from the one invocation that
+// The fire candidate list as plain words per neuron: (sum word as i32 bits, stamp, sens as f32
+// bits, forced), fcl.wgsl's Fcl. A model kernel reads and clears each entry from the one invocation that
 // steps its neuron, after propagation's dispatch has ended, so it needs no atomics: one 16-byte
 // load instead of four atomic accesses, each of which went to L2.
 @group(0) @binding(3) var<storage, read_write> fcl: array<vec4<u32>>;
@@ -117,10 +117,17 @@ fn begin_model_kernel(lid: u32) {
     dev_scale_inv = workgroupUniformLoad(&wg_scale_inv);
 }
 
+// True when FCL entry `e` makes its neuron a candidate this burst: stamped (by stage_input, the
+// Drive, a wide target's synapses, the FCL path) or counted (a narrow target's synapses).
+fn is_candidate(e: vec4<u32>) -> bool {
+    return e.y == H.seq || (e.x & ((1u << COUNT_BITS) - 1u)) != 0u;
+}
+
 // Consume neuron id's FCL entry `e` (= fcl[id], loaded by the caller): its summed input this
-// burst, leaving the entry clean (stamp and forced mark stay).
+// burst, leaving the entry clean. The stamp is written (a counted candidate had none): state_delta
+// finds the neurons a burst changed by it.
 fn take_input(id: u32, e: vec4<u32>) -> f32 {
-    fcl[id] = vec4<u32>(0u, e.y, 0u, e.w);
+    fcl[id] = vec4<u32>(0u, H.seq, 0u, e.w);
     // f32(q) exact (|q| < 2^24), product exact (a power of 2). A brain alone: the scale is a device
     // word, which STDP's requantisation lowers when plastic weights grow (plasticity.py); a brain
     // of a batch: its own, in its row.
@@ -128,7 +135,7 @@ fn take_input(id: u32, e: vec4<u32>) -> f32 {
     if (inv == 0u) {
         inv = dev_scale_inv;
     }
-    return f32(bitcast<i32>(e.x)) * bitcast<f32>(inv) + bitcast<f32>(e.z);
+    return f32(bitcast<i32>(e.x) >> COUNT_BITS) * bitcast<f32>(inv) + bitcast<f32>(e.z);
 }
 
 //!include MODEL

@@ -30,7 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i < M.hi && model_of(i) == M.index) {
         var input = 0.0;
         let e = fcl[i];
-        if (e.y == H.seq) {
+        if (is_candidate(e)) {
             input = take_input(i, e);
             if (H.append == 0u) {
                 atomicAdd(&wg_cand_n, 1u);  // the FCL path counted it when it was appended

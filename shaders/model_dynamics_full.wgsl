@@ -30,7 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let i = M.lo + linear_wg(wid, nwg) * WG + lid;
     if (i < M.hi) {
         let e = fcl[i];
-        if (e.y == H.seq && model_of(i) == M.index) {
+        if (is_candidate(e) && model_of(i) == M.index) {
             atomicAdd(&wg_cand_n, 1u);
             let out = model_step(i, take_input(i, e), e.w == H.seq);
             if (out.fire) {

@@ -1,5 +1,8 @@
 // propagation.wgsl: the body shared by synaptic_propagation_fcl.wgsl and synaptic_propagation.wgsl
-// (pasted by `//!include propagation.wgsl`; the including file defines `const APPEND: bool`).
+// (pasted by `//!include propagation.wgsl`; the including file declares the `fcl` binding and
+// defines `const APPEND: bool` and `fn touch(id: u32) -> bool`, which stamps `id` as a candidate
+// of this burst and says whether it was not one yet).
+//   @group(0) @binding(5) storage, read  lookup  hash table, Drive order, wide-target bitmask
 //
 //   @group(1) @binding(0) storage, read  syn  array<vec2<u32>>: (target, contribution) of the
 //                                             synapses [C.base, C.base + C.len) (one chunk)
@@ -57,16 +60,6 @@ fn append_candidates(want: bool, id: u32, lid: u32) {
     }
 }
 
-// Stamp `id` as a candidate; true when it was not one yet (only meaningful on the FCL path).
-fn touch(id: u32) -> bool {
-    if (APPEND) {
-        return atomicExchange(&fcl[id].stamp, H.seq) != H.seq;
-    }
-    // every writer of this burst stores the same seq: a plain store, cheaper than a read-modify-write
-    atomicStore(&fcl[id].stamp, H.seq);
-    return false;
-}
-
 // (found, start, count, mp cap bits) of a source neuron. Linear probing never goes further than
 // the longest probe measured at build time, so no lookup can miss.
 fn lookup_source(id: u32) -> vec4<u32> {
@@ -111,6 +104,33 @@ fn apply_drive(dwg: u32, lid: u32) {
     }
 }
 
+// True when neuron id has 2^COUNT_BITS synapses in or more, more than its sum word can count.
+fn is_wide(id: u32) -> bool {
+    return (lookup_word(H.wide_off + (id >> 5u)) & (1u << (id & 31u))) != 0u;
+}
+
+// Add synapse s's contribution (its word, or for an mp-driven source the quantised product) to its
+// target, which this makes a candidate even when the contribution is 0 (as on the CPU); true when
+// the FCL path must append the target. A narrow target counts the event in the low COUNT_BITS of
+// its sum word (one atomic: the count is its candidate mark, and the event that finds the word 0 is
+// its first this burst); a wide one is stamped as well.
+fn add_contribution(s: vec2<u32>, mp: f32, cap_bits: u32, cap: f32) -> bool {
+    var q = bitcast<i32>(s.y);
+    if (cap_bits != 0u) {
+        q = quantise_mp_driven(mp, s.y, cap);
+    }
+    let t = s.x;
+    let unit = i32(1u << COUNT_BITS);
+    if (is_wide(t)) {
+        if (q != 0) {
+            atomicAdd(&fcl[t].q, q * unit);
+        }
+        return touch(t);
+    }
+    let old = atomicAdd(&fcl[t].q, q * unit + 1);
+    return APPEND && old == 0 && touch(t);
+}
+
 fn propagate(wg: u32, lid: u32) {
     if (lid == 0u) {
         wg_fired_n = atomicLoad(&work[H.prev_slot]);
@@ -141,6 +161,14 @@ fn propagate(wg: u32, lid: u32) {
         }
         cap_bits = e.w;
     }
+    let cap = bitcast<f32>(cap_bits);
+    if (!APPEND) {
+        // nothing to append: each group walks its own row, without the workgroup's lockstep
+        for (var j = lane; j < count; j = j + LANES) {
+            _ = add_contribution(syn[start + j], mp, cap_bits, cap);
+        }
+        return;
+    }
     if (lane == 0u) {
         wg_cnt[g] = (count + LANES - 1u) / LANES;
     }
@@ -153,7 +181,6 @@ fn propagate(wg: u32, lid: u32) {
         wg_iters = m;
     }
     let iters = workgroupUniformLoad(&wg_iters);
-    let cap = bitcast<f32>(cap_bits);
     for (var it = 0u; it < iters; it = it + 1u) {
         let j = it * LANES + lane;
         var want = false;
@@ -161,18 +188,8 @@ fn propagate(wg: u32, lid: u32) {
         if (j < count) {
             let s = syn[start + j];
             t = s.x;
-            var q = bitcast<i32>(s.y);
-            if (cap_bits != 0u) {
-                q = quantise_mp_driven(mp, s.y, cap);
-            }
-            if (q != 0) {
-                atomicAdd(&fcl[t].q, q);
-            }
-            // a target is a candidate even when its contribution rounds to 0 (as on the CPU)
-            want = touch(t);
+            want = add_contribution(s, mp, cap_bits, cap);
         }
-        if (APPEND) {
-            append_candidates(want, t, lid);
-        }
+        append_candidates(want, t, lid);
     }
 }

@@ -18,6 +18,11 @@
 //!include common.wgsl
 //!include fcl.wgsl
 const APPEND: bool = true;
+
+fn touch(id: u32) -> bool {
+    return atomicExchange(&fcl[id].stamp, H.seq) != H.seq;
+}
+
 //!include propagation.wgsl
 
 @compute @workgroup_size(WG)

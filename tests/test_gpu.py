@@ -18,6 +18,7 @@ from feagi_burst.fixed_point import compile_tables
 
 from feagi_burst.backends.wgpu import GPUBackend, probe_adapters
 from feagi_burst.backends.wgpu.backend import TS_SAMPLE
+from feagi_burst.backends.wgpu.layout import COUNT_BITS
 from feagi_burst.backends.wgpu.hashing import build_synapse_hash, hash_slot, lookup_synapse_hash
 
 
@@ -499,3 +500,34 @@ def test_every_burst_of_a_batch_writes_its_timestamps(gpu: GPUBackend) -> None:
     assert [r.burst for r in results] == list(range(1, 9))
     for r in results:
         assert all(0.0 <= t < 1.0 for t in r.timings.values()), (r.burst, r.timings)
+
+
+# --- narrow targets are marked by their event count, wide ones (fan-in >= 2^COUNT_BITS) by a stamp ------
+@pytest.mark.parametrize("path", ["full", "fcl"])
+def test_event_counts_and_wide_targets(gpu: GPUBackend, path: str) -> None:
+    """Sources 0..299 fire every burst (forced). Zero sums: 20,000 gets 127 synapses (the most a sum
+    word counts: 63 excite, 63 inhibit, one rounds to 0) and 20,001 gets 128 (a wide target);
+    both stay candidates and leak. Non-zero sums (each contribution divided by its source's fan-out):
+    20,002 (fan-in 300) 150 excite (5 each) and 150 inhibit (1 each), > 0; 20,003 and
+    20,004 (fan-in 127) 64 x 2 - 63 x 3 < 0 and 63 x 3 - 64 x 2 > 0. state() reads only the touched
+    neurons back, so counted candidates must carry their stamp as well."""
+    n, base = 20_100, 20_000
+    k = COUNT_BITS
+    assert 1 << k == 128
+    src = [np.arange(127), np.arange(128), np.arange(300), np.arange(127), np.arange(127)]
+    inh = [np.arange(127) % 2 == 1, np.arange(128) % 2 == 1, np.arange(300) >= 150,
+           np.arange(127) >= 64, np.arange(127) < 64]
+    weight = [np.where(np.arange(127) == 126, 1e-30, 1.0), np.ones(128), np.where(np.arange(300) < 150, 5.0, 1.0),
+              np.where(np.arange(127) < 64, 2.0, 3.0), np.where(np.arange(127) < 64, 2.0, 3.0)]
+    tgt = [np.full(s.size, base + i) for i, s in enumerate(src)]
+    brain = make_brain(n, np.concatenate(src), np.concatenate(tgt), weight=np.concatenate(weight).astype(np.float32),
+                       inhibitory=np.concatenate(inh), mp_accumulate=True, leak=0.5, threshold=1e9)
+    tables = compile_tables(brain)
+    assert int(tables.fan_in[base + 1]) == 128 and int(tables.fan_in[base]) == 127
+    stim = {b: list(range(300)) for b in range(1, 9)}
+    pot = {1: {base: 0.75, base + 1: 0.75}}
+    _, cpu = run_both(gpu, brain, bursts(8, forced=stim, potential=pot), path)
+    assert gpu.state_download.startswith("delta")
+    st = cpu.state()
+    assert st.mp[base] == st.mp[base + 1] == np.float32(0.75) * np.float32(0.5) ** 8
+    assert st.mp[base + 3] == 0 and st.mp[base + 2] > 0 and st.mp[base + 4] > 0

@@ -34,9 +34,9 @@ import numpy as np
 from feagi_burst.backends.base import Backend, BackendError, BurstResult
 from feagi_burst.backends.wgpu.hashing import build_synapse_hash
 from feagi_burst.backends.wgpu.layout import (
-    BLOCK_NEURONS, CAND_BASE, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
+    BLOCK_NEURONS, CAND_BASE, COUNT_BITS, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
     H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER, H_POWER_EXT,
-    H_ROW_STRIDE, H_SEQ, H_SINCE, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, W_SCALE_INV, WG)
+    H_ROW_STRIDE, H_SEQ, H_SINCE, H_WIDE_OFF, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, W_SCALE_INV, WG)
 from feagi_burst.backends.wgpu.params import neuron_params
 from feagi_burst.backends.wgpu.plasticity import attach_gpu
 from feagi_burst.backends.wgpu.runtime import AdapterDescription, Device, Recorder, grid, pow2
@@ -181,7 +181,12 @@ class GPUBackend(BurstScheduler, Backend):
         drive = brain.drive
         order = np.asarray(drive.order, np.uint32) if drive is not None else np.zeros(0, np.uint32)
         self.drive_off = cap * 4
-        lookup = np.concatenate([table.reshape(-1), order, np.zeros((-order.size) % 4, np.uint32)])
+        # then the wide targets, whose synaptic events stamp them (layout.COUNT_BITS), as a bitmask
+        fan_in = tables.fan_in if tables.fan_in is not None else np.bincount(tables.target, minlength=n)
+        wide = np.packbits(fan_in >= 1 << COUNT_BITS, bitorder="little")
+        wide = np.concatenate([wide, np.zeros(-wide.size % 16, np.uint8)]).view(np.uint32)
+        self.wide_off = self.drive_off + order.size + (-order.size) % 4
+        lookup = np.concatenate([table.reshape(-1), order, np.zeros((-order.size) % 4, np.uint32), wide])
         self.mean_fanout = s / max(1, int(np.count_nonzero(np.diff(tables.offsets))))
 
         params, self.param_rows, row_stride = neuron_params(brain, brain_rows, seed)
@@ -303,6 +308,7 @@ class GPUBackend(BurstScheduler, Backend):
         t[H_POWER] = NONE if self.power is None else self.power
         t[H_POWER_EXT] = NONE
         t[H_HASH_MASK], t[H_HASH_SHIFT], t[H_MAX_PROBE] = self.hash_mask, self.hash_shift, self.max_probe
+        t[H_WIDE_OFF] = self.wide_off
         if drive is not None and drive.per_burst > 0 and drive.order.size:
             t[H_DRIVE_OFF], t[H_DRIVE_LEN] = self.drive_off, drive.order.size
             t[H_DRIVE_N] = min(drive.per_burst, drive.order.size)

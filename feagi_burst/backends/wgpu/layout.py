@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from feagi_burst.fixed_point import SUM_LIMIT
+
 
 class Field(NamedTuple):
     name: str
@@ -54,6 +56,7 @@ HEADER: tuple[Field, ...] = (
     Field("drive_start", "u32", "((b-1)*per_burst) mod drive_len"),
     Field("drive_n", "u32", "min(per_burst, drive_len)"),
     Field("drive_pot", "f32"),
+    Field("wide_off", "u32", "u32 index inside `lookup` of the bitmask of wide targets (fan-in >= 2^COUNT_BITS)"),
     Field("bits_off", "u32", "word offset in `work` of the fire bitmask (nblk * 256 words)"),
     Field("bcnt_off", "u32", "word offset of the block fire counts (2 * nblk words: by seq parity)"),
     Field("fmp_off", "u32", "word offset of the per-neuron firing mp (N words)"),
@@ -82,6 +85,11 @@ CONSTANTS: tuple[Constant, ...] = (
     # Propagation: fired neurons per workgroup, each to a group of WG / FIRED_PER_WG lanes. 64 lanes
     # beat 32 and 16 by 2-6 µs a burst at 100 synapses per neuron on an H100 (fewer loop rounds).
     Constant("FIRED_PER_WG", "u32", 4, "fired neurons per propagation workgroup (64 lanes each)"),
+    # An FCL sum word holds the fixed-point sum times 2^COUNT_BITS plus the count of synaptic
+    # events into a narrow target (fan-in < 2^COUNT_BITS): that count makes it a candidate, so a
+    # synaptic event is one atomic, not two (sum and stamp). |sum| < 2^24 (fixed_point.SUM_LIMIT)
+    # leaves exactly 7 bits of an i32. Wide targets are stamped as before.
+    Constant("COUNT_BITS", "u32", 7, "low bits of an FCL sum word that count a narrow target's events"),
     Constant("HASH_MULT", "u32", 0x9E3779B1, "multiplicative (Fibonacci) hash of the synapse table"),
     Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
     # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (indirect grids, written by
@@ -134,6 +142,7 @@ CAND_BASE = int(VALUE["CAND_BASE"])
 SLOT_HEADER = int(VALUE["SLOT_HEADER"])
 BLOCK_NEURONS = int(VALUE["BLOCK_NEURONS"])
 FIRED_PER_WG = int(VALUE["FIRED_PER_WG"])
+COUNT_BITS = int(VALUE["COUNT_BITS"])
 HASH_MULT = int(VALUE["HASH_MULT"])
 HEADER_STRIDE = int(VALUE["HEADER_STRIDE"])
 W_SCALE_INV = int(VALUE["W_SCALE_INV"])
@@ -175,6 +184,7 @@ H_DRIVE_LEN = HEADER_INDEX["drive_len"]
 H_DRIVE_START = HEADER_INDEX["drive_start"]
 H_DRIVE_N = HEADER_INDEX["drive_n"]
 H_DRIVE_POT = HEADER_INDEX["drive_pot"]
+H_WIDE_OFF = HEADER_INDEX["wide_off"]
 H_BITS_OFF = HEADER_INDEX["bits_off"]
 H_BCNT_OFF = HEADER_INDEX["bcnt_off"]
 H_FMP_OFF = HEADER_INDEX["fmp_off"]
@@ -202,6 +212,8 @@ def _check() -> None:
         problems.append("propagation splits a workgroup into FIRED_PER_WG equal groups")
     if WG % STDP_UPDATE_NEURONS or WG % STDP_COMMIT_NEURONS:
         problems.append("the STDP kernels split a workgroup into equal groups of lanes")
+    if (SUM_LIMIT - 1) << COUNT_BITS > 2**31 - 2**COUNT_BITS:
+        problems.append("an FCL sum word (|sum| < SUM_LIMIT, times 2^COUNT_BITS, plus a count) must fit an i32")
     if W_SCALE_INV >= CAND_BASE:
         problems.append("work[W_SCALE_INV] must lie among the counters before the candidate list")
     if STDP_STEPS + STDP_MAX_STEPS > STDP_CTL_WORDS or STDP_NSTEPS >= STDP_STEPS:

@@ -157,7 +157,9 @@ class Native:
     def poll(self, submission: int | None = None) -> None:
         """Fire the callbacks of finished work; with a submission index, first wait for it."""
         if submission is None:
-            self.libf.wgpuDevicePoll(self.device, False, self.ffi.NULL)
+            # unchecked: a closed-loop wait spins on this call, and the checked wrapper's error
+            # capture costs more than the poll; a lost device fails the next checked call
+            self.lib.wgpuDevicePoll(self.device, False, self.ffi.NULL)
         else:
             self.index[0] = submission
             self.libf.wgpuDevicePoll(self.device, True, self.index)
