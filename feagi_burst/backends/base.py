@@ -13,6 +13,16 @@ from feagi_burst.fixed_point import SynapseTables
 PHASES = ("input", "synaptic_propagation", "neural_dynamics", "output", "plasticity")
 
 
+def _empty(dtype: type) -> np.ndarray:
+    a = np.zeros(0, dtype)
+    a.flags.writeable = False
+    return a
+
+
+# shared by every burst without stimulation (most of them): four fresh arrays a burst cost ~3 µs
+NO_IDS, NO_VALUES = _empty(np.uint32), _empty(np.float32)
+
+
 @dataclass
 class BurstInput:
     """External stimulation for one burst, already resolved to neuron ids.
@@ -23,10 +33,10 @@ class BurstInput:
     """
 
     burst: int
-    potential_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
-    potential: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-    forced_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
-    forced_mp: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    potential_ids: np.ndarray = field(default_factory=lambda: NO_IDS)
+    potential: np.ndarray = field(default_factory=lambda: NO_VALUES)
+    forced_ids: np.ndarray = field(default_factory=lambda: NO_IDS)
+    forced_mp: np.ndarray = field(default_factory=lambda: NO_VALUES)
 
     @property
     def empty(self) -> bool:
