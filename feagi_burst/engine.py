@@ -370,7 +370,7 @@ class Engine:
 
     # -- inspection ------------------------------------------------------------------------
     def backend_name(self) -> str:
-        """The backend that runs the bursts, e.g. 'CPU (numpy)' or 'WGPU (Vulkan): NVIDIA H100'."""
+        """The backend that runs the bursts, e.g. 'CPU (numba)' or 'WGPU (Vulkan): NVIDIA H100'."""
         return self.backend.backend_name()
 
     def state(self) -> NeuronState:

@@ -34,7 +34,7 @@ def test_run_bundled_config_writes_record_and_summary(tmp_path: Path) -> None:
                    f'stimulus = "{EXAMPLES / "pong_stimulus.toml"}"\nrecord = "spikes.jsonl"\n')
     p = cli("run", "--config", cfg, "--backend", "cpu", "--json", tmp_path / "summary.json")
     assert p.returncode == 0, p.stderr
-    assert "backend: CPU (numpy) (--backend cpu)" in p.stderr
+    assert "backend: CPU (numba) (--backend cpu)" in p.stderr
     assert "synaptic propagation" in p.stderr and "30/30" in p.stderr
     lines = [json.loads(ln) for ln in (tmp_path / "spikes.jsonl").read_text().splitlines()]
     first = lines[0]
@@ -42,7 +42,7 @@ def test_run_bundled_config_writes_record_and_summary(tmp_path: Path) -> None:
     # the ball's 3x3 voxels in iv00CC are forced with mp 100 in burst 1
     assert sum(1 for f in first["fired"] if f[1] == "iv00CC" and f[5] == 100.0) == 9
     s = json.loads((tmp_path / "summary.json").read_text())
-    assert s["bursts"] == 30 and s["backend"] == "CPU (numpy)" and s["spikes"] == sum(len(x["fired"]) for x in lines)
+    assert s["bursts"] == 30 and s["backend"] == "CPU (numba)" and s["spikes"] == sum(len(x["fired"]) for x in lines)
     assert {"input", "synaptic_propagation", "neural_dynamics", "output"} <= set(s["phases"])
     assert s["phases"]["synaptic_propagation"]["p99_us"] >= s["phases"]["synaptic_propagation"]["p50_us"] > 0
 
@@ -118,7 +118,7 @@ def test_select_confirms_with_a_few_bursts(tmp_path: Path) -> None:
     cfg.write_text(f'[genome]\npath = "{GENOMES / "test_timer.json"}"\n')
     p = cli("select", "--config", cfg, "--json", "--bursts", "4")
     d = json.loads(p.stdout)
-    assert d["confirmed"]["bursts"] == 4 and d["confirmed"]["backend"] == "CPU (numpy)"
+    assert d["confirmed"]["bursts"] == 4 and d["confirmed"]["backend"] == "CPU (numba)"
 
 
 def test_bench_json_shape(tmp_path: Path) -> None:

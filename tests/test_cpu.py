@@ -165,7 +165,7 @@ def test_potential_input_and_forced_fire_through_the_api() -> None:
     assert r1.fired.tolist() == []
     assert list(zip(r2.fired.tolist(), r2.mp.tolist())) == [(0, 2.5), (2, 42.0)]
     assert e.describe([2]) == [("test01", 2, 0, 0)]
-    assert e.backend_name() == "CPU (numpy)"
+    assert e.backend_name() == "CPU (numba)"
 
 
 # --- the compiled paths: every way through the kernels gives the same bits ------------------------

@@ -102,7 +102,7 @@ def test_state_reflects_the_last_burst() -> None:
     e.run(10)
     st = e.state()
     assert st.burst == 10 and st.mp.dtype == np.float32 and st.mp.shape == (e.brain.neuron_count,)
-    assert e.backend_name() == "CPU (numpy)"
+    assert e.backend_name() == "CPU (numba)"
 
 
 def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend,
@@ -126,7 +126,7 @@ def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend
     got = collect(engine, 120)
     want = collect(pong_engine("cpu"), 120)
     assert_same_bursts(got, want)
-    assert engine.backend_name() == "CPU (numpy)"
+    assert engine.backend_name() == "CPU (numba)"
     assert len(messages) == 1 and "failed at burst 75" in messages[0] and "from burst 64 " in messages[0]
 
 
@@ -161,7 +161,7 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
     engine = pong_engine(gpu, warn=messages.append)
     got = collect(engine, 120)
     assert_same_bursts(got, collect(pong_engine("cpu"), 120))
-    assert engine.backend_name() == "CPU (numpy)"
+    assert engine.backend_name() == "CPU (numba)"
     assert len(messages) == 1, messages
     assert "validation error" in messages[0] and "65535" in messages[0] and "from burst 64 " in messages[0]
 
@@ -182,6 +182,6 @@ def test_a_brain_the_gpu_cannot_hold(gpu_backend: Backend, monkeypatch: pytest.M
                         lambda *a, **k: Selection("gpu", "forced for the test", 0, 0, 0.0, None, 0.0, 0.0, 0.0))
     messages: list[str] = []
     engine = Engine(brain, backend="auto", warn=messages.append)
-    assert engine.backend_name() == "CPU (numpy)"
+    assert engine.backend_name() == "CPU (numba)"
     assert len(messages) == 1 and "cannot hold this brain" in messages[0] and "running on the CPU" in messages[0]
     assert engine.process_burst().spike_count == 200

@@ -144,7 +144,7 @@ def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 class CPUBackend(Backend):
     """Compiled burst engine on the host's cores; results bit-identical to the GPU backend."""
 
-    name = "CPU (numpy)"
+    name = "CPU (numba)"
     host_resident = True
 
     def load(self, brain: Brain, tables: SynapseTables, seed: int = 0) -> None:
