@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU rows of the README in one run (about 6 minutes on an H200 after numba's first compile):
+# The GPU rows of the README in one run (about 7 minutes on an H200 after numba's first compile):
 # FEAGI LIF at 1M / 100M / 1% pipelined and blocking, STDP at --plastic-fraction 0.1, the PyTorch
 # peer (examples/torch_peer.py: needs torch with CUDA), the population throughput (256 essential-
 # genome brains batched, 1,000 and 10,000 bursts, against `feagi-burst run` one brain at a time),
@@ -10,6 +10,9 @@ OUT=${OUT:-out/h200}; J="$OUT/json"; mkdir -p "$J"
 B="python3 -m feagi_burst.cli bench --neurons 1000000 --backend gpu"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import wgpu; print([a.info['device'] for a in wgpu.gpu.enumerate_adapters_sync()])"
+# the first 30 bursts at 1M against the CPU backend (fire sets, firing mps, final state)
+OUT="$J" timeout 200 python3 examples/gpu_probe_bench.py --neurons 1000000 --check 30 --bursts 1000 --raw 2000 \
+    --variants default --label exact 2>&1 | grep '"exact"'
 for i in 1 2; do timeout 60 $B --bursts 2000 --warmup 100 --json "$J/lif-1m-$i.json" 2>&1 | tail -4; done
 timeout 60 $B --bursts 500 --warmup 50 --blocking --json "$J/lif-1m-blocking.json" 2>&1 | tail -3
 timeout 90 $B --plastic-fraction 0.1 --bursts 3000 --warmup 100 --json "$J/stdp-1m.json" 2>&1 | tail -4
