@@ -48,7 +48,7 @@ fn main() {
     atomicStore(&ctl[STDP_SHIFT], d);
     var g_shift = 0u;
     if (d > 0u) {
-        g_shift = (P.hash_n + WG - 1u) / WG;
+        g_shift = (P.hash_n + STDP_REQUANT_ROWS - 1u) / STDP_REQUANT_ROWS;
     }
     ctl_grid(STDP_GRID_SHIFT, g_shift);
     let nf = atomicLoad(&work[H.slot]);  // this burst's fire count

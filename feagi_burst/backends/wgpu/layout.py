@@ -102,6 +102,10 @@ CONSTANTS: tuple[Constant, ...] = (
     # the 1M bench has ~60 plastic synapses; 16 lanes took the update from 120 to 89 µs a burst on
     # an H200 (64 lanes left most idle), 4 lanes made it 111 (docs/bench/h200-session4-stdp-*.json)
     Constant("STDP_UPDATE_NEURONS", "u32", 16, "neurons per stdp.wgsl workgroup"),
+    # rows (synapse hash entries) per stdp_requant.wgsl workgroup: one invocation per row walked
+    # its row alone, touching words 800 bytes apart, and a requantisation of the 1M bench took
+    # 3.3 ms on an H200
+    Constant("STDP_REQUANT_ROWS", "u32", 16, "synapse rows per stdp_requant.wgsl workgroup"),
     Constant("STDP_COMMIT_NEURONS", "u32", 4, "fired neurons per stdp_pre.wgsl workgroup when it commits rows"),
     # ... and the words of the `ctl` buffer
     Constant("STDP_MAXW", "u32", 0, "ctl[0]: f32 bits of the largest weight LTP made (atomicMax)"),
@@ -152,6 +156,7 @@ STDP_GRID_MAIN = int(VALUE["STDP_GRID_MAIN"])
 STDP_GRID_WORDS = int(VALUE["STDP_GRID_WORDS"])
 STDP_UPDATE_NEURONS = int(VALUE["STDP_UPDATE_NEURONS"])
 STDP_COMMIT_NEURONS = int(VALUE["STDP_COMMIT_NEURONS"])
+STDP_REQUANT_ROWS = int(VALUE["STDP_REQUANT_ROWS"])
 STDP_MAXW = int(VALUE["STDP_MAXW"])
 STDP_KCUR = int(VALUE["STDP_KCUR"])
 STDP_SCUR = int(VALUE["STDP_SCUR"])
@@ -210,7 +215,7 @@ def _check() -> None:
         problems.append("a fire block must be one fire_compact workgroup of bitmask words (32 x WG neurons)")
     if WG % FIRED_PER_WG:
         problems.append("propagation splits a workgroup into FIRED_PER_WG equal groups")
-    if WG % STDP_UPDATE_NEURONS or WG % STDP_COMMIT_NEURONS:
+    if WG % STDP_UPDATE_NEURONS or WG % STDP_COMMIT_NEURONS or WG % STDP_REQUANT_ROWS:
         problems.append("the STDP kernels split a workgroup into equal groups of lanes")
     if (SUM_LIMIT - 1) << COUNT_BITS > 2**31 - 2**COUNT_BITS:
         problems.append("an FCL sum word (|sum| < SUM_LIMIT, times 2^COUNT_BITS, plus a count) must fit an i32")

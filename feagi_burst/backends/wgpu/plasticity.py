@@ -39,9 +39,9 @@ import numpy as np
 
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import (
-    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PRE,
-    STDP_GRID_SHIFT, STDP_GRID_WORDS, STDP_KCUR, STDP_LCNT, STDP_MAX_STEPS, STDP_MAXW, STDP_NSTEPS, STDP_SCUR,
-    STDP_SHIFT, STDP_STEPS, W_SCALE_INV, WG)
+    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PRE, STDP_GRID_SHIFT, STDP_GRID_WORDS, STDP_KCUR,
+    STDP_LCNT, STDP_MAX_STEPS, STDP_MAXW, STDP_NSTEPS, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS,
+    W_SCALE_INV)
 from feagi_burst.backends.wgpu.runtime import Recorder, grid
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.plasticity import PlasticLayout, PlasticState, canonical, plastic_layout
@@ -206,7 +206,7 @@ class GPUPlasticity:
         grids[[STDP_GRID_SHIFT + 1, STDP_GRID_SHIFT + 2, STDP_GRID_PRE + 1, STDP_GRID_PRE + 2,
                STDP_GRID_MAIN + 1, STDP_GRID_MAIN + 2]] = 1  # the grids' y and z
         table_grid = grids.copy()
-        table_grid[STDP_GRID_SHIFT: STDP_GRID_SHIFT + 3] = grid(-(-self.info["hash_n"] // WG))
+        table_grid[STDP_GRID_SHIFT: STDP_GRID_SHIFT + 3] = grid(-(-self.info["hash_n"] // STDP_REQUANT_ROWS))
         # each step shifts every word (and writes the plastic ones at its scale); the last pass,
         # at the state's scale, leaves every plastic word its committed weight's
         passes = [(int(a - b), int(b)) for a, b in zip(steps[:-1], steps[1:])]
