@@ -43,7 +43,7 @@ def main() -> None:
     layout = dev.create_pipeline_layout(bind_group_layouts=[bgl])
     bare = dev.create_pipeline_layout(bind_group_layouts=[])
     pipes = {name: dev.create_compute_pipeline(layout=layout, compute={"module": mod, "entry_point": name})
-             for name in ("noop", "touch", "scatter", "dense", "scatter_mark")}
+             for name in ("noop", "touch", "scatter", "dense")}
     noop_bare = dev.create_compute_pipeline(layout=bare, compute={"module": mod, "entry_point": "noop"})
     U = wgpu.BufferUsage
     acc = dev.create_buffer(size=n * 16, usage=U.STORAGE | U.COPY_DST)
@@ -114,10 +114,10 @@ def main() -> None:
         (f"scatter {n} atomics + stamp, 16 B stride", pipes["scatter"], group(n, 4, 1), grid(n), 300, False),
         (f"scatter {n}, rows of 100 sorted, 16 B + stamp", pipes["scatter"], group(n, 4, 1, b_ev_sorted),
          grid(n), 300, False),
-        (f"scatter {n}, 16 B + atomic stamp in a dense array", pipes["scatter_mark"], group(n, 4, 1),
+        (f"scatter {n}, 16 B + atomic stamp in a dense array", pipes["scatter"], group(n, 4, 2),
          grid(n), 300, False),
-        (f"scatter {n}, 16 B + atomicOr bitmask", pipes["scatter_mark"], group(n, 4, 2), grid(n), 300, False),
-        (f"scatter {n}, 16 B + plain stamp store in the entry", pipes["scatter_mark"], group(n, 4, 3),
+        (f"scatter {n}, 16 B + atomicOr bitmask", pipes["scatter"], group(n, 4, 3), grid(n), 300, False),
+        (f"scatter {n}, 16 B + plain stamp store in the entry", pipes["scatter"], group(n, 4, 4),
          grid(n), 300, False),
     ]
     print(json.dumps({"adapter": adapter.info["device"], "backend": adapter.info["backend_type"], "n": n}))

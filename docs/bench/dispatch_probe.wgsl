@@ -42,18 +42,6 @@ fn touch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
-@compute @workgroup_size(256)
-fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i < P.n) {
-        let e = ev[i];
-        atomicAdd(&acc[e.x * P.stride], bitcast<i32>(e.y));
-        if (P.stamp == 1u) {
-            atomicStore(&acc[e.x * P.stride + 1u], bitcast<i32>(P.seq));
-        }
-    }
-}
-
 // Read and clear every accumulator (the dense half of a burst without its model).
 @compute @workgroup_size(256)
 fn dense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -66,22 +54,25 @@ fn dense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
-// P.stamp picks how a target is marked besides its sum: 1 an atomic stamp in a separate dense
-// array, 2 a bit in a bitmask (atomicOr), 3 a plain stamp store in the same 16-byte entry.
+// P.stamp picks how a target is marked besides its sum: 0 not at all, 1 an atomic stamp in the
+// word after its accumulator (propagation's layout), 2 an atomic stamp in a separate dense array,
+// 3 a bit in a bitmask (atomicOr), 4 a plain stamp store in a 16-byte entry of its own buffer.
 @compute @workgroup_size(256)
-fn scatter_mark(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i < P.n) {
         let e = ev[i];
-        if (P.stamp == 3u) {
+        if (P.stamp == 4u) {
             atomicAdd(&plain[e.x].q, bitcast<i32>(e.y));
             plain[e.x].stamp = P.seq;
             return;
         }
         atomicAdd(&acc[e.x * P.stride], bitcast<i32>(e.y));
         if (P.stamp == 1u) {
-            atomicStore(&marks[e.x], P.seq);
+            atomicStore(&acc[e.x * P.stride + 1u], bitcast<i32>(P.seq));
         } else if (P.stamp == 2u) {
+            atomicStore(&marks[e.x], P.seq);
+        } else if (P.stamp == 3u) {
             atomicOr(&marks[e.x >> 5u], 1u << (e.x & 31u));
         }
     }
