@@ -7,7 +7,7 @@
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
 //   @group(0) @binding(2) storage, rw    state   the model's state
-//   @group(0) @binding(3) storage, rw    fcl     stamp tested; consumed and cleared
+//   @group(0) @binding(3) storage, rw    fcl     candidate tested; consumed and cleared
 //   @group(0) @binding(4) storage, rw    work    fire bitmask, block counts, firing mps;
 //                                                candidate counter
 //   @group(0) @binding(5..6)                     (unused here)

@@ -1,6 +1,6 @@
 // model_dynamics_full.wgsl: neural dynamics of one candidates-only model (FEAGI LIF) on the
 // full-array path: one invocation per neuron of [M.lo, M.hi); a neuron is a candidate when its
-// FCL stamp is this burst's. Used with synaptic_propagation.wgsl when most neurons are
+// FCL entry is stamped or counted this burst (is_candidate). Used with synaptic_propagation.wgsl when most neurons are
 // candidates. Records fires and counts the candidates into work[W_CAND_FULL] (one atomic per
 // workgroup; fire_compact moves it into the slot).
 //
@@ -8,7 +8,7 @@
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
 //   @group(0) @binding(2) storage, rw    state   the model's state
-//   @group(0) @binding(3) storage, rw    fcl     stamp tested; consumed and cleared
+//   @group(0) @binding(3) storage, rw    fcl     candidate tested; consumed and cleared
 //   @group(0) @binding(4) storage, rw    work    fire bitmask, block counts, firing mps;
 //                                                candidate counter
 //   @group(0) @binding(5..6)                     (unused here)

@@ -1,15 +1,15 @@
 // synaptic_propagation.wgsl: full-array variant of synaptic_propagation_fcl.wgsl for bursts in
 // which most neurons become candidates: the same atomic fixed-point sums and Drive, but targets
-// are only stamped (no candidate list, whose single counter would be the bottleneck);
-// neural_dynamics.wgsl then scans every neuron for this burst's stamp.
+// are only counted or stamped (no candidate list, whose single counter would be the bottleneck);
+// model_dynamics_full.wgsl then scans every neuron for this burst's count or stamp.
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  (unused here)
 //   @group(0) @binding(2) storage, rw    state   (unused here)
-//   @group(0) @binding(3) storage, rw    fcl     q += contribution (atomic), stamp, Drive sens
+//   @group(0) @binding(3) storage, rw    fcl     sum word += contribution (atomic), stamp, Drive sens
 //   @group(0) @binding(4) storage, rw    work    previous fire slot (read)
-//   @group(0) @binding(5) storage, read  lookup  synapse hash table; Drive order
+//   @group(0) @binding(5) storage, read  lookup  synapse hash table; Drive order; wide targets
 //   @group(0) @binding(6) storage, read  inputs  (unused here)
 //   @group(1) @binding(0) storage, read  syn     (target, contribution) pairs of one chunk
 //   @group(1) @binding(1) uniform        C       the chunk's synapse range

@@ -7,9 +7,9 @@
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  (unused here)
 //   @group(0) @binding(2) storage, rw    state   (unused here)
-//   @group(0) @binding(3) storage, rw    fcl     q += contribution (atomic), stamp, Drive sens
+//   @group(0) @binding(3) storage, rw    fcl     sum word += contribution (atomic), stamp, Drive sens
 //   @group(0) @binding(4) storage, rw    work    previous fire slot (read), candidate list
-//   @group(0) @binding(5) storage, read  lookup  synapse hash table; Drive order
+//   @group(0) @binding(5) storage, read  lookup  synapse hash table; Drive order; wide targets
 //   @group(0) @binding(6) storage, read  inputs  (unused here)
 //   @group(1) @binding(0) storage, read  syn     (target, contribution) pairs of one chunk
 //   @group(1) @binding(1) uniform        C       the chunk's synapse range
