@@ -7,7 +7,6 @@ replaying the bursts since then, so the results are identical.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path

@@ -96,7 +96,6 @@ def synthetic_brain(neurons: int, synapses_per_neuron: int = 100, firing_rate: f
                "use fewer neurons or synapses per neuron")
     rng = np.random.default_rng(seed)
     n, k = neurons, synapses_per_neuron
-    s = n * k
     if not 0.0 <= plastic_fraction <= 1.0:
         raise InputError(f"synthetic brain: plastic_fraction = {plastic_fraction} must be between 0 and 1")
     m = int(round(math.sqrt(plastic_fraction) * n)) if plastic_fraction > 0 else 0

@@ -171,7 +171,6 @@ def test_unreadable_records_are_one_line_errors(tmp_path: Path) -> None:
 # -- issue 13: crafted records, `$` in names, mixed genomes ----------------------------------------
 import contextlib  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
 import signal  # noqa: E402
 import tempfile  # noqa: E402
 

@@ -127,7 +127,6 @@ class GPUBackend(BurstScheduler, Backend):
         self.args_layout = call("bind group layout", d.create_bind_group_layout,
                                 entries=[{"binding": 0, "visibility": C, "buffer": st}])
         pl = d.create_pipeline_layout
-        plain = call("pipeline layout", pl, bind_group_layouts=[self.g0_layout])
         with_syn = call("pipeline layout", pl, bind_group_layouts=[self.g0_layout, self.syn_layout])
         with_args = call("pipeline layout", pl, bind_group_layouts=[self.g0_layout, self.args_layout])
         prog = self.dev.program
