@@ -18,7 +18,7 @@ from feagi_burst.config import BackendConfig, load_config, parse_config
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
 from feagi_burst.files import atomic_write, read_text
-from feagi_burst.fixed_point import SynapseTables, compile_tables
+from feagi_burst.fixed_point import SynapseTables, compile_tables, expand_ranges
 from feagi_burst.report import PhaseStats
 from feagi_burst.selection import estimate_us
 
@@ -92,8 +92,6 @@ def numpy_loop(brain: Brain, tables: SynapseTables, bursts: int, warmup: int) ->
     period, leak, limits, excitability or forced fires) and no exactness: the floor a numpy user
     starts from. Timed like a backend (the same keys).
     """
-    from feagi_burst.backends.cpu import expand_ranges
-
     n = brain.neuron_count
     offsets, target, contribution = tables.offsets, tables.target, tables.contribution
     scale = tables.resolution

@@ -58,6 +58,17 @@ class SynapseTables:
         return 2.0 ** -self.scale_exp
 
 
+def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + c) for each (s, c), without a Python loop: the positions of
+    CSR rows given their starts and lengths."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(counts)
+    jump = starts.astype(np.int64) - (ends - counts)  # per range: index - position
+    return np.repeat(jump, counts) + np.arange(total, dtype=np.int64)
+
+
 def mp_caps(brain: Brain) -> np.ndarray:
     """Bound on the firing mp an mp-driven area passes on (larger values saturate; documented)."""
     caps = np.zeros(len(brain.areas), np.float32)

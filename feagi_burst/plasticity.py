@@ -66,7 +66,7 @@ from feagi_burst.backends.compiled import kernel
 from feagi_burst.brain import Brain
 
 from feagi_burst.fixed_point import (
-    SynapseTables, cap_exponent, plastic_scale_table,
+    SynapseTables, cap_exponent, expand_ranges, plastic_scale_table,
 )
 
 F32_MIN_NORMAL = np.float32(2.0**-126)
@@ -298,7 +298,6 @@ def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None, copy: 
     backends hold at least that; each may keep other words behind (the CPU refreshes a source's
     row when it fires, the GPU commits every change one burst late), which no delivery can see.
     `copy=False` reuses `st`'s arrays (a state just downloaded)."""
-    from feagi_burst.backends.cpu import expand_ranges  # cpu.py imports this module
 
     out = st.copy() if copy else st
     if burst is None or not layout.size:

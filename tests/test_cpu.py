@@ -8,7 +8,7 @@ import pytest
 
 from conftest import tiny_brain
 from feagi_burst.backends.base import BurstInput
-from feagi_burst.backends.cpu import CPUBackend, excitability_draw, expand_ranges
+from feagi_burst.backends.cpu import CPUBackend, excitability_draw
 from feagi_burst.brain import Brain, CorticalArea, Drive, neuron_array, sort_synapses
 from feagi_burst.engine import Engine
 from feagi_burst.fixed_point import compile_tables
@@ -38,11 +38,6 @@ def test_rand_matches_spec_formula() -> None:
     for b in (1, 2, 55, 10**6):
         got = excitability_draw(ids, b)
         assert got.tolist() == [reference_rand(int(i), b) for i in ids]
-
-
-def test_expand_ranges() -> None:
-    got = expand_ranges(np.array([5, 0, 9]), np.array([2, 0, 3]))
-    assert got.tolist() == [5, 6, 9, 10, 11]
 
 
 def test_power_neuron_fires_every_burst_and_drives_targets() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import tiny_brain
-from feagi_burst.fixed_point import SUM_LIMIT, compile_tables, quantise_mp_driven
+from feagi_burst.fixed_point import SUM_LIMIT, compile_tables, expand_ranges, quantise_mp_driven
 from feagi_burst.synthetic import synthetic_brain
 
 
@@ -41,3 +41,8 @@ def test_synthetic_tables_are_compact() -> None:
     t = compile_tables(synthetic_brain(10_000, 10, 0.01))
     assert t.pairs.dtype == np.int64 and t.pairs.size == 100_000
     assert t.resolution == 2.0 ** -t.scale_exp
+
+
+def test_expand_ranges() -> None:
+    got = expand_ranges(np.array([5, 0, 9]), np.array([2, 0, 3]))
+    assert got.tolist() == [5, 6, 9, 10, 11]

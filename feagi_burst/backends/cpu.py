@@ -131,16 +131,6 @@ class ThreadChoice:
         self.until_probe = self.period
 
 
-def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(s, s + c) for each (s, c), without a Python loop."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(counts)
-    jump = starts.astype(np.int64) - (ends - counts)  # per range: index - position
-    return np.repeat(jump, counts) + np.arange(total, dtype=np.int64)
-
-
 class CPUBackend(Backend):
     """Compiled burst engine on the host's cores; results bit-identical to the GPU backend."""
 
