@@ -166,6 +166,55 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
     assert "validation error" in messages[0] and "65535" in messages[0] and "from burst 64 " in messages[0]
 
 
+def test_a_gpu_that_stops_answering_moves_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From burst 75 on every wait for the GPU outlasts its time limit (a hung device, as far as
+    the host can tell): one line naming the limit and how to raise it, then identical bursts on the
+    CPU from the last sync."""
+    import feagi_burst.engine as engine_mod
+    from feagi_burst.backends import wgpu as gpu_mod
+    from feagi_burst.backends.wgpu import runtime
+
+    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
+    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
+    try:
+        gpu = gpu_mod.GPUBackend(batch=4)
+    except BackendError as e:
+        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
+            pytest.skip(f"no GPU adapter: {e}")
+        raise
+    if gpu.dev.native is None:
+        pytest.skip("the time limit is on wgpu-native's polling path")
+    submit = gpu.submit
+
+    def stalling_submit(inp: BurstInput) -> None:
+        if inp.burst == 75:  # from here no wait may last: every unfinished one counts as hung
+            monkeypatch.setattr(runtime, "SPIN_S", 0.0)
+            monkeypatch.setattr(gpu.dev.native, "timeout_s", 1e-9)
+        submit(inp)
+    monkeypatch.setattr(gpu, "submit", stalling_submit)
+    messages: list[str] = []
+    engine = pong_engine(gpu, warn=messages.append)
+    got = collect(engine, 120)
+    assert_same_bursts(got, collect(pong_engine("cpu"), 120))
+    assert engine.backend_name() == "CPU (numba)"
+    assert len(messages) == 1, messages
+    assert "did not finish" in messages[0] and "FEAGI_BURST_GPU_TIMEOUT" in messages[0], messages[0]
+    assert "from burst 64 " in messages[0]
+
+
+def test_gpu_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from feagi_burst.backends.wgpu import runtime
+
+    monkeypatch.delenv(runtime.ENV_TIMEOUT, raising=False)
+    assert runtime.gpu_timeout_s() == runtime.DEFAULT_TIMEOUT_S
+    monkeypatch.setenv(runtime.ENV_TIMEOUT, "2.5")
+    assert runtime.gpu_timeout_s() == 2.5
+    for bad in ("soon", "0", "-1", "inf", "nan"):
+        monkeypatch.setenv(runtime.ENV_TIMEOUT, bad)
+        with pytest.raises(InputError, match="FEAGI_BURST_GPU_TIMEOUT"):
+            runtime.gpu_timeout_s()
+
+
 def test_a_brain_the_gpu_cannot_hold(gpu_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     """Named explicitly, the GPU's refusal is an error naming the limit; chosen by auto, the CPU runs it."""
     import feagi_burst.backends as backends_mod

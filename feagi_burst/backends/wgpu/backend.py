@@ -200,9 +200,8 @@ class GPUBackend(BurstScheduler, Backend):
         slots_base = (self.fmp_off + n + 3) // 4 * 4
         per_slot = slot_words * 4
         fit = (self.binding_limit - slots_base * 4) // per_slot
-        # wgpu-native's blocking poll waits for every submission, so a batch's readback resolves
-        # only when the batches behind it finish too: keep ~4 batches in flight so the GPU never
-        # drains while the host waits (64 slots of 8 MiB at 1M neurons)
+        # keep ~4 batches in flight so the GPU never drains while the host waits for the oldest
+        # (64 slots of 8 MiB at 1M neurons)
         want = self.slots_wanted or max(2, min(64, (512 << 20) // per_slot))
         self.R = int(min(want, fit))
         if self.R < 2:

@@ -25,8 +25,11 @@ import numpy as np
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import MAX_DIM
 from feagi_burst.backends.wgpu.shaders import load_shader
+from feagi_burst.errors import InputError
 
 SPIN_S = 0.002  # a wait for the GPU polls without sleeping this long before it blocks
+ENV_TIMEOUT = "FEAGI_BURST_GPU_TIMEOUT"  # seconds a wait may last before the GPU counts as hung
+DEFAULT_TIMEOUT_S = 60.0
 SOFTWARE_NAMES = ("llvmpipe", "lavapipe", "swiftshader", "softpipe", "basic render", "warp")
 
 
@@ -108,6 +111,21 @@ def probe_adapters() -> list[AdapterDescription]:
     return [_describe(a.info) for a in adapters]
 
 
+def gpu_timeout_s() -> float:
+    """How long one wait for the GPU may last (FEAGI_BURST_GPU_TIMEOUT, default 60 s)."""
+    raw = os.environ.get(ENV_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"{ENV_TIMEOUT}={raw!r:.40}: give the seconds a wait for the GPU may last, a number "
+                         f"above 0 (unset: {DEFAULT_TIMEOUT_S:g})")
+    return value
+
+
 # --- device layer --------------------------------------------------------------------------
 class Native:
     """Direct calls into wgpu-native, for the per-burst path.
@@ -117,7 +135,7 @@ class Native:
     more than the burst. Checked calls go through wgpu-py's `libf`, which raises the native error
     message; the per-dispatch pass commands use `lib` unchecked (a bad command invalidates the
     encoder, and the checked finish raises its message). Mapping uses one callback made here, and
-    completion is polled on the calling thread, waiting for one submission rather than all.
+    completion is polled on the calling thread (non-blocking polls: a wait has a time limit).
     """
 
     FUNCTIONS = ("wgpuDeviceCreateCommandEncoder", "wgpuCommandEncoderBeginComputePass",
@@ -131,6 +149,7 @@ class Native:
 
     def __init__(self, lib: Any, ffi: Any, libf: Any, device: Any, queue: Any) -> None:
         self.lib, self.ffi, self.libf, self.device, self.queue = lib, ffi, libf, device, queue
+        self.timeout_s = gpu_timeout_s()
         self.maps: dict[int, int] = {}  # map key -> status, written by the callback
         self.next_key = 0
 
@@ -142,7 +161,6 @@ class Native:
         self.map_info.mode = lib.WGPUCallbackMode_AllowProcessEvents
         self.map_info.callback = on_mapped
         self.cmds = ffi.new("WGPUCommandBuffer[1]")
-        self.index = ffi.new("uint64_t *")
         self.offset = ffi.new("uint32_t[1]")  # a bind group's dynamic offset (ffi.new costs ~40 µs)
 
     def write(self, buf: Any, offset: int, data: np.ndarray) -> None:
@@ -155,29 +173,34 @@ class Native:
         self.libf.wgpuBufferMapAsync(buf._internal, self.lib.WGPUMapMode_Read, 0, size, self.map_info[0])
         return key
 
-    def poll(self, submission: int | None = None) -> None:
-        """Fire the callbacks of finished work; with a submission index, first wait for it."""
-        if submission is None:
-            # unchecked: a closed-loop wait spins on this call, and the checked wrapper's error
-            # capture costs more than the poll; a lost device fails the next checked call
-            self.lib.wgpuDevicePoll(self.device, False, self.ffi.NULL)
-        else:
-            self.index[0] = submission
-            self.libf.wgpuDevicePoll(self.device, True, self.index)
+    def poll(self) -> None:
+        """Fire the callbacks of finished work, without waiting.
+
+        Unchecked: a wait spins on this call, and the checked wrapper's error capture costs more
+        than the poll; a lost device fails the next checked call.
+        """
+        self.lib.wgpuDevicePoll(self.device, False, self.ffi.NULL)
 
     def wait(self, key: int, submission: int) -> None:
-        """Until mapping `key` is done: spin on non-blocking polls for up to SPIN_S, then block.
+        """Until mapping `key` is done: spin on non-blocking polls for up to SPIN_S, then poll
+        between short sleeps; past `timeout_s` the GPU counts as hung (BackendError).
 
-        A blocking poll sleeps in the driver and wakes ~60 µs after the GPU finishes (H100,
-        Vulkan), which is half a burst: closed-loop bursts spin through the short wait instead.
+        A closed-loop burst spins through its short wait (a sleep wakes ~60 µs late). wgpu's
+        blocking poll has no time limit: a hung device or driver would hang the run for good, where
+        the engine can instead go on on the CPU from its last sync, with identical results.
         """
-        deadline = time.perf_counter() + SPIN_S
+        now = time.perf_counter()
+        spin_until, give_up = now + SPIN_S, now + self.timeout_s
+        pause = 20e-6
         while key not in self.maps:
-            if time.perf_counter() > deadline:
-                self.poll(submission)
-                if key not in self.maps:  # the callback runs on the poll after the wait
-                    self.poll()
-                return
+            now = time.perf_counter()
+            if now > spin_until:
+                if now > give_up:
+                    raise BackendError(
+                        f"the GPU did not finish submission {submission} within {self.timeout_s:g} s "
+                        f"(a hung device or driver); {ENV_TIMEOUT}=SECONDS allows longer waits")
+                time.sleep(pause)
+                pause = min(2 * pause, 2e-4)
             self.poll()
 
     def mapped(self, buf: Any, size: int) -> np.ndarray:
