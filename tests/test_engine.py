@@ -105,14 +105,43 @@ def test_state_reflects_the_last_burst() -> None:
     assert e.backend_name() == "CPU (numba)"
 
 
-def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """A validation error injected into the GPU backend mid-run: one line, then identical bursts."""
+def syncing_every_32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sync points every 32 bursts (a fault at burst 75 then replays from 64)."""
     import feagi_burst.engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
-
     monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
+
+
+def own_gpu() -> Backend:
+    """A GPU backend of the test's own (the fallback closes it), batches of 4 bursts."""
+    from feagi_burst.backends import wgpu as gpu_mod
+
+    try:
+        return gpu_mod.GPUBackend(batch=4)
+    except BackendError as e:
+        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
+            pytest.skip(f"no GPU adapter: {e}")
+        raise
+
+
+def fallback_message(gpu: Backend) -> str:
+    """Run 120 pong bursts on `gpu`, which fails at burst 75: the bursts equal the CPU's, the run
+    ends on the CPU, and the engine said so in exactly one line (returned)."""
+    messages: list[str] = []
+    engine = pong_engine(gpu, warn=messages.append)
+    got = collect(engine, 120)
+    assert_same_bursts(got, collect(pong_engine("cpu"), 120))
+    assert engine.backend_name() == "CPU (numba)"
+    assert len(messages) == 1, messages
+    assert "from burst 64 " in messages[0], messages[0]
+    return messages[0]
+
+
+def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validation error injected into the GPU backend mid-run: one line, then identical bursts."""
+    syncing_every_32(monkeypatch)
     submit = gpu_backend.submit
 
     def failing_submit(inp: BurstInput) -> None:
@@ -121,13 +150,7 @@ def test_real_gpu_fault_moves_to_cpu_with_identical_results(gpu_backend: Backend
         submit(inp)
     monkeypatch.setattr(gpu_backend, "submit", failing_submit)
     monkeypatch.setattr(gpu_backend, "close", lambda: None)  # the session shares this device
-    messages: list[str] = []
-    engine = pong_engine(gpu_backend, warn=messages.append)
-    got = collect(engine, 120)
-    want = collect(pong_engine("cpu"), 120)
-    assert_same_bursts(got, want)
-    assert engine.backend_name() == "CPU (numba)"
-    assert len(messages) == 1 and "failed at burst 75" in messages[0] and "from burst 64 " in messages[0]
+    assert "failed at burst 75" in fallback_message(gpu_backend)
 
 
 def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,19 +158,10 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
     burst 75 on): its validation message reaches the user in one line, and the run goes on on the
     CPU with identical bursts. (An error inside queue.submit would abort the process instead:
     wgpu-native makes those fatal, gfx-rs/wgpu-native#588.)"""
-    import feagi_burst.engine as engine_mod
-    from feagi_burst.backends import wgpu as gpu_mod
     from feagi_burst.backends.wgpu import layout, scheduler
 
-    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
-
-    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
-    try:
-        gpu = gpu_mod.GPUBackend(batch=4)
-    except BackendError as e:
-        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
-            pytest.skip(f"no GPU adapter: {e}")
-        raise
+    syncing_every_32(monkeypatch)
+    gpu = own_gpu()
     submit, grid = gpu.submit, scheduler.grid
     broken = False
 
@@ -157,31 +171,18 @@ def test_a_real_wgpu_validation_error_moves_to_cpu(monkeypatch: pytest.MonkeyPat
         submit(inp)
     monkeypatch.setattr(gpu, "submit", sabotaging_submit)
     monkeypatch.setattr(scheduler, "grid", lambda n: (layout.MAX_DIM + 1, 1, 1) if broken else grid(n))
-    messages: list[str] = []
-    engine = pong_engine(gpu, warn=messages.append)
-    got = collect(engine, 120)
-    assert_same_bursts(got, collect(pong_engine("cpu"), 120))
-    assert engine.backend_name() == "CPU (numba)"
-    assert len(messages) == 1, messages
-    assert "validation error" in messages[0] and "65535" in messages[0] and "from burst 64 " in messages[0]
+    message = fallback_message(gpu)
+    assert "validation error" in message and "65535" in message
 
 
 def test_a_gpu_that_stops_answering_moves_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """From burst 75 on every wait for the GPU outlasts its time limit (a hung device, as far as
     the host can tell): one line naming the limit and how to raise it, then identical bursts on the
     CPU from the last sync."""
-    import feagi_burst.engine as engine_mod
-    from feagi_burst.backends import wgpu as gpu_mod
     from feagi_burst.backends.wgpu import runtime
 
-    monkeypatch.setattr(engine_mod, "SYNC_EVERY", 32)
-    monkeypatch.setattr(engine_mod, "SYNC_COST_RATIO", 0)
-    try:
-        gpu = gpu_mod.GPUBackend(batch=4)
-    except BackendError as e:
-        if os.environ.get("FEAGI_BURST_ALLOW_NO_GPU") == "1":
-            pytest.skip(f"no GPU adapter: {e}")
-        raise
+    syncing_every_32(monkeypatch)
+    gpu = own_gpu()
     if gpu.dev.native is None:
         pytest.skip("the time limit is on wgpu-native's polling path")
     submit = gpu.submit
@@ -192,14 +193,8 @@ def test_a_gpu_that_stops_answering_moves_to_cpu(monkeypatch: pytest.MonkeyPatch
             monkeypatch.setattr(gpu.dev.native, "timeout_s", 1e-9)
         submit(inp)
     monkeypatch.setattr(gpu, "submit", stalling_submit)
-    messages: list[str] = []
-    engine = pong_engine(gpu, warn=messages.append)
-    got = collect(engine, 120)
-    assert_same_bursts(got, collect(pong_engine("cpu"), 120))
-    assert engine.backend_name() == "CPU (numba)"
-    assert len(messages) == 1, messages
-    assert "did not finish" in messages[0] and "FEAGI_BURST_GPU_TIMEOUT" in messages[0], messages[0]
-    assert "from burst 64 " in messages[0]
+    message = fallback_message(gpu)
+    assert "did not finish" in message and "FEAGI_BURST_GPU_TIMEOUT" in message
 
 
 def test_gpu_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
