@@ -291,15 +291,23 @@ def measure_and_cache(path: Path, key: dict[str, Any], say: Callable[[str], None
             warn(f"could not measure this machine for backend selection ({type(e).__name__}: {e}); "
                  "using the built-in constants")
             return None
-        entry["machine"] = key
         _memo[kid] = entry
-        fresh = {} if problem and not machines else machines
-        fresh[kid] = entry
-        try:
-            write_cache(path, fresh)
-        except Exception as e:  # noqa: BLE001 (an unwritable cache must not stop a run: keep it in memory)
-            warn(f"could not write the calibration cache {path} ({e}); this process keeps the measurement")
+        store(path, key, entry, "this process keeps the measurement")
         return entry
+
+
+def store(path: Path, key: dict[str, Any], entry: dict[str, Any], otherwise: str) -> None:
+    """Write `entry` into the cache as machine `key`'s, beside the other machines' (the caller holds
+    cache_lock). A cache that cannot be written is a warning ending in `otherwise`: it must not stop
+    a run."""
+    machines, problem = read_cache(path)
+    fresh = {} if problem and not machines else machines  # an unreadable cache is rewritten
+    entry["machine"] = key
+    fresh[key_id(key)] = entry
+    try:
+        write_cache(path, fresh)
+    except Exception as e:  # noqa: BLE001
+        warn(f"could not write the calibration cache {path} ({e}); {otherwise}")
 
 
 # -- measuring --------------------------------------------------------------------------------

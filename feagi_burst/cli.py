@@ -608,12 +608,9 @@ def bench_calibrate(config: Path, backend: str, json_path: Optional[Path]) -> No
     if entry["gpu_error"] is None and (gpu or not key["adapters"]):  # all of this machine: its cache entry too
         entry["machine"] = key
         path = calibration.cache_path()
-        machines, _problem = calibration.read_cache(path)
-        machines[calibration.key_id(key)] = {k: v for k, v in entry.items() if k != "fitted"}
-        try:
-            calibration.write_cache(path, machines)
-        except Exception as e:  # noqa: BLE001 (the config is written; the cache is a convenience)
-            warn(f"could not write the calibration cache {path} ({e})")
+        with calibration.cache_lock(path):
+            calibration.store(path, key, {k: v for k, v in entry.items() if k != "fitted"},
+                              f"{config} is calibrated all the same")
     from rich.table import Table
 
     measured_gpu = any("gpu_us" in r for r in entry["points"])
