@@ -32,7 +32,8 @@ import numpy as np
 from feagi_burst.backends import wgpu as gpu_mod
 from feagi_burst.backends.base import PHASES, BurstInput
 from feagi_burst.backends.cpu import CPUBackend
-from feagi_burst.backends.wgpu import GPUBackend
+from feagi_burst.backends.wgpu import GPUBackend, layout
+from feagi_burst.backends.wgpu.plasticity import GPUPlasticity
 from feagi_burst.bench import bench_backend
 from feagi_burst.fixed_point import compile_tables
 from feagi_burst.synthetic import synthetic_brain
@@ -44,7 +45,34 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "b32": {"batch": 32},
     "b8": {"batch": 8},
     "fcl": {"path": "fcl"},
+    # STDP probes (with --plastic-fraction): the plasticity phase without some of its dispatches
+    # (wrong results, timing only): what each kernel costs
+    "no_update": {"skip": ("main",)},
+    "compact_only": {"skip": ("requant", "pre", "main")},
 }
+
+
+def skipping(skip: tuple[str, ...]) -> Callable[..., Any]:
+    """GPUPlasticity.encode without the dispatches of the STDP kernels named in `skip`."""
+    encode = GPUPlasticity.encode
+
+    def encode_skipping(self: GPUPlasticity, rec: Any) -> None:
+        drop = {id(self.gb._stdp[k]) for k in skip}
+        orig = rec.pipeline, rec.dispatch, rec.dispatch_indirect
+        skipped = [False]
+
+        def pipeline(p: Any) -> None:
+            skipped[0] = id(p) in drop
+            if not skipped[0]:
+                orig[0](p)
+        rec.pipeline = pipeline
+        rec.dispatch = lambda *a: None if skipped[0] else orig[1](*a)
+        rec.dispatch_indirect = lambda *a: None if skipped[0] else orig[2](*a)
+        try:
+            encode(self, rec)
+        finally:
+            del rec.pipeline, rec.dispatch, rec.dispatch_indirect
+    return encode_skipping
 
 
 def emit(**row: Any) -> None:
@@ -107,6 +135,42 @@ def host_profile(gpu: GPUBackend, first: int, count: int) -> dict[str, float]:
     return out
 
 
+ENCODE = GPUPlasticity.encode
+
+
+def bench_variant(args: argparse.Namespace, name: str, kw: dict[str, Any], brain: Any, tables: Any) -> dict[str, Any]:
+    """One variant's row: bench's pipelined (and unless --quick, blocking) µs per burst and GPU
+    phases, then the backend alone and its host timers."""
+    res = {}
+    for mode in ("pipelined",) if args.quick else ("pipelined", "blocking"):
+        res[mode] = bench_backend(brain, GPUBackend(**kw), args.bursts, args.warmup, 0, mode == "blocking", tables)
+    ph = res["pipelined"]["phases"]
+    row: dict[str, Any] = dict(
+        event="bench", label=args.label, variant=name, pipelined_us=round(res["pipelined"]["us_per_burst"], 1),
+        blocking_us=round(res["blocking"]["us_per_burst"], 1) if "blocking" in res else 0.0,
+        raw_pipelined_us=0.0, raw_blocking_us=0.0, gpu_span_us=None,
+        gpu_phases_us={p: round(ph[p]["mean_us"], 1) for p in PHASES},
+        gpu_phases_p50_us={p: round(ph[p]["p50_us"], 1) for p in PHASES},
+        firing_rate=res["pipelined"]["firing_rate"])
+    if args.quick:
+        return row
+    # the same bursts on the backend alone (no Engine, no bench bookkeeping), then host timers
+    g = GPUBackend(**kw)
+    g.load(brain, tables)
+    pipelined(g, 1, 64)
+    raw_pipe, _ = pipelined(g, 65, args.raw)
+    blocking(g, 65 + args.raw, 20)
+    raw_block = blocking(g, 85 + args.raw, args.bursts)
+    row["host_blocking_us"] = host_profile(g, 85 + args.raw + args.bursts, args.bursts)
+    if getattr(g, "ts_every", 0):
+        row["gpu_span_us"] = round(g.gpu_span * 1e6, 1)
+    else:
+        row["gpu_phases_us"] = row["gpu_phases_p50_us"] = {}
+    g.close()
+    row.update(raw_pipelined_us=round(raw_pipe * 1e6, 1), raw_blocking_us=round(raw_block * 1e6, 1))
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--neurons", type=int, default=1_000_000)
@@ -118,10 +182,19 @@ def main() -> None:
     ap.add_argument("--raw", type=int, default=1000, help="bursts of the backend-only pipelined run")
     ap.add_argument("--variants", default="default,host", help=f"comma list of {', '.join(VARIANTS)}")
     ap.add_argument("--label", default="new", help="name of this code version in the table")
+    ap.add_argument("--plastic-fraction", type=float, default=0.0, help="STDP on this fraction of the synapses")
+    ap.add_argument("--quick", action="store_true", help="per variant, only the pipelined bench (phases)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a shader constant of layout.py set to VALUE for this run (e.g. STDP_UPDATE_NEURONS=8)")
     args = ap.parse_args()
+    for item in args.set:  # the generated WGSL reads layout.CONSTANTS when a pipeline is built
+        name, value = item.split("=")
+        assert name in layout.VALUE, f"--set: no constant {name} in layout.py"
+        layout.CONSTANTS = tuple(c._replace(value=int(value, 0)) if c.name == name else c
+                                 for c in layout.CONSTANTS)
 
     t = time.perf_counter()
-    brain = synthetic_brain(args.neurons, args.synapses, args.rate, seed=0)
+    brain = synthetic_brain(args.neurons, args.synapses, args.rate, seed=0, plastic_fraction=args.plastic_fraction)
     t_build = time.perf_counter() - t
     t = time.perf_counter()
     tables = compile_tables(brain)
@@ -159,31 +232,15 @@ def main() -> None:
 
     rows = []
     for name in args.variants.split(","):
-        kw = VARIANTS[name]
-        res = {}
-        for mode in ("pipelined", "blocking"):
-            r = bench_backend(brain, GPUBackend(**kw), args.bursts, args.warmup, 0, mode == "blocking", tables)
-            res[mode] = r
-        # the same bursts on the backend alone (no Engine, no bench bookkeeping), then host timers
-        g = GPUBackend(**kw)
-        g.load(brain, tables)
-        pipelined(g, 1, 64)
-        raw_pipe, _ = pipelined(g, 65, args.raw)
-        blocking(g, 65 + args.raw, 20)
-        raw_block = blocking(g, 85 + args.raw, args.bursts)
-        prof = host_profile(g, 85 + args.raw + args.bursts, args.bursts)
-        ts_on = getattr(g, "ts_every", getattr(g, "use_ts", 0))
-        span = g.gpu_span if ts_on else None
-        g.close()
-        phases = {p: round(res["pipelined"]["phases"][p]["mean_us"], 1) for p in PHASES} if ts_on else {}
-        row = dict(event="bench", label=args.label, variant=name,
-                   pipelined_us=round(res["pipelined"]["us_per_burst"], 1),
-                   blocking_us=round(res["blocking"]["us_per_burst"], 1),
-                   raw_pipelined_us=round(raw_pipe * 1e6, 1), raw_blocking_us=round(raw_block * 1e6, 1),
-                   gpu_span_us=None if span is None else round(span * 1e6, 1), gpu_phases_us=phases,
-                   firing_rate=res["pipelined"]["firing_rate"], host_blocking_us=prof)
-        emit(**row)
-        rows.append(row)
+        kw = dict(VARIANTS[name])
+        skip = kw.pop("skip", ())
+        if skip:
+            GPUPlasticity.encode = skipping(skip)  # type: ignore[method-assign]
+        try:
+            rows.append(bench_variant(args, name, kw, brain, tables))
+        finally:
+            GPUPlasticity.encode = ENCODE  # type: ignore[method-assign]
+        emit(**rows[-1])
 
     print(f"\n{'label':8} {'variant':8} {'pipe µs':>8} {'block µs':>8} {'raw pipe':>8} {'raw blk':>8} "
           f"{'gpu span':>8}  phases in/prop/dyn/out µs")

@@ -121,6 +121,47 @@ def main() -> None:
          grid(n), 300, False),
     ]
     print(json.dumps({"adapter": adapter.info["device"], "backend": adapter.info["backend_type"], "n": n}))
+    # an indirect dispatch whose grid the dispatch before it wrote, against a direct one
+    gbl = dev.create_bind_group_layout(entries=[{"binding": 0, "visibility": S, "buffer": {"type": "storage"}}])
+    writer = dev.create_compute_pipeline(layout=dev.create_pipeline_layout(bind_group_layouts=[bgl, gbl]),
+                                         compute={"module": mod, "entry_point": "write_grid"})
+    b_grid = dev.create_buffer_with_data(data=np.array([1, 1, 1, 0], np.uint32).tobytes(),
+                                         usage=U.STORAGE | U.INDIRECT)
+    g_grid = dev.create_bind_group(layout=gbl, entries=[{"binding": 0, "resource": {"buffer": b_grid}}])
+    g_touch = group(1, 1, 0)
+
+    def pairs(k: int, write: bool, indirect: bool) -> float:
+        enc = dev.create_command_encoder()
+        cp = enc.begin_compute_pass(timestamp_writes={"query_set": qs, "beginning_of_pass_write_index": 0,
+                                                      "end_of_pass_write_index": 1})
+        for _ in range(k):
+            if write:
+                cp.set_pipeline(writer)
+                cp.set_bind_group(0, g_touch)
+                cp.set_bind_group(1, g_grid)
+                cp.dispatch_workgroups(1)
+            cp.set_pipeline(pipes["touch"])
+            cp.set_bind_group(0, g_touch)
+            if indirect:
+                cp.dispatch_workgroups_indirect(b_grid, 0)
+            else:
+                cp.dispatch_workgroups(1)
+        cp.end()
+        enc.resolve_query_set(qs, 0, 2, b_q, 0)
+        enc.copy_buffer_to_buffer(b_q, 0, b_read, 0, 16)
+        dev.queue.submit([enc.finish()])
+        b_read.map_sync(wgpu.MapMode.READ)
+        t = np.frombuffer(b_read.read_mapped(), np.uint64).copy()
+        b_read.unmap()
+        return float(t[1] - t[0]) * 1e-3 / k
+
+    for label, write, indirect in (("write grid, then touch by it (indirect)", True, True),
+                                   ("write grid, then touch (direct)", True, False),
+                                   ("touch indirect, grid not written in the pass", False, True),
+                                   ("touch direct", False, False)):
+        pairs(20, write, indirect)
+        print(json.dumps({"case": label, "pairs": 1000, "gpu_us_per_pair": round(pairs(1000, write, indirect), 3)}),
+              flush=True)
     for label, pipe, bg, wg, k, passes in cases:
         timed(pipe, bg, wg, min(k, 20), passes)  # warm-up
         gpu, wall = timed(pipe, bg, wg, k, passes)

@@ -7,6 +7,7 @@
 //   @group(0) @binding(2) uniform        P    Probe: event count, target stride, stamp or not
 //   @group(0) @binding(3) storage, rw    marks  array<atomic<u32>>: stamps or a candidate bitmask
 //   @group(0) @binding(4) storage, rw    plain  array<Mixed>: an FCL whose stamp is a plain word
+//   @group(1) @binding(0) storage, rw    grid_out  array<u32>: an indirect grid (write_grid)
 // Dispatch: 1-D (noop, touch) or 2-D past 65535 workgroups (scatter, dense).
 
 struct Probe {
@@ -76,4 +77,16 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
             atomicOr(&marks[e.x >> 5u], 1u << (e.x & 31u));
         }
     }
+}
+
+// The indirect-dispatch cases: write_grid (one invocation) writes a grid of one workgroup into
+// `grid_out`, which the next dispatch reads as its indirect arguments (as a burst's fire_compact
+// writes the next propagation's grid).
+@group(1) @binding(0) var<storage, read_write> grid_out: array<u32>;
+
+@compute @workgroup_size(1)
+fn write_grid() {
+    grid_out[0] = 1u;
+    grid_out[1] = 1u;
+    grid_out[2] = 1u;
 }
