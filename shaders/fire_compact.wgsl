@@ -6,7 +6,8 @@
 // workgroup prefix sum of popcounts. Clears the bitmask words it read and the block counts of the
 // other seq parity (the next burst's). Its last workgroup writes the slot header (fire count,
 // candidate count on the full path, seq) and the next burst's propagation grid, so a burst
-// without stimulation needs no stage_input.
+// without stimulation needs no stage_input. A brain with plastic pairs compiles it with the STDP
+// hooks (compact_stdp.wgsl: window stamps, and the STDP grids), others with compact_plain.wgsl.
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
@@ -15,10 +16,12 @@
 //                                                fire slot (ids, mps, count)
 //   @group(0) @binding(5..6)                     (unused here)
 //   @group(1) @binding(0) storage, rw    args    args[0..3): the next burst's propagation grid
+//   @group(2..3)                                 the hooks' (compact_stdp.wgsl)
 // Dispatch: nblk workgroups (2-D past 65535).
 
 //!include common.wgsl
 //!include args.wgsl
+//!include HOOKS
 
 var<workgroup> wg_sum: array<u32, WG>;
 
@@ -60,6 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (bits != 0u) {
         atomicStore(&work[bits_at], 0u);  // clean for the next burst
     }
+    let fired_bits = bits;
     let scan = wg_scan(countOneBits(bits), lid);
     var pos = base + scan.x;
     let ids_at = H.slot + SLOT_HEADER;
@@ -71,6 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         atomicStore(&work[mps_at + pos], atomicLoad(&work[H.fmp_off + id]));
         pos = pos + 1u;
     }
+    compacted(word, fired_bits, lid);
     if (lid == 0u) {
         // the next burst counts into the other parity: this block's entry there was last read by
         // the previous burst's fire_compact, an earlier dispatch
@@ -85,6 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             }
             // as stage_input would write it for the next burst (the Drive's size is fixed)
             write_grid((fired + FIRED_PER_WG - 1u) / FIRED_PER_WG + (H.drive_n + WG - 1u) / WG, 0u);
+            burst_compacted(fired);
         }
     }
 }

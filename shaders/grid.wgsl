@@ -1,4 +1,4 @@
-// grid.wgsl: the workgroup grid of an indirect dispatch, shared by args.wgsl and stdp_args.
+// grid.wgsl: the workgroup grid of an indirect dispatch, shared by args.wgsl and compact_stdp.wgsl.
 // Not an entry point (pasted by `//!include grid.wgsl`; MAX_DIM is common.wgsl's, from the layout).
 
 // The grid (x, y, z) of n workgroups: 2-D once n passes MAX_DIM, the per-dimension limit; n = 0 is

@@ -28,6 +28,7 @@
 // Dispatch: indirect, grid[STDP_GRID_MAIN..): GROUPS neurons per workgroup.
 
 //!include common.wgsl
+const STDP_GROUP: u32 = 1u;
 //!include stdp_common.wgsl
 
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;
@@ -37,6 +38,7 @@ const GROUPS: u32 = STDP_UPDATE_NEURONS;
 const LANES: u32 = WG / GROUPS;
 
 var<workgroup> wg_count: u32;
+var<workgroup> wg_scale: u32;
 var<workgroup> wg_keep: atomic<u32>;
 var<workgroup> wg_keep_base: u32;
 
@@ -61,12 +63,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let b = H.burst;
     if (lid == 0u) {
         wg_count = atomicLoad(&ctl[STDP_LCNT + cur]);
+        wg_scale = atomicLoad(&ctl[STDP_SCUR]);
         atomicStore(&wg_keep, 0u);
     }
     let count = workgroupUniformLoad(&wg_count);
     if (wg * GROUPS >= count) {
         return;  // uniform for the workgroup
     }
+    let s = bitcast<i32>(wg_scale);  // written before the barrier of the uniform load
     let g = lid / LANES;
     let lane = lid % LANES;
     let item = wg * GROUPS + g;
@@ -77,8 +81,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var n_out = 0u;
     var ia = 0u;
     var total = 0u;
-    var keep = false;
-    var slot = 0u;
     if (item < count) {
         id = ps[P.o_list + cur * P.span + item];
         n = id - P.lo;
@@ -87,26 +89,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         n_out = pl[P.o_out + n + 1u] - oa;
         ia = pl[P.o_in + n];
         total = n_out + pl[P.o_in + n + 1u] - ia;
-        keep = lane == 0u && in_window(sn, b + 1u, P.wmax);
-        if (keep) {
-            slot = atomicAdd(&wg_keep, 1u);
-        }
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-        let nk = atomicLoad(&wg_keep);
-        if (nk > 0u) {
-            wg_keep_base = atomicAdd(&ctl[STDP_LCNT + prv], nk);
-        }
-    }
-    let keep_base = workgroupUniformLoad(&wg_keep_base);
-    if (keep) {
-        ps[P.o_list + prv * P.span + keep_base + slot] = id;
     }
     let fired_now = sn == b;
-    let s = bitcast<i32>(atomicLoad(&ctl[STDP_SCUR]));
     var ltp_max = 0u;
-    for (var j = lane; j < total; j = j + LANES) {  // no barrier below: each lane on its own
+    for (var j = lane; j < total; j = j + LANES) {  // no barrier inside: each lane on its own
         if (j < n_out) {
             // n is the source: pre-only synapses (LTD of a weight above 0; a zero weight stays 0)
             // and, when n fired now, the commit of those the target's side does not update
@@ -162,5 +148,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     if (ltp_max != 0u) {
         atomicMax(&ctl[STDP_MAXW], ltp_max);  // non-negative f32 bits order as the values
+    }
+    // n stays listed for b+1 while in the widest window then: after the synapses, so that their
+    // loads need not wait for the workgroup's barriers and list atomic
+    let keep = item < count && lane == 0u && in_window(sn, b + 1u, P.wmax);
+    var slot = 0u;
+    if (keep) {
+        slot = atomicAdd(&wg_keep, 1u);
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        let nk = atomicLoad(&wg_keep);
+        if (nk > 0u) {
+            wg_keep_base = atomicAdd(&ctl[STDP_LCNT + prv], nk);
+        }
+    }
+    let keep_base = workgroupUniformLoad(&wg_keep_base);
+    if (keep) {
+        ps[P.o_list + prv * P.span + keep_base + slot] = id;
     }
 }

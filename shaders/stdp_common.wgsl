@@ -2,15 +2,17 @@
 // feagi_burst/plasticity.py says what they compute, feagi_burst/backends/wgpu/plasticity.py how
 // they are laid out and dispatched). Not an entry point: pasted after common.wgsl.
 //
-// Group 1 (one bind group for every STDP kernel):
-//   @group(1) @binding(0) uniform         P    StdpInfo: sizes and the word offset of each section
-//   @group(1) @binding(1) storage, read   pl   array<u32>: the plastic synapses' fixed layout
-//   @group(1) @binding(2) storage, rw     ps   array<u32>: weights, committed weights, window stamps,
-//                                              the two window lists
-//   @group(1) @binding(3) storage, rw     ctl  array<atomic<u32>>: counters, the cap, the scale
-//                                              (STDP_* constants of layout.py)
-// The indirect grids of the kernels after stdp_args are in a buffer of their own (`grid`), which
-// only stdp_args binds: a dispatch cannot read its indirect arguments from a buffer it binds writable.
+// Group STDP_GROUP (one bind group for every STDP kernel; the includer defines the constant: 1 in
+// the stdp*.wgsl kernels, 2 in fire_compact's STDP hooks, whose group 1 is `args`):
+//   @group(STDP_GROUP) @binding(0) uniform        P    StdpInfo: sizes and the word offset of each section
+//   @group(STDP_GROUP) @binding(1) storage, read  pl   array<u32>: the plastic synapses' fixed layout
+//   @group(STDP_GROUP) @binding(2) storage, rw    ps   array<u32>: weights, committed weights, window
+//                                                      stamps, the two window lists
+//   @group(STDP_GROUP) @binding(3) storage, rw    ctl  array<atomic<u32>>: counters, the cap, the
+//                                                      scale (STDP_* constants of layout.py)
+// The indirect grids of the STDP kernels are in a buffer of their own (`grid`), which only
+// fire_compact's hooks bind: a dispatch cannot read its indirect arguments from a buffer it binds
+// writable.
 //
 // Plastic synapses are numbered in CSR order (by source). Per plastic synapse i: tgt, meta (pair
 // index, STDP_DRIVEN bit), pidx (its index in the synapse table), unit (signed f32: what one unit of
@@ -46,16 +48,16 @@ struct StdpInfo {
     pad2: u32,
 };
 
-@group(1) @binding(0) var<uniform> P: StdpInfo;
-@group(1) @binding(1) var<storage, read> pl: array<u32>;
-@group(1) @binding(2) var<storage, read_write> ps: array<u32>;
-@group(1) @binding(3) var<storage, read_write> ctl: array<atomic<u32>>;
+@group(STDP_GROUP) @binding(0) var<uniform> P: StdpInfo;
+@group(STDP_GROUP) @binding(1) var<storage, read> pl: array<u32>;
+@group(STDP_GROUP) @binding(2) var<storage, read_write> ps: array<u32>;
+@group(STDP_GROUP) @binding(3) var<storage, read_write> ctl: array<atomic<u32>>;
 
 // The (target, contribution) words of one synapse chunk, writable (commit and requantisation).
 struct StdpChunk {
     base: u32,
     len: u32,
-    first: u32,   // 1 on the first chunk (its dispatch also does the chunk-independent work)
+    drive: u32,   // propagation's Chunk word (its Drive): unused here
     pad: u32,
 };
 

@@ -1,5 +1,5 @@
 // stdp_requant.wgsl: requantisation of one synapse chunk's contribution words (dispatched every
-// burst with plastic pairs; its grid is 0 unless stdp_args lowered the scale by d =
+// burst with plastic pairs; its grid is 0 unless fire_compact's STDP hooks lowered the scale by d =
 // ctl[STDP_SHIFT] bits; the host also runs it after load and set_state). A group of lanes per entry
 // of the synapse hash table (one source neuron: its row and whether it is mp-driven; the lanes
 // stride over the row, so neighbouring lanes touch neighbouring words), which
@@ -19,6 +19,7 @@
 // dispatch per synapse chunk).
 
 //!include common.wgsl
+const STDP_GROUP: u32 = 1u;
 //!include stdp_common.wgsl
 
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;

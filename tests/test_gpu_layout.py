@@ -73,9 +73,11 @@ def test_no_shader_hand_defines_what_layout_owns() -> None:
     assert common.count("//!generated layout") == 1
 
 
-@pytest.mark.parametrize("name", ENTRY_SHADERS)
-def test_every_entry_shader_gets_the_layout_once(name: str) -> None:
-    text = load_shader(name, {"MODEL": "models/feagi_lif.wgsl"})  # model kernels need a model
+@pytest.mark.parametrize("name,hooks", [(n, "compact_plain.wgsl") for n in ENTRY_SHADERS]
+                         + [("fire_compact.wgsl", "compact_stdp.wgsl")])
+def test_every_entry_shader_gets_the_layout_once(name: str, hooks: str) -> None:
+    # model kernels need a model, fire_compact its hooks
+    text = load_shader(name, {"MODEL": "models/feagi_lif.wgsl", "HOOKS": hooks})
     assert "//!generated" not in text and not re.search(r"^//!include", text, re.M)
     assert generated_fields(text) == [(f.name, f.type) for f in layout.HEADER_FIELDS]
     defined = [n for n, _, _ in CONST.findall(text)]

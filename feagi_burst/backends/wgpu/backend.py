@@ -138,7 +138,7 @@ class GPUBackend(BurstScheduler, Backend):
             {"binding": 0, "visibility": C, "buffer": {"type": w.BufferBindingType.uniform}}])
         self.with_model = call("pipeline layout", pl, bind_group_layouts=[self.g0_layout, self.model_layout])
         self.model_pipelines: dict[str, dict[str, Any]] = {}  # model name -> kernel -> pipeline
-        self.p_compact = prog("fire_compact.wgsl", with_args)
+        self.p_compact = prog("fire_compact.wgsl", with_args, {"HOOKS": "compact_plain.wgsl"})
         self.p_delta = prog("state_delta.wgsl", with_args)
 
     def _model_kernels(self, model: NeuronModel) -> dict[str, Any]:
@@ -243,14 +243,10 @@ class GPUBackend(BurstScheduler, Backend):
                                f"({', '.join(f'{k} {v / 2**20:,.1f}' for k, v in sizes.items())} MiB)") from e
         self.dev.upload(self.b_params, params)
         self.dev.upload(self.b_lookup, lookup)
-        piece = max(1, (64 << 20) // 8)
-        for i, (a, e) in enumerate(chunks):
-            for p in range(a, e, piece):
-                q = min(e, p + piece)
-                # tables.pairs already interleaves (target, contribution) as the shader reads them
-                self.dev.upload(self.b_syn[i], tables.pairs[p:q], (p - a) * 8)
-            self.dev.upload(self.b_chunk[i], np.array([a, e - a, 1 if i == 0 else 0, 0], np.uint32))
         self.chunks = chunks
+        self.upload_synapses(tables.pairs)
+        for i, (a, e) in enumerate(chunks):
+            self.dev.upload(self.b_chunk[i], np.array([a, e - a, 1 if i == 0 else 0, 0], np.uint32))
         self.b_inputs = None
         self._ensure_inputs(1 << 12)
 
@@ -324,6 +320,14 @@ class GPUBackend(BurstScheduler, Backend):
         self.gpu_span = 0.0  # with timestamps: GPU seconds per burst over the last batch
         self.cap = min(max(n, 1), max(4096, pow2(2 * (drive.per_burst if drive else 0) + 1024)))
         self.loaded = True
+
+    def upload_synapses(self, pairs: np.ndarray) -> None:
+        """The synapse table's (target, contribution) words into the chunks (fixed_point.
+        SynapseTables.pairs already interleaves them as the shaders read them)."""
+        piece = max(1, (64 << 20) // 8)
+        for i, (a, e) in enumerate(self.chunks):
+            for p in range(a, e, piece):
+                self.dev.upload(self.b_syn[i], pairs[p:min(e, p + piece)], (p - a) * 8)
 
     def _too_big(self, what: str, need: int, limit_name: str, limit: int) -> str:
         return (f"{what} needs {need / 2**20:,.1f} MiB but {self.dev.label} allows "

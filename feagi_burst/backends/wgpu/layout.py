@@ -93,9 +93,10 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("HASH_MULT", "u32", 0x9E3779B1, "multiplicative (Fibonacci) hash of the synapse table"),
     Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
     # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (indirect grids, written by
-    # stdp_args only: a buffer read as indirect arguments cannot be bound writable in that dispatch)
+    # fire_compact's STDP hooks only: a buffer read as indirect arguments cannot be bound writable
+    # in that dispatch)
     Constant("STDP_GRID_SHIFT", "u32", 0, "grid[0..3): stdp_requant (0 unless the scale drops)"),
-    Constant("STDP_GRID_PRE", "u32", 4, "grid[4..7): stdp_pre (commit + window stamps)"),
+    Constant("STDP_GRID_PRE", "u32", 4, "grid[4..7): stdp_pre (the commit in chunks after the first)"),
     Constant("STDP_GRID_MAIN", "u32", 8, "grid[8..11): stdp (the neurons in a window)"),
     Constant("STDP_GRID_WORDS", "u32", 12, "words of the grid buffer"),
     # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a listed neuron of

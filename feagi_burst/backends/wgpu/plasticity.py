@@ -2,14 +2,16 @@
 
 What is computed is feagi_burst/plasticity.py's (its docstring: the rule, the window list, the two
 weight arrays, the requantisation); this module lays it out for shaders/stdp*.wgsl. Per burst of a
-brain with plastic pairs, after fire_compact, in the same compute pass, with no readback:
+brain with plastic pairs, in the same compute pass, with no readback:
 
-1. `stdp_args` (1 invocation): the requantisation decision (cap, scale, work[W_SCALE_INV]) and the
-   indirect grids of the dispatches below (in the `grid` buffer);
+1. fire_compact with the STDP hooks (shaders/compact_stdp.wgsl), as it lists the fire set: window
+   stamps of the fired neurons and their appends to the window list; once, the requantisation
+   decision (cap, scale, work[W_SCALE_INV]) and the indirect grids of the dispatches below (in the
+   `grid` buffer);
 2. `stdp_requant` per synapse chunk: grid 0 unless the scale dropped (then it shifts every word
    and recomputes the plastic ones from their committed weights, row by row);
-3. `stdp_pre` per synapse chunk, over this burst's fire set: stamp it into the window list (and,
-   with several chunks, commit the fired neurons' rows in the chunks after the first);
+3. `stdp_pre`, only with several synapse chunks, per chunk after the first: commit the fired
+   neurons' rows there;
 4. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the listed neurons (the
    window list): the update, and the commit of the synapses whose source fired now.
 
@@ -20,8 +22,8 @@ reads that weight anyway), and only where the committed weight differs. No list 
 weights, no pass over them. Between kernels every plastic word is plastic_word(committed weight,
 current scale), which stdp_requant (from the committed weights) keeps across a new scale.
 
-Work per burst (N_l listed neurons, d_out/d_in their plastic synapses, N_f fired): stdp_args 1
-invocation; stdp_pre N_f invocations (stamps, N_l-bounded list appends); stdp N_l * (d_out + d_in)
+Work per burst (N_l listed neurons, d_out/d_in their plastic synapses, N_f fired): fire_compact's
+hooks N_f stamps, N_l-bounded list appends (one atomic per workgroup); stdp N_l * (d_out + d_in)
 lanes reading contiguous rows (w, meta, in_idx, in_src, in_pair) and the stamps (L2-resident),
 writing only changed weights and the words of fired sources; one list atomic per workgroup.
 
@@ -140,25 +142,32 @@ class GPUPlasticity:
         lchunk = call("bind group layout", d.create_bind_group_layout, entries=[
             {"binding": 0, "visibility": C, "buffer": st}, {"binding": 1, "visibility": C, "buffer": uni}])
         pl = d.create_pipeline_layout
-        with_grid = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lgrid])
+        # fire_compact with the STDP hooks: its own `args` at group 1, STDP's groups after it
+        with_hooks = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, gb.args_layout, l1, lgrid])
         with_chunk = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lchunk])
         prog = dev.program
         gb._stdp = {"l1": l1, "lgrid": lgrid, "lchunk": lchunk,
-                    "args": prog("stdp_args.wgsl", with_grid), "requant": prog("stdp_requant.wgsl", with_chunk),
-                    "pre": prog("stdp_pre.wgsl", with_chunk),
+                    "compact": prog("fire_compact.wgsl", with_hooks, {"HOOKS": "compact_stdp.wgsl"}),
+                    "requant": prog("stdp_requant.wgsl", with_chunk), "pre": prog("stdp_pre.wgsl", with_chunk),
                     "main": prog("stdp.wgsl", with_chunk)}
 
     # -- per burst ----------------------------------------------------------------------------------
+    def encode_compact(self, rec: Recorder, workgroups: tuple[int, int, int]) -> None:
+        """Record fire_compact with the STDP hooks (group 0 is bound to the burst's header already)."""
+        rec.pipeline(self.gb._stdp["compact"])
+        rec.bind(1, self.gb.g_args)
+        rec.bind(2, self.g1)
+        rec.bind(3, self.g_grid)
+        rec.dispatch(*workgroups)
+
     def encode(self, rec: Recorder) -> None:
-        """Record one burst's STDP dispatches (group 0 is bound to the burst's header already)."""
+        """Record the rest of one burst's STDP dispatches, after encode_compact's."""
         k = self.gb._stdp
-        rec.pipeline(k["args"])
-        rec.bind(1, self.g1)
-        rec.bind(2, self.g_grid)
-        rec.dispatch(1)
-        for name, at in (("requant", STDP_GRID_SHIFT), ("pre", STDP_GRID_PRE)):
-            rec.pipeline(k[name])
-            for g in self.g_chunks:
+        for name, at, chunks in (("requant", STDP_GRID_SHIFT, self.g_chunks), ("pre", STDP_GRID_PRE, self.g_chunks[1:])):
+            if chunks:
+                rec.pipeline(k[name])
+                rec.bind(1, self.g1)
+            for g in chunks:
                 rec.bind(2, g)
                 rec.dispatch_indirect(self.b_grid, at * 4)
         rec.pipeline(k["main"])
@@ -179,10 +188,7 @@ class GPUPlasticity:
         if len(st.scale_steps) > STDP_MAX_STEPS:
             raise BackendError(f"STDP: {len(st.scale_steps)} scale steps, the GPU keeps {STDP_MAX_STEPS}")
         if not fresh_table:
-            piece = max(1, (64 << 20) // 8)
-            for i, (a, e) in enumerate(gb.chunks):
-                for q in range(a, e, piece):
-                    dev.upload(gb.b_syn[i], self.tables.pairs[q:min(e, q + piece)], (q - a) * 8)
+            gb.upload_synapses(self.tables.pairs)
         p, span = L.size, L.span
         nxt = (gb.seq + 1) & 1
         s = st.stamps.astype(np.int64)

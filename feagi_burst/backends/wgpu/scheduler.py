@@ -189,12 +189,15 @@ class BurstScheduler:
                     rec.bind(1, m.group)
                     rec.pipeline(m.kernels["model_forced"])
                     rec.dispatch(*forced_grid)
-            rec.pipeline(self.p_compact)
-            rec.bind(1, self.g_args)
-            rec.dispatch(*compact_grid)
+            if self.plastic is None:
+                rec.pipeline(self.p_compact)
+                rec.bind(1, self.g_args)
+                rec.dispatch(*compact_grid)
+            else:  # with STDP's first steps (backends/wgpu/plasticity.py)
+                self.plastic.encode_compact(rec, compact_grid)
             if ts:
                 rec.timestamp(self.query, TS * i + 4)
-            if self.plastic is not None:  # STDP: backends/wgpu/plasticity.py
+            if self.plastic is not None:
                 self.plastic.encode(rec)
             if ts:
                 rec.timestamp(self.query, TS * i + 5)
