@@ -77,6 +77,16 @@ def main() -> None:
         x = min(wgs, 65535)
         return x, -(-wgs // x)
 
+    def submit_timed(enc) -> float:
+        """Submit `enc` (its passes wrote timestamps 0 and 1) and wait: GPU µs between them."""
+        enc.resolve_query_set(qs, 0, 2, b_q, 0)
+        enc.copy_buffer_to_buffer(b_q, 0, b_read, 0, 16)
+        dev.queue.submit([enc.finish()])
+        b_read.map_sync(wgpu.MapMode.READ)
+        t = np.frombuffer(b_read.read_mapped(), np.uint64).copy()
+        b_read.unmap()
+        return float(t[1] - t[0]) * 1e-3
+
     def timed(pipe, bg, wg: tuple[int, int], k: int, passes: bool = False) -> tuple[float, float]:
         enc = dev.create_command_encoder()
         t0 = time.perf_counter()
@@ -93,14 +103,8 @@ def main() -> None:
             for _ in range(1 if passes else k):
                 cp.dispatch_workgroups(*wg)
             cp.end()
-        enc.resolve_query_set(qs, 0, 2, b_q, 0)
-        enc.copy_buffer_to_buffer(b_q, 0, b_read, 0, 16)
-        dev.queue.submit([enc.finish()])
-        b_read.map_sync(wgpu.MapMode.READ)
-        t = np.frombuffer(b_read.read_mapped(), np.uint64).copy()
-        b_read.unmap()
-        wall = time.perf_counter() - t0
-        return float(t[1] - t[0]) * 1e-3 / k, wall * 1e6 / k
+        gpu = submit_timed(enc)
+        return gpu / k, (time.perf_counter() - t0) * 1e6 / k
 
     cases = [
         ("noop, 1 workgroup, no bindings", noop_bare, None, (1, 1), 2000, False),
@@ -147,13 +151,7 @@ def main() -> None:
             else:
                 cp.dispatch_workgroups(1)
         cp.end()
-        enc.resolve_query_set(qs, 0, 2, b_q, 0)
-        enc.copy_buffer_to_buffer(b_q, 0, b_read, 0, 16)
-        dev.queue.submit([enc.finish()])
-        b_read.map_sync(wgpu.MapMode.READ)
-        t = np.frombuffer(b_read.read_mapped(), np.uint64).copy()
-        b_read.unmap()
-        return float(t[1] - t[0]) * 1e-3 / k
+        return submit_timed(enc) / k
 
     for label, write, indirect in (("write grid, then touch by it (indirect)", True, True),
                                    ("write grid, then touch (direct)", True, False),
