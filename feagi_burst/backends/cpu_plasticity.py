@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numba import prange
 
-from feagi_burst.backends.compiled import helper, kernel, prefetch, threads
+from feagi_burst.backends.compiled import cttz, helper, kernel, prefetch, threads
 from feagi_burst.brain import Brain
 from feagi_burst.fixed_point import SynapseTables, cap_exponent, plastic_words
 from feagi_burst.plasticity import F32_MIN_NORMAL, F32_ZERO, PlasticLayout, PlasticState, canonical, plastic_layout
@@ -42,9 +42,12 @@ def _shift_all(offsets, words_i, words_f, driven_src, d):  # type: ignore[no-unt
 
 @helper
 def _shift_rows(offsets, words_i, words_f, driven_src, d, sa, sb):  # type: ignore[no-untyped-def]
-    """fixed_point.shift_words on the rows of sources [sa, sb)."""
+    """fixed_point.shift_words on the rows of sources [sa, sb). q / 2^d rounded half to even is
+    (q + 2^(d-1) - 1 + (q >> d & 1)) >> d (in i64: no overflow): one expression without compares,
+    which vectorises, so a requantisation runs at the memory's speed (the compares and selects of
+    shift_words took twice that: ~105 ms a pass over a 100M-synapse table, now ~55)."""
     di = min(d, 30)
-    half = np.int64(1) << (di - 1)
+    hm = (np.int64(1) << (di - 1)) - 1
     f = np.float32(2.0 ** -min(d, 126))
     for s in range(sa, sb):
         if driven_src[s]:
@@ -54,25 +57,35 @@ def _shift_rows(offsets, words_i, words_f, driven_src, d, sa, sb):  # type: igno
         else:
             for k in range(offsets[s], offsets[s + 1]):
                 q = np.int64(words_i[2 * k + 1])
-                t = q >> di
-                r = q - (t << di)
-                t += (r > half) | ((r == half) & ((t & 1) == 1))
-                words_i[2 * k + 1] = np.int32(t)
+                words_i[2 * k + 1] = np.int32((q + hm + ((q >> di) & 1)) >> di)
 
 
 REQUANTISE_BLOCK = 512  # sources a block: their rows (~400 KB at 100 synapses) stay in L2 between the two passes
 
 
+PLASTIC_WORD_COST = 4  # a plastic word's recomputation against a word's shift, in `requantise_split`
+
+
+def requantise_split(offsets: np.ndarray, index: np.ndarray, nt: int) -> np.ndarray:
+    """Source bounds of the `nt` threads of `_requantise_words`, equal in work: a table word to
+    shift, PLASTIC_WORD_COST a plastic word to recompute. Equal in sources, the thread holding
+    the plastic areas did all the recomputation while the others waited (one plastic area at the
+    end of the synthetic brains: the second of two threads)."""
+    cost = offsets + PLASTIC_WORD_COST * np.searchsorted(index, offsets)
+    bounds = np.searchsorted(cost, cost[-1] * np.arange(nt + 1) / nt)
+    bounds[0], bounds[-1] = 0, offsets.size - 1
+    return np.minimum(bounds, offsets.size - 1).astype(np.int64)
+
+
 @kernel(parallel=True)
 def _requantise_words(offsets, words_i, words_f, driven_src, d, index, committed, unit, driven, scale,
-                      nt):  # type: ignore[no-untyped-def]
+                      bounds):  # type: ignore[no-untyped-def]
     """A requantisation of the table's words from scale s to s - d (CPUPlasticity._requantise):
     every word shifted (`_shift_all`), then every plastic word recomputed from its committed weight
     at the new `scale` (= write_plastic), one block of sources at a time (the block's rows still
-    in the cache for the second pass), the sources split over `nt` threads."""
-    ns = offsets.size - 1
-    for t in prange(nt):
-        sa, sb = t * ns // nt, (t + 1) * ns // nt
+    in the cache for the second pass), thread t the sources [bounds[t], bounds[t + 1])."""
+    for t in prange(bounds.size - 1):
+        sa, sb = bounds[t], bounds[t + 1]
         i = np.searchsorted(index, offsets[sa])  # the plastic synapses, in table order
         for s0 in range(sa, sb, REQUANTISE_BLOCK):
             s1 = min(s0 + REQUANTISE_BLOCK, sb)
@@ -107,11 +120,20 @@ def _bit(inwin, x):  # type: ignore[no-untyped-def]
 
 
 @helper
+def _ubit(inwin, x):  # type: ignore[no-untyped-def]
+    """`_bit` of an id x >= 0 as u64: numba indexes an array with an unsigned index without the
+    fix-up of negative indices, which the row loops pay per synapse (their scans ran ~20% faster)."""
+    u = np.uint64(np.uint32(x))
+    return (inwin[u >> np.uint64(6)] >> np.int64(u & np.uint64(63))) & 1
+
+
+@helper
 def _in_win(x, b, win, wmax, inwin, stamps):  # type: ignore[no-untyped-def]
     """Neuron x (span index) fired in [b-win+1, b]: inwin says so for the widest window."""
     return _bit(inwin, x) != 0 and (win >= wmax or b - np.int64(stamps[x]) < win)
 
 
+ALL_BYTES = np.uint64(0xFFFFFFFFFFFFFFFF)
 PARALLEL_LIST = 4096  # listed neurons before the update is split over threads
 # The update is bound by memory latency: the rows of recently active neurons lie anywhere in
 # arrays of 4 bytes per plastic synapse (40 MB each at 10M synapses), and the synapses each side
@@ -148,16 +170,16 @@ def _set_bytes(q, m, in_pos, nz):  # type: ignore[no-untyped-def]
 
 
 @helper
-def _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
+def _ltd_queued(qk, m, in_si, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
     """Post-only LTD of the synapses of the queued incoming slots qk[:m], weights above 0 (each
-    slot's synapse looked up here: the rows stream two arrays, not three)."""
+    slot's synapse looked up here: the rows stream the bytes alone)."""
     for j in range(m):
         if j + 2 * SCATTER_AHEAD < m:
-            prefetch(in_idx, qk[j + 2 * SCATTER_AHEAD])
+            prefetch(in_si, 2 * qk[j + 2 * SCATTER_AHEAD] + 1)
         if j + SCATTER_AHEAD < m:
-            prefetch(w, in_idx[qk[j + SCATTER_AHEAD]])
+            prefetch(w, in_si[2 * qk[j + SCATTER_AHEAD] + 1])
         k = qk[j]
-        i = in_idx[k]
+        i = in_si[2 * k + 1]
         x = w[i] - (dm[0] if single else dm[in_pair[k]])
         new = x if x > F32_ZERO else F32_ZERO
         w[i] = new
@@ -166,19 +188,57 @@ def _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-u
 
 
 @helper
-def _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
-    """`_ltd_queued` of the queued slots qk[:m] (weights above 0, target in the window) whose source
-    is out of the window (else both fired: the sources' side did it). Each slot's source is read
-    here, prefetched: the targets' rows then stream their bytes alone, not their sources (most
-    slots are 0 and need none)."""
-    m2 = 0
+def _ltd_sources_out(qk, m, inwin, in_si, nz, dm, w):  # type: ignore[no-untyped-def]
+    """One window: post-only LTD of the queued slots qk[:m] (weights above 0, target in the
+    window) whose source is out of the window (else both fired: the sources' side did it). A
+    slot's source and synapse are one 8-byte record (in_si): one random line for both."""
+    dm0 = dm[0]
     for j in range(m):
+        if j + 2 * SCATTER_AHEAD < m:
+            prefetch(in_si, 2 * qk[j + 2 * SCATTER_AHEAD])
         if j + SCATTER_AHEAD < m:
-            prefetch(in_src, qk[j + SCATTER_AHEAD])
+            ka = 2 * qk[j + SCATTER_AHEAD]
+            if _bit(inwin, in_si[ka]) == 0:
+                prefetch(w, in_si[ka + 1])
         k = qk[j]
-        qk[m2] = k  # m2 <= j: an entry already read
-        m2 += _bit(inwin, in_src[k]) == 0
-    _ltd_queued(qk, m2, in_idx, nz, in_pair, single, dm, w)
+        if _bit(inwin, in_si[2 * k]) != 0:
+            continue
+        i = in_si[2 * k + 1]
+        x = w[i] - dm0
+        new = x if x > F32_ZERO else F32_ZERO
+        w[i] = new
+        if new == F32_ZERO:
+            nz[k] = 0
+
+
+@helper
+def _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
+    """The contribution words of the queued plastic synapses q[:m] from their weights."""
+    for j in range(m):
+        if j + 2 * SCATTER_AHEAD < m:
+            prefetch(index, q[j + 2 * SCATTER_AHEAD])
+        if j + SCATTER_AHEAD < m:
+            prefetch(words_i, 2 * index[q[j + SCATTER_AHEAD]] + 1)
+        i = q[j]
+        _word(i, w[i], index, unit, driven, scale, words_i, words_f)
+
+
+@helper
+def _commit_row(n, out_off, w, wq, qw, m, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
+    """Commit the row of n, which fired this burst (step 1 of `_burst`): committed = weights where
+    the weight changed since, those synapses queued in `qw` (from qw[m]), their words written when
+    the queue fills or the pass ends. Returns the new queue length."""
+    cap = qw.size
+    for i in range(out_off[n], out_off[n + 1]):
+        x = w[i]
+        if x != wq[i]:
+            wq[i] = x
+            qw[m] = i
+            m += 1
+            if m == cap:
+                _words_queued(qw, m, wq, index, unit, driven, scale, words_i, words_f)
+                m = 0
+    return m
 
 
 @helper
@@ -204,13 +264,15 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
         n = lst[j]
         if _bit(inwin, n) == 0:
             continue
-        sn = np.int64(stamps[n])
-        if single:  # one window (the widest): inwin alone says whether a target is in it
-            if b < win0 or b - sn >= win0:
+        if single:  # one window (the widest): inwin alone says whether n or a target is in it
+            if b < win0:
                 continue
-            for i in range(out_off[n], out_off[n + 1]):
+            iu, ie = np.uint64(out_off[n]), np.uint64(out_off[n + 1])
+            while iu < ie:  # u64 indices (`_ubit`)
+                i = iu
+                iu += np.uint64(1)
                 old = w[i]
-                both = _bit(inwin, tgt[i]) != 0
+                both = _ubit(inwin, tgt[i]) != 0
                 # most synapses are this no-op (weight 0, target out of the window): a branch
                 # predicted taken skips their work, and their lines stay clean (not written back)
                 if old == F32_ZERO and not both:
@@ -227,6 +289,7 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                     _set_bytes(q, m, in_pos, nz)
                     m = 0
         else:
+            sn = np.int64(stamps[n])
             for i in range(out_off[n], out_off[n + 1]):
                 p = pair[i]
                 win = np.int64(window[p])
@@ -253,14 +316,15 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
 
 
 @helper
-def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax,
+def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_si, in_pair, nz, nz64, single, window, dm, wmax,
                     w, qk):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as targets: post only (LTD of a weight above 0). A weight of 0 stays
     0, so a slot is taken when its byte says the weight is above 0 and its source is out of the
     window; the taken slots are queued, their synapses' weights (random accesses) changed afterwards."""
     cap = qk.size
     m = 0
-    win0 = np.int64(window[0])
+    if single and b < np.int64(window[0]):
+        return
     for j in range(ja, jb):
         if j + 2 * ROWS_AHEAD < jb:
             prefetch(in_off, lst[j + 2 * ROWS_AHEAD])
@@ -269,41 +333,52 @@ def _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pa
             ra, re = in_off[r], in_off[r + 1]
             _prefetch_lines(nz, ra, re, 64)
             if not single:
-                _prefetch_lines(in_src, ra, re, 16)
+                _prefetch_lines(in_si, 2 * ra, 2 * re, 16)
         n = lst[j]
         if _bit(inwin, n) == 0:
             continue
-        sn = np.int64(stamps[n])
-        if single:
-            if b < win0 or b - sn >= win0:
+        if single:  # one window, the widest: the bit says n is in it (its stamp is not read)
+            # the slots above 0 (few: LTD drives most to 0), found 8 bytes a word: ~2/3 of the
+            # words are 0, and a set byte is found by its bit, not by a test per slot
+            a, e = in_off[n], in_off[n + 1]
+            if a == e:
                 continue
-            for k in range(in_off[n], in_off[n + 1]):  # the slots above 0 (few: LTD drives most to 0)
-                if nz[k] != 0:  # a branch: rarely taken, it costs less than a store per slot
-                    qk[m] = k
+            ka, ke = a >> 3, (e - 1) >> 3
+            for kw in range(ka, ke + 1):
+                x = nz64[kw]
+                if kw == ka:
+                    x &= ALL_BYTES << np.uint64(8 * (a & 7))
+                if kw == ke:
+                    x &= ALL_BYTES >> np.uint64(8 * (7 - ((e - 1) & 7)))
+                while x != 0:
+                    t = cttz(x)
+                    x &= ~(np.uint64(0xFF) << (t & np.uint64(56)))
+                    qk[m] = 8 * kw + np.int64(t >> np.uint64(3))
                     m += 1
                     if m == cap:
-                        _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w)
+                        _ltd_sources_out(qk, m, inwin, in_si, nz, dm, w)
                         m = 0
         else:
+            sn = np.int64(stamps[n])
             for k in range(in_off[n], in_off[n + 1]):
                 if nz[k] == 0:
                     continue
                 win = np.int64(window[in_pair[k]])
-                if b < win or b - sn >= win or _in_win(in_src[k], b, win, wmax, inwin, stamps):
+                if b < win or b - sn >= win or _in_win(in_si[2 * k], b, win, wmax, inwin, stamps):
                     continue  # out of its window, or both fired (the source's side did it)
                 qk[m] = k
                 m += 1
                 if m == cap:
-                    _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
+                    _ltd_queued(qk, m, in_si, nz, in_pair, single, dm, w)
                     m = 0
     if single:
-        _ltd_sources_out(qk, m, inwin, in_src, in_idx, nz, in_pair, single, dm, w)
+        _ltd_sources_out(qk, m, inwin, in_si, nz, dm, w)
     else:
-        _ltd_queued(qk, m, in_idx, nz, in_pair, single, dm, w)
+        _ltd_queued(qk, m, in_si, nz, in_pair, single, dm, w)
 
 
 @kernel(parallel=True)
-def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_src, in_pair, in_pos, nz, tgt, pair,
+def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_si, in_pair, in_pos, nz, nz64, tgt, pair,
                      single, window, dp, dm, wmax, w, scratch):  # type: ignore[no-untyped-def]
     """The update split over `nt` threads by list entries, each thread the sources' side then the
     targets' side of its entries (its own part of the scratch). One fork-join, no barrier between
@@ -316,7 +391,7 @@ def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_
         ja, jb = t * nl // nt, (t + 1) * nl // nt
         mxs[t] = _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm,
                                  wmax, w, scratch[2 * t * cap:(2 * t + 1) * cap])
-        _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax, w,
+        _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_si, in_pair, nz, nz64, single, window, dm, wmax, w,
                         scratch[2 * t * cap:(2 * t + 2) * cap])  # the sources' queue is done with
     return mxs.max()
 
@@ -407,8 +482,8 @@ def _order_list(lst, a, nl, tmp):  # type: ignore[no-untyped-def]
 
 
 @kernel()
-def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_idx, in_src, in_pair, in_pos,
-           nz, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
+def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_si, in_pair, in_pos,
+           nz, nz64, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
            words_f, nt, parallel_from, scratch):  # type: ignore[no-untyped-def]
     """One burst's STDP on the CPU (module docstring). Returns (list size for the next burst,
     largest weight LTP made).
@@ -468,12 +543,12 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
             nxt[nn] = n
             nn += 1
     if par:
-        mx = _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_idx, in_src, in_pair, in_pos, nz, tgt,
+        mx = _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_si, in_pair, in_pos, nz, nz64, tgt,
                               pair, single, window, dp, dm, wmax, w, scratch)
     else:
         mx = _update_sources(0, nl, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax,
                              w, scratch[:half])
-        _update_targets(0, nl, b, lst, stamps, inwin, in_off, in_idx, in_src, in_pair, nz, single, window, dm, wmax, w,
+        _update_targets(0, nl, b, lst, stamps, inwin, in_off, in_si, in_pair, nz, nz64, single, window, dm, wmax, w,
                         scratch)
     for j in range(nl):  # the bitmap is 0 between bursts (only listed neurons set bits)
         inwin[lst[j] >> 6] = 0
@@ -481,7 +556,7 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
 
 
 @kernel()
-def _burst_packed(b, fired, i64, i32, u8, f32, stamps, words_i, words_f, sc, scale):  # type: ignore[no-untyped-def]
+def _burst_packed(b, fired, i64, i32, u8, nz64, f32, stamps, words_i, words_f, sc, scale):  # type: ignore[no-untyped-def]
     """`_burst` with its arrays packed by dtype (CPUPlasticity.pack: offsets in `sc`): a call with
     a dozen arguments instead of thirty costs ~10 µs less, which small brains feel every burst."""
     lo, span, nl, single, wmax, p, npairs, cur = sc[0], sc[1], sc[2], sc[3] != 0, sc[4], sc[5], sc[6], sc[7]
@@ -496,15 +571,16 @@ def _burst_packed(b, fired, i64, i32, u8, f32, stamps, words_i, words_f, sc, sca
     scratch = i64[at + (span + 63) // 64:]
     lst = lists[cur * span:(cur + 1) * span]
     nxt = lists[(1 - cur) * span:(2 - cur) * span]
-    in_idx, in_src, in_pair, in_pos, tgt, pair = i32[:p], i32[p:2 * p], i32[2 * p:3 * p], i32[3 * p:4 * p], \
-        i32[4 * p:5 * p], i32[5 * p:6 * p]
-    relevant, driven, nz = u8[:span], u8[span:span + p], u8[span + p:]
+    in_si, in_pair, in_pos, tgt, pair = i32[:2 * p], i32[2 * p:3 * p], i32[3 * p:4 * p], i32[4 * p:5 * p], \
+        i32[5 * p:6 * p]
+    p8 = 8 * nz64.size  # nz first, padded to 8-byte words (nz64: the same bytes as u64 words)
+    nz, relevant, driven = u8[:p], u8[p8:p8 + span], u8[p8 + span:]
     unit, dp, dm = f32[:p], f32[p:p + npairs], f32[p + npairs:p + 2 * npairs]
     w = f32[p + 2 * npairs:2 * p + 2 * npairs]
     wq = f32[2 * p + 2 * npairs:3 * p + 2 * npairs]
     nt = sc[8] if sc[10] != 0 else 1  # sc[10]: CPUPlasticity's thread choice for this burst
-    return _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_idx, in_src, in_pair,
-                  in_pos, nz, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
+    return _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, in_off, in_si, in_pair,
+                  in_pos, nz, nz64, tgt, pair, single, window, dp, dm, wmax, w, wq, index, unit, driven, scale, words_i,
                   words_f, nt, sc[9], scratch)
 
 
@@ -523,16 +599,23 @@ class CPUPlasticity:
         self.wmax = L.wmax
         self.single = len(L.pairs) == 1
         p, span = L.size, L.span
-        self.i32 = np.concatenate([L.in_idx, L.in_src - np.int32(L.lo), L.in_pair, L.in_pos, L.tgt - np.int32(L.lo),
-                                   L.pair]).astype(np.int32)
+        # an incoming slot's (source, synapse) as one 8-byte record: the targets' side reads both at
+        # random, one line instead of two
+        in_si = np.stack([L.in_src - np.int32(L.lo), L.in_idx], axis=1).astype(np.int32).reshape(-1)
+        self.i32 = np.concatenate([in_si, L.in_pair, L.in_pos, L.tgt - np.int32(L.lo), L.pair]).astype(np.int32)
+
         # ... then the two window lists and the update's scratch queues (two per thread)
         base = 2 * (span + 1) + p + len(L.pairs)
         self.i64 = np.concatenate([L.out_off, L.in_off, L.index, L.window.astype(np.int64),
                                    np.zeros(2 * span + (span + 63) // 64 + 2 * SCRATCH * threads(), np.int64)])
         self.lists = self.i64[base:base + 2 * span].reshape(2, span)
         self.inwin = self.i64[base + 2 * span:base + 2 * span + (span + 63) // 64]
-        self.u8 = np.concatenate([L.relevant, L.driven, np.zeros(p, bool)]).astype(np.uint8)
-        self.nz = self.u8[span + p:]
+        # the "weight above 0" bytes first, padded to whole 8-byte words: the targets' side reads
+        # them a word at a time (nz64)
+        p8 = 8 * ((p + 7) // 8)
+        self.u8 = np.concatenate([np.zeros(p8, bool), L.relevant, L.driven]).astype(np.uint8)
+        self.nz = self.u8[:p]
+        self.nz64 = self.u8[:p8].view(np.uint64)
         self.f32 = np.concatenate([L.unit, L.dp, L.dm, np.zeros(2 * p, np.float32)]).astype(np.float32)
         self.w, self.wq = self.f32[p + 2 * len(L.pairs):2 * p + 2 * len(L.pairs)], self.f32[2 * p + 2 * len(L.pairs):]
         # lo, span, list size, one pair, widest window, plastic synapses, pairs, which list is current,
@@ -545,6 +628,7 @@ class CPUPlasticity:
         from feagi_burst.backends.cpu import ThreadChoice
 
         self.choice: ThreadChoice | None = ThreadChoice() if threads() > 1 else None
+        self.rq_bounds = np.zeros(0, np.int64)  # the threads' sources in a requantisation
 
     def attach(self, backend: Any, st: PlasticState | None = None, burst: int = 0) -> None:
         """Give `backend` its own table words for `st` (default: the initial state) and scale."""
@@ -599,7 +683,7 @@ class CPUPlasticity:
             parallel = choice.next()
             self.sc[10] = int(parallel)
             t0 = time.perf_counter()
-        nn, mx = _burst_packed(b, fired, self.i64, self.i32, self.u8,
+        nn, mx = _burst_packed(b, fired, self.i64, self.i32, self.u8, self.nz64,
                                self.f32, st.stamps, self.words_i, self.words_f, self.sc, self.scale)
         if choice is not None:
             choice.record(parallel, time.perf_counter() - t0)
@@ -612,8 +696,11 @@ class CPUPlasticity:
     def _requantise(self, s_new: int) -> None:
         st = self.st
         L = self.layout
+        nt = threads()
+        if self.rq_bounds.size != nt + 1:  # made at the first requantisation (a search per source)
+            self.rq_bounds = requantise_split(self.tables.offsets, L.index, nt)
         _requantise_words(self.tables.offsets, self.words_i, self.words_f, L.driven_src, int(st.scale_exp - s_new),
-                          L.index, st.committed, L.unit, L.driven, np.float32(2.0**s_new), threads())
+                          L.index, st.committed, L.unit, L.driven, np.float32(2.0**s_new), self.rq_bounds)
         st.scale_exp = s_new
         st.scale_steps = tuple(st.scale_steps) + (s_new,)
         self._set_scale(s_new)
