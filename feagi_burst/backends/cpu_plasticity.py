@@ -212,36 +212,6 @@ def _ltd_sources_out(qk, m, inwin, in_si, nz, dm, w):  # type: ignore[no-untyped
 
 
 @helper
-def _words_queued(q, m, w, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
-    """The contribution words of the queued plastic synapses q[:m] from their weights."""
-    for j in range(m):
-        if j + 2 * SCATTER_AHEAD < m:
-            prefetch(index, q[j + 2 * SCATTER_AHEAD])
-        if j + SCATTER_AHEAD < m:
-            prefetch(words_i, 2 * index[q[j + SCATTER_AHEAD]] + 1)
-        i = q[j]
-        _word(i, w[i], index, unit, driven, scale, words_i, words_f)
-
-
-@helper
-def _commit_row(n, out_off, w, wq, qw, m, index, unit, driven, scale, words_i, words_f):  # type: ignore[no-untyped-def]
-    """Commit the row of n, which fired this burst (step 1 of `_burst`): committed = weights where
-    the weight changed since, those synapses queued in `qw` (from qw[m]), their words written when
-    the queue fills or the pass ends. Returns the new queue length."""
-    cap = qw.size
-    for i in range(out_off[n], out_off[n + 1]):
-        x = w[i]
-        if x != wq[i]:
-            wq[i] = x
-            qw[m] = i
-            m += 1
-            if m == cap:
-                _words_queued(qw, m, wq, index, unit, driven, scale, words_i, words_f)
-                m = 0
-    return m
-
-
-@helper
 def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm, wmax,
                     w, q):  # type: ignore[no-untyped-def]
     """List entries [ja, jb) as sources: both fired (LTP) or pre only (LTD of a weight above 0);
