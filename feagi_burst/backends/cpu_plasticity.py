@@ -170,6 +170,16 @@ def _set_bytes(q, m, in_pos, nz):  # type: ignore[no-untyped-def]
 
 
 @helper
+def _ltd_slot(k, i, d, nz, w):  # type: ignore[no-untyped-def]
+    """Post-only LTD of synapse i (incoming slot k) by d: weight floor 0, its nz byte cleared at 0."""
+    x = w[i] - d
+    new = x if x > F32_ZERO else F32_ZERO
+    w[i] = new
+    if new == F32_ZERO:
+        nz[k] = 0
+
+
+@helper
 def _ltd_queued(qk, m, in_si, nz, in_pair, single, dm, w):  # type: ignore[no-untyped-def]
     """Post-only LTD of the synapses of the queued incoming slots qk[:m], weights above 0 (each
     slot's synapse looked up here: the rows stream the bytes alone)."""
@@ -179,12 +189,7 @@ def _ltd_queued(qk, m, in_si, nz, in_pair, single, dm, w):  # type: ignore[no-un
         if j + SCATTER_AHEAD < m:
             prefetch(w, in_si[2 * qk[j + SCATTER_AHEAD] + 1])
         k = qk[j]
-        i = in_si[2 * k + 1]
-        x = w[i] - (dm[0] if single else dm[in_pair[k]])
-        new = x if x > F32_ZERO else F32_ZERO
-        w[i] = new
-        if new == F32_ZERO:
-            nz[k] = 0
+        _ltd_slot(k, in_si[2 * k + 1], dm[0] if single else dm[in_pair[k]], nz, w)
 
 
 @helper
@@ -201,14 +206,8 @@ def _ltd_sources_out(qk, m, inwin, in_si, nz, dm, w):  # type: ignore[no-untyped
             if _bit(inwin, in_si[ka]) == 0:
                 prefetch(w, in_si[ka + 1])
         k = qk[j]
-        if _bit(inwin, in_si[2 * k]) != 0:
-            continue
-        i = in_si[2 * k + 1]
-        x = w[i] - dm0
-        new = x if x > F32_ZERO else F32_ZERO
-        w[i] = new
-        if new == F32_ZERO:
-            nz[k] = 0
+        if _bit(inwin, in_si[2 * k]) == 0:
+            _ltd_slot(k, in_si[2 * k + 1], dm0, nz, w)
 
 
 @helper
