@@ -6,9 +6,10 @@
 //   @group(0) @binding(1) storage, read      params  array<vec2<u32>>: per neuron (its model's
 //                                                    per-neuron word, parameter row); the rows from index N
 //   @group(0) @binding(2) storage, rw        state   array<vec4<u32>>: each neuron model's variables
-//   @group(0) @binding(3) storage, rw        fcl     fire candidate list, 4 words per neuron: declared
-//                                                    by fcl.wgsl (atomic, for the kernels that add into
-//                                                    it) or model.wgsl (plain, for the one that steps it)
+//   @group(0) @binding(3) storage, rw        fcl     fire candidate list: 4 arrays of N words (below),
+//                                                    declared by fcl.wgsl (atomic, for the kernels that
+//                                                    add into it) or model.wgsl (plain, for the ones
+//                                                    that step it)
 //   @group(0) @binding(4) storage, rw        work    array<atomic<u32>>: counters, candidate list,
 //                                                    fire bitmask, block fire counts, firing mps,
 //                                                    the ring of fire-set slots
@@ -38,6 +39,21 @@
 @group(0) @binding(4) var<storage, read_write> work: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read> lookup: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read> inputs: array<u32>;
+
+// The fire candidate list: one array of N = H.n_neurons words per field, [field * N, (field + 1) * N)
+// of the 16 N-byte buffer, rather than one 16-byte entry per neuron. The dense dynamics pass tests a neuron with 8 bytes (sum word
+// and stamp) and reads sens and forced only when they can matter, and propagation's atomics land
+// on a dense word array: 1M random atomics took 18.0 us at a 16-byte stride, 12.3 us dense (H200).
+const FCL_Q: u32 = 0u;       // fixed-point synaptic sum << COUNT_BITS (i32 bits), plus a narrow
+                             // target's event count (propagation.wgsl; integers: order-free, exact)
+const FCL_STAMP: u32 = 1u;   // seq of the last burst that made the neuron a candidate
+const FCL_SENS: u32 = 2u;    // f32 bits: the sensory sum, in the CPU's order: external, power, Drive
+const FCL_FORCED: u32 = 3u;  // seq of the last burst that forced the neuron to fire
+
+// Index in `fcl` of neuron id's word `field` (FCL_*).
+fn fcl_word(field: u32, id: u32) -> u32 {
+    return field * H.n_neurons + id;
+}
 
 // Dispatches larger than 65535 workgroups are 2-D; this is the flat workgroup index.
 fn linear_wg(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {

@@ -98,11 +98,25 @@ fn excitability_draw(id: u32) -> f32 {
     return u32_to_f32(h) * bitcast<f32>(0x2f800000u);  // * 2^-32, exact
 }
 
-// The fire candidate list as plain words per neuron: (sum word as i32 bits, stamp, sens as f32
-// bits, forced), fcl.wgsl's Fcl. A model kernel reads and clears each entry from the one invocation that
-// steps its neuron, after propagation's dispatch has ended, so it needs no atomics: one 16-byte
-// load instead of four atomic accesses, each of which went to L2.
-@group(0) @binding(3) var<storage, read_write> fcl: array<vec4<u32>>;
+// The fire candidate list (common.wgsl's word arrays) as plain words: a model kernel reads and
+// clears a neuron's words from the one invocation that steps it, after propagation's dispatch has
+// ended, so it needs no atomics (each of which went to L2), and it reads only the words it needs.
+@group(0) @binding(3) var<storage, read_write> fcl: array<u32>;
+
+// Neuron id's sum word (i32 bits).
+fn fcl_sum(id: u32) -> u32 {
+    return fcl[fcl_word(FCL_Q, id)];
+}
+
+fn fcl_stamp(id: u32) -> u32 {
+    return fcl[fcl_word(FCL_STAMP, id)];
+}
+
+// True when neuron id is forced to fire this burst. Only stage_input marks forced neurons, in a
+// burst with forced_n > 0 (burst-uniform): any other burst skips the load (most force none).
+fn is_forced(id: u32) -> bool {
+    return H.forced_n > 0u && fcl[fcl_word(FCL_FORCED, id)] == H.seq;
+}
 
 var<workgroup> wg_scale_inv: u32;
 var<private> dev_scale_inv: u32;
@@ -117,17 +131,31 @@ fn begin_model_kernel(lid: u32) {
     dev_scale_inv = workgroupUniformLoad(&wg_scale_inv);
 }
 
-// True when FCL entry `e` makes its neuron a candidate this burst: stamped (by stage_input, the
-// Drive, a wide target's synapses, the FCL path) or counted (a narrow target's synapses).
-fn is_candidate(e: vec4<u32>) -> bool {
-    return e.y == H.seq || (e.x & ((1u << COUNT_BITS) - 1u)) != 0u;
+// True when a neuron with sum word q and stamp `stamp` is a candidate this burst: stamped (by
+// stage_input, the Drive, a wide target's synapses, the FCL path) or counted (a narrow target's
+// synapses).
+fn is_candidate(q: u32, stamp: u32) -> bool {
+    return stamp == H.seq || (q & ((1u << COUNT_BITS) - 1u)) != 0u;
 }
 
-// Consume neuron id's FCL entry `e` (= fcl[id], loaded by the caller): its summed input this
-// burst, leaving the entry clean. The stamp is written (a counted candidate had none): state_delta
-// finds the neurons a burst changed by it.
-fn take_input(id: u32, e: vec4<u32>) -> f32 {
-    fcl[id] = vec4<u32>(0u, H.seq, 0u, e.w);
+// Consume candidate id's FCL words (q, stamp: its sum word and stamp, loaded by the caller): its
+// summed input this burst, leaving the words clean. Only a stamped neuron can hold sens: stage_input
+// and the Drive stamp every neuron they add into, and every stamped neuron is consumed in its
+// burst. A counted candidate gets its stamp now: state_delta finds the neurons a burst changed by
+// it. The forced word is left alone (it holds a seq too).
+fn take_input(id: u32, q: u32, stamp: u32) -> f32 {
+    if (q != 0u) {
+        fcl[fcl_word(FCL_Q, id)] = 0u;
+    }
+    var sens = 0u;
+    if (stamp == H.seq) {
+        sens = fcl[fcl_word(FCL_SENS, id)];
+        if (sens != 0u) {
+            fcl[fcl_word(FCL_SENS, id)] = 0u;
+        }
+    } else {
+        fcl[fcl_word(FCL_STAMP, id)] = H.seq;
+    }
     // f32(q) exact (|q| < 2^24), product exact (a power of 2). A brain alone: the scale is a device
     // word, which STDP's requantisation lowers when plastic weights grow (plasticity.py); a brain
     // of a batch: its own, in its row.
@@ -135,7 +163,7 @@ fn take_input(id: u32, e: vec4<u32>) -> f32 {
     if (inv == 0u) {
         inv = dev_scale_inv;
     }
-    return f32(bitcast<i32>(e.x) >> COUNT_BITS) * bitcast<f32>(inv) + bitcast<f32>(e.z);
+    return f32(bitcast<i32>(q) >> COUNT_BITS) * bitcast<f32>(inv) + bitcast<f32>(sens);
 }
 
 //!include MODEL

@@ -7,7 +7,8 @@
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
 //   @group(0) @binding(2) storage, rw    state   the model's state
-//   @group(0) @binding(3) storage, rw    fcl     candidate tested; consumed and cleared
+//   @group(0) @binding(3) storage, rw    fcl     sum word and stamp tested; a candidate's consumed
+//                                                and cleared (model.wgsl take_input, is_forced)
 //   @group(0) @binding(4) storage, rw    work    fire bitmask, block counts, firing mps;
 //                                                candidate counter
 //   @group(0) @binding(5..6)                     (unused here)
@@ -29,14 +30,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let i = M.lo + linear_wg(wid, nwg) * WG + lid;
     if (i < M.hi && model_of(i) == M.index) {
         var input = 0.0;
-        let e = fcl[i];
-        if (is_candidate(e)) {
-            input = take_input(i, e);
+        let q = fcl_sum(i);
+        let stamp = fcl_stamp(i);
+        if (is_candidate(q, stamp)) {
+            input = take_input(i, q, stamp);
             if (H.append == 0u) {
                 atomicAdd(&wg_cand_n, 1u);  // the FCL path counted it when it was appended
             }
         }
-        let out = model_step(i, input, e.w == H.seq);
+        let out = model_step(i, input, is_forced(i));
         if (out.fire) {
             record_fire(i, out.mp);
         }

@@ -7,7 +7,8 @@
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
 //   @group(0) @binding(2) storage, rw    state   the model's state
-//   @group(0) @binding(3) storage, rw    fcl     consumed and cleared
+//   @group(0) @binding(3) storage, rw    fcl     sum word and sens consumed and cleared (model.wgsl
+//                                                take_input, is_forced)
 //   @group(0) @binding(4) storage, rw    work    candidate list (read); fire bitmask, block
 //                                                counts, firing mps
 //   @group(0) @binding(5..6)                     (unused here)
@@ -25,8 +26,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i < atomicLoad(&work[W_CAND_N])) {
         let id = atomicLoad(&work[CAND_BASE + i]);
         if (model_of(id) == M.index) {
-            let e = fcl[id];
-            let out = model_step(id, take_input(id, e), e.w == H.seq);
+            // every listed candidate was stamped when it was appended (stage_input's
+            // mark_candidate, propagation's touch): its stamp needs no load
+            let out = model_step(id, take_input(id, fcl_sum(id), H.seq), is_forced(id));
             if (out.fire) {
                 record_fire(id, out.mp);
             }

@@ -1,14 +1,16 @@
 // model_dynamics_full.wgsl: neural dynamics of one candidates-only model (FEAGI LIF) on the
 // full-array path: one invocation per neuron of [M.lo, M.hi); a neuron is a candidate when its
-// FCL entry is stamped or counted this burst (is_candidate). Used with synaptic_propagation.wgsl when most neurons are
-// candidates. Records fires and counts the candidates into work[W_CAND_FULL] (one atomic per
-// workgroup; fire_compact moves it into the slot).
+// FCL stamp or sum word says so (is_candidate). Used with synaptic_propagation.wgsl when most
+// neurons are candidates. Records fires and counts the candidates into work[W_CAND_FULL] (one
+// atomic per workgroup; fire_compact moves it into the slot).
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
 //   @group(0) @binding(2) storage, rw    state   the model's state
-//   @group(0) @binding(3) storage, rw    fcl     candidate tested; consumed and cleared
+//   @group(0) @binding(3) storage, rw    fcl     sum word and stamp tested (8 bytes a neuron); a
+//                                                candidate's consumed and cleared (model.wgsl
+//                                                take_input, is_forced)
 //   @group(0) @binding(4) storage, rw    work    fire bitmask, block counts, firing mps;
 //                                                candidate counter
 //   @group(0) @binding(5..6)                     (unused here)
@@ -29,10 +31,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     begin_model_kernel(lid);
     let i = M.lo + linear_wg(wid, nwg) * WG + lid;
     if (i < M.hi) {
-        let e = fcl[i];
-        if (is_candidate(e) && model_of(i) == M.index) {
+        let q = fcl_sum(i);
+        let stamp = fcl_stamp(i);
+        if (is_candidate(q, stamp) && model_of(i) == M.index) {
             atomicAdd(&wg_cand_n, 1u);
-            let out = model_step(i, take_input(i, e), e.w == H.seq);
+            let out = model_step(i, take_input(i, q, stamp), is_forced(i));
             if (out.fire) {
                 record_fire(i, out.mp);
             }

@@ -1,7 +1,7 @@
 // propagation.wgsl: the body shared by synaptic_propagation_fcl.wgsl and synaptic_propagation.wgsl
-// (pasted by `//!include propagation.wgsl`; the including file declares the `fcl` binding and
-// defines `const APPEND: bool` and `fn touch(id: u32) -> bool`, which stamps `id` as a candidate
-// of this burst and says whether it was not one yet).
+// (pasted by `//!include propagation.wgsl`; the including file pastes fcl.wgsl and defines
+// `const APPEND: bool` and `fn touch(id: u32) -> bool`, which stamps `id` as a candidate of this
+// burst and says whether it was not one yet).
 //   @group(0) @binding(5) storage, read  lookup  hash table, Drive order, wide-target bitmask
 //
 //   @group(1) @binding(0) storage, read  syn  array<vec2<u32>>: (target, contribution) of the
@@ -96,7 +96,7 @@ fn apply_drive(dwg: u32, lid: u32) {
         // the window holds distinct neurons, and external/power inputs were added by the previous
         // dispatch: the f32 order matches the CPU's
         id = drive_id((H.drive_start + k) % H.drive_len);
-        fcl[id].sens = fcl[id].sens + H.drive_pot;
+        fcl_set_sens(id, fcl_sens(id) + H.drive_pot);
         want = touch(id);
     }
     if (APPEND) {
@@ -123,11 +123,11 @@ fn add_contribution(s: vec2<u32>, mp: f32, cap_bits: u32, cap: f32) -> bool {
     let unit = i32(1u << COUNT_BITS);
     if (is_wide(t)) {
         if (q != 0) {
-            atomicAdd(&fcl[t].q, q * unit);
+            _ = fcl_q_add(t, q * unit);
         }
         return touch(t);
     }
-    let old = atomicAdd(&fcl[t].q, q * unit + 1);
+    let old = fcl_q_add(t, q * unit + 1);
     return APPEND && old == 0 && touch(t);
 }
 

@@ -22,12 +22,12 @@
 // Make `id` a candidate of this burst (once): stamp it, and on the FCL path append it to the list.
 fn mark_candidate(id: u32) {
     if (H.append != 0u) {
-        if (atomicExchange(&fcl[id].stamp, H.seq) != H.seq) {
+        if (fcl_swap_stamp(id)) {
             let k = atomicAdd(&work[W_CAND_CTR], 1u);
             atomicStore(&work[CAND_BASE + k], id);
         }
     } else {
-        atomicStore(&fcl[id].stamp, H.seq);
+        fcl_set_stamp(id);
     }
 }
 
@@ -43,20 +43,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         atomicStore(&work[H.slot + 2u], H.seq);
     }
     if (k < H.forced_n) {
-        fcl[inputs[H.forced_off + k]].forced = H.seq;  // forced ids are unique
+        fcl_set_forced(inputs[H.forced_off + k]);  // forced ids are unique
     }
     // ids are unique within the external list, so no two threads touch one neuron here; the
     // power neuron's +1.0 comes after its external potential, as on the CPU.
     if (k < H.ext_n) {
         let id = inputs[H.ext_off + k];
-        var s = fcl[id].sens + bitcast<f32>(inputs[H.ext_off + H.ext_n + k]);
+        var s = fcl_sens(id) + bitcast<f32>(inputs[H.ext_off + H.ext_n + k]);
         if (k == H.power_ext) {
             s = s + 1.0;
         }
-        fcl[id].sens = s;
+        fcl_set_sens(id, s);
         mark_candidate(id);
     } else if (k == H.ext_n && H.power != NONE && H.power_ext == NONE) {
-        fcl[H.power].sens = fcl[H.power].sens + 1.0;
+        fcl_set_sens(H.power, fcl_sens(H.power) + 1.0);
         mark_candidate(H.power);
     }
 }

@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var want = false;
     var pos = 0u;
     if (i < H.n_neurons) {
-        want = changed(atomicLoad(&fcl[i].stamp)) || changed(fcl[i].forced);
+        want = changed(fcl_stamp(i)) || changed(fcl_forced(i));
         if (want) {
             pos = atomicAdd(&wg_n, 1u);
         }

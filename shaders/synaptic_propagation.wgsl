@@ -16,22 +16,13 @@
 // Dispatch: indirect, args[0..3) (one dispatch per synapse chunk).
 
 //!include common.wgsl
+//!include fcl.wgsl
 const APPEND: bool = false;
 
-// This kernel's view of the fire candidate list (fcl.wgsl's Fcl, with a plain stamp): every
-// writer of a burst stores the same seq into a target's stamp, and nothing reads it before the
-// dispatch has ended, so the store needs no atomic.
-struct Fcl {
-    q: atomic<i32>,
-    stamp: u32,
-    sens: f32,
-    forced: u32,
-};
-
-@group(0) @binding(3) var<storage, read_write> fcl: array<Fcl>;
-
+// Every writer of a burst stores the same seq into a target's stamp, and nothing reads it before
+// the dispatch has ended, so a store does (no exchange).
 fn touch(id: u32) -> bool {
-    fcl[id].stamp = H.seq;
+    fcl_set_stamp(id);
     return false;
 }
 

@@ -20,7 +20,7 @@
 const APPEND: bool = true;
 
 fn touch(id: u32) -> bool {
-    return atomicExchange(&fcl[id].stamp, H.seq) != H.seq;
+    return fcl_swap_stamp(id);
 }
 
 //!include propagation.wgsl
