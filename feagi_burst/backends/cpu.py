@@ -219,8 +219,8 @@ class CPUBackend(Backend):
         """Take `st` as the state, and hand each model its own arrays of it (by name, no copies)."""
         for key, _pop, var in self.brain.state_vars():
             arr = st.values[key]
-            if arr.dtype != DTYPES[var.dtype] or not arr.flags.c_contiguous:
-                st.values[key] = np.ascontiguousarray(arr, DTYPES[var.dtype])
+            if arr.dtype != DTYPES[var.dtype] or not arr.flags.c_contiguous or not arr.flags.writeable:
+                st.values[key] = np.array(arr, DTYPES[var.dtype], order="C")  # the kernels' one signature
         self.st = st
         self.pops = [(pop, table, {v.name: st.values[key] for key, p2, v in self.brain.state_vars() if p2 is pop})
                      for pop, table in zip(self.brain.populations, self.brain.param_tables())]

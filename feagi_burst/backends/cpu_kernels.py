@@ -12,8 +12,7 @@ candidate resets both words.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange, types
-from numba.extending import overload
+from numba import prange
 
 from feagi_burst.backends.compiled import cttz, helper, kernel, prefetch
 
@@ -21,6 +20,8 @@ from feagi_burst.backends.compiled import cttz, helper, kernel, prefetch
 ALL_BITS = np.uint64(0xFFFFFFFFFFFFFFFF)
 ROWS_AHEAD = 2  # propagation prefetches the synapse rows this many fired neurons ahead (their offsets twice as far)
 PREFETCH_ACC_FROM = 1 << 18  # neurons: a 1 MB i32 accumulator, this machine's L2 per core
+CHUNK_BLOCKS = 8  # blocks of 64 neurons the dense step screens ahead of its full rule (_lif_run)
+SENS_AHEAD = 16  # sensory inputs (and fired rows' offsets) staged this many ahead of their prefetch
 EVENTS_AHEAD = 48  # and the accumulator word of the event this many events ahead (a random line each)
 
 
@@ -94,22 +95,6 @@ def draw_mix(burst: int, seed: int) -> np.uint64:
 # -- FEAGI LIF: SPEC.md section 2 step 3 ------------------------------------------------------------
 # Helpers take scalars only: an array passed to an inlined helper costs two atomic reference
 # count updates per call, more than a neuron's whole step.
-def param_of(x, area, i):  # type: ignore[no-untyped-def]
-    """A FEAGI LIF parameter of neuron i as FeagiLIF.kernel_args lays it out: one value for
-    every neuron, a (1, areas) table indexed by the neuron's area, or one value per neuron. The
-    layout is the argument's type, so each compiled kernel reads it without asking."""
-    raise NotImplementedError  # compiled code only: the overload below
-
-
-@overload(param_of, inline="always")
-def _param_of(x, area, i):  # type: ignore[no-untyped-def]
-    if isinstance(x, types.Array):
-        if x.ndim == 2:
-            return lambda x, area, i: x[0, area[i]]
-        return lambda x, area, i: x[i]
-    return lambda x, area, i: x
-
-
 @helper
 def _draw(i, mix):  # type: ignore[no-untyped-def]
     """rand(id, b): the wrapping u32 hash of SPEC.md, done in u64 and masked."""
@@ -129,134 +114,223 @@ DENSE = 2  # every neuron in [lo, hi) that the accumulator marks as a candidate
 
 
 @helper
+def _screen(fast, base, width, acc, scale, thr, leak, accum, cfcl, area, mp_s, cfc_s,
+            bu_s):  # type: ignore[no-untyped-def]
+    """The screen of one block of DENSE mode (_lif_run): (mask of the neurons left for the full
+    rule, candidates).
+
+    The common candidate (no mark, no block on record, below threshold) cannot fire: it only
+    takes the leak and mp_accumulate rules, which this loop applies to the block with selects, no
+    branch (vectorised: a third of the neurons are not candidates, at random, and a branch per
+    neuron would cost more than its step). The others (~1% in a synthetic brain: the driven ones)
+    stay in acc and in the mask. `fast` (a constant where it is called: each call is compiled on
+    its own) says the parameters are one value for every neuron and no rule can block or reset
+    a neuron; else they are read through `area`, and a block on record or a consecutive-fire
+    limit is handled by selects that change nothing where no rule sets them.
+    """
+    thr0 = thr[0]
+    leak0 = leak[0]
+    accum0 = accum[0]
+    mask = np.uint64(0)
+    nc = 0
+    for hb in range(0, width, 32):  # 32-bit sums and masks: eight neurons a vector
+        m32 = np.uint32(0)
+        n32 = np.int32(0)
+        for k in range(min(32, width - hb)):
+            # (unsigned indices: a signed one gets numba's negative-index fix-up, which keeps
+            # LLVM from vectorising the loop)
+            i = np.uint64(base + hb + k)
+            a = np.uint32(0) if fast else area[i]
+            v = acc[i]
+            cand = v != UNTOUCHED
+            x = np.float32(v) * scale
+            mp_old = mp_s[i]
+            m = mp_old + (x if x > F32_ZERO else F32_ZERO)
+            # (& and |, not `and` and `or`: no short cuts, so every load is plain)
+            full = cand & ((v >= SENS_TEST) | ((thr0 if fast else thr[a]) <= m))
+            if not fast:
+                full = full | (cand & (bu_s[i] != 0))
+            quiet = cand & (not full)
+            lk = leak0 if fast else leak[a]
+            ml = m * (F32_ONE - lk)
+            mq = ml if lk != F32_ZERO else m
+            mq = mq if (accum0 if fast else accum[a]) else F32_ZERO
+            mp_s[i] = mq if quiet else mp_old
+            if not fast:
+                c = cfc_s[i]
+                cfc_s[i] = 0 if quiet & (cfcl[a] > 0) else c
+            acc[i] = v if full else UNTOUCHED
+            n32 = np.int32(n32 + np.int32(cand))
+            m32 = np.uint32(m32 | (np.uint32(full) << np.uint32(k)))
+        mask |= np.uint64(m32) << np.uint64(hb)
+        nc += n32
+    return mask, nc
+
+
+@helper
 def _lif_run(mode, lo, hi, ids, inp, fflag, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfcl,
-             snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_a, out_mp):  # type: ignore[no-untyped-def]
+             snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_a, out_mp,
+             masks):  # type: ignore[no-untyped-def]
     """FEAGI LIF (SPEC.md section 2, steps 2-3) for the neurons `mode` names, in their order.
 
     Operation for operation the rule of models/feagi_lif.py's docstring and of
     shaders/models/feagi_lif.wgsl. Input comes from accs[0], plus, in DENSE mode, the other
     threads' accumulators accs[1:]. Fired neurons go to out_a[lo + k] (their id, or their
     position in `ids` for LIST_INPUT) with their firing mp in out_mp; returns (fired, candidates).
+    `masks` (u64, 2 * CHUNK_BLOCKS) is DENSE mode's scratch, any array in the others (unused):
+    the caller's, so that a call allocates nothing.
+
+    The parameters are tables read through `area` (FeagiLIF.kernel_args) and the three flags
+    plain booleans: every brain calls the kernels with the same types, so each kernel is
+    compiled once per machine. Only DENSE mode's screen has a copy for uniform parameters
+    without blocks (`fast`), where vectorised table reads would cost more than the screen.
     """
     acc = accs[0]
+    fast = thr.size == 1 and not may_block and not any_cfc
     n_acc = accs.shape[0]
     any_fflag = fflag.size > 0
     nf = 0
     nc = 0
-    for base in range(lo, hi, 64):
-        # the block's neurons to step, as bits: in DENSE mode the touched ones, found without a
-        # branch per neuron (a third of them are not candidates, at random: mispredictions
-        # would cost more than the step), else all
-        width = min(64, hi - base)
+    # DENSE: a chunk of CHUNK_BLOCKS blocks of 64 neurons is screened (below) one chunk ahead
+    # of its full-rule pass, which then finds the lines its neurons need beyond what the screen
+    # read (sens, cfc_s) prefetched: they are a few random lines a chunk, from memory
+    step = 64 * CHUNK_BLOCKS if mode == DENSE else 64
+    for cb in range(lo, hi + (step if mode == DENSE else 0), step):
+        half = np.int64(((cb - lo) // step) & 1) * CHUNK_BLOCKS
         if mode == DENSE:
-            mask = np.uint64(0)
-            if n_acc == 1:
-                for k in range(width):
-                    mask |= np.uint64(acc[base + k] != UNTOUCHED) << np.uint64(k)
-            else:
-                for k in range(width):
-                    touched = acc[base + k] != UNTOUCHED
-                    for t in range(1, n_acc):
-                        touched |= accs[t, base + k] != UNTOUCHED
-                    mask |= np.uint64(touched) << np.uint64(k)
-        else:
-            mask = ALL_BITS >> np.uint64(64 - width)
-        while mask:
-            j = base + np.int64(cttz(mask))
-            mask &= mask - np.uint64(1)
-            v = 0
-            if mode == DENSE:
-                i = j
-                v = acc[i]
-                for t in range(1, n_acc):
-                    w = accs[t, i]
-                    if w != UNTOUCHED:
-                        accs[t, i] = UNTOUCHED
-                        v = (0 if v == UNTOUCHED else v) + w
-            else:
-                i = np.int64(ids[j])
-            if mode == LIST_INPUT:
-                x = inp[j]
-                forced = any_fflag and fflag[j] != 0
-            else:
-                if mode == LIST_ACC:
-                    v = acc[i]
-                acc[i] = UNTOUCHED
-                forced = v >= FORCED_TEST
-                if forced:
-                    v -= FORCED_FLAG
-                if v >= SENS_TEST:
-                    x = np.float32(v - SENS_FLAG) * scale + sens[i]
-                    sens[i] = F32_ZERO
+            for q in range(CHUNK_BLOCKS):
+                base = cb + 64 * q
+                if base >= hi:
+                    masks[half + q] = 0
+                    continue
+                width = min(64, hi - base)
+                # (unsigned indices, as in _screen)
+                for t in range(1, n_acc):  # the other threads' sums into acc, as selects (vectorised)
+                    for k in range(width):
+                        u = np.uint64(base + k)
+                        w = accs[t, u]
+                        v = acc[u]
+                        acc[u] = v if w == UNTOUCHED else (np.int32(0) if v == UNTOUCHED else v) + w
+                        accs[t, u] = UNTOUCHED
+                if fast:
+                    mask, n32 = _screen(True, base, width, acc, scale, thr, leak, accum, cfcl, area, mp_s, cfc_s, bu_s)
                 else:
-                    x = np.float32(v) * scale
-            nc += 1
+                    mask, n32 = _screen(False, base, width, acc, scale, thr, leak, accum, cfcl, area, mp_s, cfc_s,
+                                        bu_s)
+                nc += n32
+                masks[half + q] = mask
+                while mask:  # what the full rule will read beyond the screen's lines
+                    i = np.uint64(base) + cttz(mask)
+                    mask &= mask - np.uint64(1)
+                    prefetch(sens, i)
+                    prefetch(cfc_s, i)
+            if cb == lo:
+                continue
+            first = cb - step  # the full rule for the chunk before
+            half = CHUNK_BLOCKS - half
+            blocks = CHUNK_BLOCKS
+        else:
+            first = cb
+            half = 0
+            blocks = 1
+        for q in range(blocks):
+            base = first + 64 * q
+            if mode == DENSE:
+                mask = masks[half + q]
+            else:
+                mask = ALL_BITS >> np.uint64(64 - min(64, hi - base))
+            while mask:
+                j = base + np.int64(cttz(mask))
+                mask &= mask - np.uint64(1)
+                v = 0
+                if mode == DENSE:
+                    i = j
+                    v = acc[i]
+                else:
+                    i = np.int64(ids[j])
+                if mode == LIST_INPUT:
+                    x = inp[j]
+                    forced = any_fflag and fflag[j] != 0
+                else:
+                    if mode == LIST_ACC:
+                        v = acc[i]
+                    acc[i] = UNTOUCHED
+                    forced = v >= FORCED_TEST
+                    if forced:
+                        v -= FORCED_FLAG
+                    if v >= SENS_TEST:
+                        x = np.float32(v - SENS_FLAG) * scale + sens[i]
+                        sens[i] = F32_ZERO
+                    else:
+                        x = np.float32(v) * scale
+                if mode != DENSE:
+                    nc += 1
 
-            # input: a summed input that is not positive adds nothing; a blocked neuron discards it
-            gain = x if x > F32_ZERO else F32_ZERO
-            active = True
-            if may_block is not None:
-                bu = np.int64(bu_s[i])
-                active = bu < b
-                if bu != 0 and active:
-                    # a block ended since this neuron was last touched: its consecutive-fire reset
-                    lim_e = param_of(cfcl, area, i)
-                    if lim_e > 0 and cfc_s[i] >= lim_e:
-                        cfc_s[i] = 0
-                    bu_s[i] = 0
-                if not active:
-                    gain = F32_ZERO
-            mp_old = mp_s[i]
-            m = mp_old + gain
-            above = active and param_of(thr, area, i) <= m
-            if above and any_limit is not None:
-                tl = param_of(tlim, area, i)
-                above = tl == F32_ZERO or m <= tl
-            capped = False
-            lim = 0
-            cfc = 0
-            if any_cfc is not None:
-                lim = np.int64(param_of(cfcl, area, i))
-                cfc = np.int64(cfc_s[i])
-                capped = above and lim > 0 and cfc >= lim
-            fire = False
-            if above and not capped:
-                ex = param_of(exc, area, i)
-                if ex >= EXCITABILITY_ALWAYS:
-                    fire = True
-                elif ex > F32_ZERO:
-                    fire = _draw(i, mix) < ex
-            fired_mp = m
-            # did not fire (and not held by the consecutive-fire limit): leak; a blocked neuron keeps mp
-            if not (fire or capped or not active):
-                lk = param_of(leak, area, i)
-                if lk != F32_ZERO:
-                    m = m * (F32_ONE - lk)
-            # mp_accumulate = false: mp 0 at the end of the burst, unless forced (FEAGI's order)
-            if fire or not (param_of(accum, area, i) or forced):
-                m = F32_ZERO
-            if m != mp_old or np.signbit(m) != np.signbit(mp_old):  # mostly unchanged: no write
-                mp_s[i] = m
-            if any_cfc is not None:
-                if active and (capped or (not fire and lim > 0)):
-                    cfc = 0
+                # input: a summed input that is not positive adds nothing; a blocked neuron discards it
+                gain = x if x > F32_ZERO else F32_ZERO
+                active = True
+                if may_block:
+                    bu = np.int64(bu_s[i])
+                    active = bu < b
+                    if bu != 0 and active:
+                        # a block ended since this neuron was last touched: its consecutive-fire reset
+                        lim_e = cfcl[area[i]]
+                        if lim_e > 0 and cfc_s[i] >= lim_e:
+                            cfc_s[i] = 0
+                        bu_s[i] = 0
+                    if not active:
+                        gain = F32_ZERO
+                mp_old = mp_s[i]
+                m = mp_old + gain
+                above = active and thr[area[i]] <= m
+                if above and any_limit:
+                    tl = tlim[area[i]]
+                    above = tl == F32_ZERO or m <= tl
+                capped = False
+                lim = 0
+                cfc = 0
+                if any_cfc:
+                    lim = np.int64(cfcl[area[i]])
+                    cfc = np.int64(cfc_s[i])
+                    capped = above and lim > 0 and cfc >= lim
+                fire = False
+                if above and not capped:
+                    ex = exc[area[i]]
+                    if ex >= EXCITABILITY_ALWAYS:
+                        fire = True
+                    elif ex > F32_ZERO:
+                        fire = _draw(i, mix) < ex
+                fired_mp = m
+                # did not fire (and not held by the consecutive-fire limit): leak; a blocked neuron keeps mp
+                if not (fire or capped or not active):
+                    lk = leak[area[i]]
+                    if lk != F32_ZERO:
+                        m = m * (F32_ONE - lk)
+                # mp_accumulate = false: mp 0 at the end of the burst, unless forced (FEAGI's order)
+                if fire or not (accum[area[i]] or forced):
+                    m = F32_ZERO
+                if m != mp_old or np.signbit(m) != np.signbit(mp_old):  # mostly unchanged: no write
+                    mp_s[i] = m
+                if any_cfc:
+                    if active and (capped or (not fire and lim > 0)):
+                        cfc = 0
+                    if fire:
+                        cfc = min(cfc, 65534) + 1  # saturate, never wrap
+                    cfc_s[i] = cfc
+                elif fire:
+                    cfc = min(np.int64(cfc_s[i]), 65534) + 1
+                    cfc_s[i] = cfc
+                if may_block and fire:
+                    # refractory, plus snooze at the consecutive-fire limit
+                    lim = np.int64(cfcl[area[i]])
+                    countdown = np.int64(refr[area[i]])
+                    if lim > 0 and cfc >= lim:
+                        countdown += np.int64(snz[area[i]])
+                    bu_s[i] = (b + countdown) & 0xFFFFFFFF if countdown > 0 else 0
                 if fire:
-                    cfc = min(cfc, 65534) + 1  # saturate, never wrap
-                cfc_s[i] = cfc
-            elif fire:
-                cfc = min(np.int64(cfc_s[i]), 65534) + 1
-                cfc_s[i] = cfc
-            if may_block is not None and fire:
-                # refractory, plus snooze at the consecutive-fire limit
-                lim = np.int64(param_of(cfcl, area, i))
-                countdown = np.int64(param_of(refr, area, i))
-                if lim > 0 and cfc >= lim:
-                    countdown += np.int64(param_of(snz, area, i))
-                bu_s[i] = (b + countdown) & 0xFFFFFFFF if countdown > 0 else 0
-            if fire:
-                out_a[lo + nf] = j if mode == LIST_INPUT else i
-                out_mp[lo + nf] = fired_mp
-                nf += 1
+                    out_a[lo + nf] = j if mode == LIST_INPUT else i
+                    out_mp[lo + nf] = fired_mp
+                    nf += 1
     return nf, nc
 
 
@@ -268,7 +342,7 @@ def lif_step_list(ids, inp, fflag, b, mix, thr, tlim, leak, exc, refr, cfcl, snz
     out_pos / out_mp; returns how many."""
     nf, _ = _lif_run(LIST_INPUT, 0, ids.size, ids, inp, fflag, NO_ACC, inp, F32_ONE, b, mix, thr, tlim,
                      leak, exc, refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit,
-                     out_pos, out_mp)
+                     out_pos, out_mp, out_pos)
     return nf
 
 
@@ -282,15 +356,33 @@ def _stage_sensory(acc, sens, ext_ids, ext_val, power, drive_order, drive_start,
     ne = ext_ids.size
     np_ = 1 if power >= 0 else 0
     nd = drive_order.size
-    for j in range(ne + np_ + drive_count):
-        if j < ne:
-            i = np.int64(ext_ids[j])
-            val = ext_val[j]
-        elif j < ne + np_:
+    total = ne + np_ + drive_count
+    # the neurons are random lines of acc and sens, in memory for a large brain: each is
+    # prefetched SENS_AHEAD inputs early, or the loop waits for every one in turn
+    ahead = SENS_AHEAD if acc.size >= PREFETCH_ACC_FROM else 0
+    for j in range(total + ahead):
+        jj = j - ahead
+        if ahead and j < total:
+            if j < ne:
+                ip = np.int64(ext_ids[j])
+            elif j < ne + np_:
+                ip = np.int64(power)
+            else:
+                d = drive_start + j - ne - np_  # drive_start < nd and drive_count <= nd
+                ip = np.int64(drive_order[d - nd if d >= nd else d])
+            prefetch(acc, ip)
+            prefetch(sens, ip)
+        if jj < 0:
+            continue
+        if jj < ne:
+            i = np.int64(ext_ids[jj])
+            val = ext_val[jj]
+        elif jj < ne + np_:
             i = np.int64(power)
             val = F32_ONE
         else:
-            i = np.int64(drive_order[(drive_start + j - ne - np_) % nd])
+            d = drive_start + jj - ne - np_
+            i = np.int64(drive_order[d - nd if d >= nd else d])
             val = drive_pot
         v = acc[i]
         if v == UNTOUCHED:
@@ -326,6 +418,8 @@ def propagate_sparse(fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
     if dense_from > 0:
         events = 0
         for j in range(fired.size):
+            if j + SENS_AHEAD < fired.size:  # random offsets, as above
+                prefetch(offsets, np.int64(fired[j + SENS_AHEAD]))
             s = np.int64(fired[j])
             events += offsets[s + 1] - offsets[s]
         if events >= dense_from:
@@ -444,6 +538,12 @@ def _scatter(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
     parts = buf.shape[0]
     c0 = cnt[0]
     c1 = cnt[1] if parts > 1 else np.int64(0)
+    u0 = np.uint64(c0)  # parts == 2: the cursors, unsigned
+    u1 = np.uint64(c1)
+    flat = buf.reshape(buf.size)
+    stride = np.uint64(buf.shape[1])
+    # the second part's first target: (t * mul) >> 32 is 1 exactly from here on (t < n)
+    split = (np.uint64(1 << 32) + np.uint64(mul) - np.uint64(1)) // np.uint64(max(mul, 1))
     for j in range(j0, j1):
         if j + 2 * ROWS_AHEAD < j1:
             prefetch(offsets, np.int64(fired[j + 2 * ROWS_AHEAD]))
@@ -468,13 +568,24 @@ def _scatter(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
                 for k in range(a, e):
                     buf[0, c0] = pairs[k]
                     c0 += 1
-        elif parts == 2:  # two lists, cursors in registers: no store-to-load chain through cnt
-            for k in range(a, e):
-                w = _event_word(pairs[k], mp, pairs_f[2 * k + 1], cap, driven)
-                h = ((w & 0xFFFFFFFF) * mul) >> 32
-                buf[h, c0 + h * (c1 - c0)] = w
-                c0 += 1 - h
-                c1 += h
+        elif parts == 2:
+            # two lists, cursors in registers (no store-to-load chain through cnt); the part is
+            # a compare and the slot a select (no multiplies); unsigned indices (no negative-
+            # index fix-ups); one loop for each kind of source (no test per event)
+            if driven:
+                for k in range(np.uint64(a), np.uint64(e)):
+                    w = _event_word(pairs[k], mp, pairs_f[np.uint64(2) * k + np.uint64(1)], cap, True)
+                    second = (np.uint64(w) & M32) >= split
+                    flat[(stride + u1) if second else u0] = w
+                    u0 += np.uint64(not second)
+                    u1 += np.uint64(second)
+            else:
+                for k in range(np.uint64(a), np.uint64(e)):
+                    w = pairs[k]
+                    second = (np.uint64(w) & M32) >= split
+                    flat[(stride + u1) if second else u0] = w
+                    u0 += np.uint64(not second)
+                    u1 += np.uint64(second)
         else:
             for k in range(a, e):
                 w = _event_word(pairs[k], mp, pairs_f[2 * k + 1], cap, driven)
@@ -482,10 +593,11 @@ def _scatter(j0, j1, fired, fired_mp, offsets, pairs, pairs_f, src_area, driven_
                 c = cnt[h]
                 buf[h, c] = w
                 cnt[h] = c + 1
-    if parts <= 2:
+    if parts == 1:
         cnt[0] = c0
-        if parts == 2:
-            cnt[1] = c1
+    elif parts == 2:
+        cnt[0] = np.int64(u0)
+        cnt[1] = np.int64(u1)
 
 
 @helper
@@ -571,13 +683,14 @@ def step_parts(buf, cnt, pb, accs, sens, scale, b, mix, thr, tlim, leak, exc, re
     res = np.zeros((parts, 2), np.int64)
     for k in prange(nt):
         acc = accs[0]
+        masks = np.zeros(2 * CHUNK_BLOCKS, np.uint64)
         for h in range(k * parts // nt, (k + 1) * parts // nt):
             for q in range(nt):
                 _apply(buf[q, h], cnt[q, h], acc)
             _mark_forced_range(acc, forced, pb[h], pb[h + 1])
             nf, nc = _lif_run(DENSE, pb[h], pb[h + 1], out_ids, sens, out_ids, accs, sens, scale, b, mix, thr, tlim,
                               leak, exc, refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc,
-                              any_limit, out_ids, out_mp)
+                              any_limit, out_ids, out_mp, masks)
             res[h, 0] = nf
             res[h, 1] = nc
     total = res[0, 0]
@@ -627,7 +740,7 @@ def step_sparse(cand, nc, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr,
     _mark_forced(accs[:1], forced)
     nf, _ = _lif_run(LIST_ACC, 0, nc, cand, sens, cand, accs[:1], sens, scale, b, mix, thr, tlim, leak, exc,
                      refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_ids,
-                     out_mp)
+                     out_mp, out_ids)
     if nf > 1:
         order = np.argsort(out_ids[:nf])
         ids = out_ids[:nf][order]
@@ -647,9 +760,10 @@ def step_dense(n, nt, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, cfc
     fired = np.zeros(nt, np.int64)
     cands = np.zeros(nt, np.int64)
     for k in prange(nt):
+        masks = np.zeros(2 * CHUNK_BLOCKS, np.uint64)
         nf, nc = _lif_run(DENSE, k * n // nt, (k + 1) * n // nt, out_ids, sens, out_ids, accs, sens, scale, b, mix,
                           thr, tlim, leak, exc, refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block,
-                          any_cfc, any_limit, out_ids, out_mp)
+                          any_cfc, any_limit, out_ids, out_mp, masks)
         fired[k] = nf
         cands[k] = nc
     total = fired[0]
@@ -668,4 +782,5 @@ def step_dense_serial(n, accs, sens, scale, b, mix, thr, tlim, leak, exc, refr, 
     """step_dense on one thread."""
     _mark_forced(accs, forced)
     return _lif_run(DENSE, 0, n, out_ids, sens, out_ids, accs, sens, scale, b, mix, thr, tlim, leak, exc,
-                    refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_ids, out_mp)
+                    refr, cfcl, snz, accum, area, mp_s, cfc_s, bu_s, may_block, any_cfc, any_limit, out_ids, out_mp,
+                    np.zeros(2 * CHUNK_BLOCKS, np.uint64))

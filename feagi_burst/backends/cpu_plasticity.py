@@ -476,7 +476,9 @@ def _burst(b, fired, lo, span, relevant, stamps, inwin, lst, nl, nxt, out_off, i
     half = scratch.size // 2
     carried = nl
     par = nt > 1 and nl >= parallel_from  # the thread choice of this burst (CPUPlasticity.step)
-    c = 0  # the fire set's span neurons (into nxt, free until step 4), so prefetched rows are read
+    # the fire set's span neurons (into nxt, free until step 4), so prefetched rows are read;
+    # an int64, not a literal 0, so that _refresh_parallel is compiled for one signature
+    c = np.int64(0)
     for j in range(fired.size):
         n = np.int64(fired[j]) - lo
         nxt[c] = n

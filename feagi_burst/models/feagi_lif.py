@@ -82,29 +82,31 @@ class FeagiLIF(NeuronModel):
         once per table: (threshold, threshold_limit, leak, excitability, refractory_period,
         cfc_limit, snooze, mp_accumulate, area, may_block, any_cfc, any_limit).
 
-        Each kernel is compiled for the types of its arguments, so the layout is chosen from
-        three, all parameters alike: one value each (numpy scalars) when they are the same for
-        every neuron, else (1, areas) tables read through `area` when each area has one value,
-        else one value per neuron. A flag is None when its rule cannot apply (the compiled code
-        then has no trace of it), else True.
+        One layout for every brain, so that each kernel is compiled once per machine (numba
+        compiles a kernel again for every new combination of argument types, ~5 s each): each
+        parameter is a writable 1-D table, neuron i's value at [area[i]] (u32): one entry for
+        all neurons when the value is the same for every neuron, else one per area, else one
+        per neuron (area[i] = i). A flag is False when its rule cannot apply to any neuron.
         """
         args = getattr(p, "lif_kernel_args", None)
         if args is None:
             dtypes = [DTYPES[cls.param(name).dtype] for name in KERNEL_PARAMS]
+            n = p.area.size
             if all(p.is_scalar(name) for name in KERNEL_PARAMS):
-                values = [dtype(p.values[name]) for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+                values = [np.full(1, p.values[name], dtype) for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+                area = np.zeros(n, np.uint32)
             elif all(p.is_scalar(name) or name in p.per_area for name in KERNEL_PARAMS):
                 n_areas = max([t.size for t in p.per_area.values()] + [1])
-                values = [np.ascontiguousarray(np.broadcast_to(
-                    p.per_area[name] if name in p.per_area else p.values[name], (1, n_areas)), dtype)
-                    for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+                values = [np.array(np.broadcast_to(p.per_area[name] if name in p.per_area else p.values[name],
+                                                   (n_areas,)), dtype) for name, dtype in zip(KERNEL_PARAMS, dtypes)]
+                area = np.array(p.area, np.uint32)
             else:
-                every = np.arange(p.area.size)
-                values = [np.ascontiguousarray(np.broadcast_to(p.gather(name, every), every.shape), dtype)
+                every = np.arange(n)
+                values = [np.array(np.broadcast_to(p.gather(name, every), every.shape), dtype)
                           for name, dtype in zip(KERNEL_PARAMS, dtypes)]
-            area = np.ascontiguousarray(p.area, np.uint16 if p.area.dtype == np.uint16 else np.int64)
+                area = np.arange(n, dtype=np.uint32)
             flags = cls._flags(p)
-            args = (*values, area, *(True if flags[f] else None for f in ("may_block", "any_cfc", "any_limit")))
+            args = (*values, area, *(bool(flags[f]) for f in ("may_block", "any_cfc", "any_limit")))
             p.lif_kernel_args = args  # type: ignore[attr-defined]
         return args
 
@@ -120,11 +122,11 @@ class FeagiLIF(NeuronModel):
         from feagi_burst.backends.cpu_kernels import draw_mix, lif_step_list
 
         thr, tlim, leak, exc, refr, cfcl, snz, acc, area, may_block, any_cfc, any_limit = self.kernel_args(ctx.params)
-        ids = np.ascontiguousarray(ctx.ids, np.int64)
+        ids = np.require(ctx.ids, np.int64, ["C", "W"])  # writable too: the kernel's one signature
         forced = np.isin(ids, ctx.forced) if ctx.forced.size else NOT_FORCED
         out_pos = np.empty(ids.size, np.int64)
         out_mp = np.empty(ids.size, np.float32)
-        nf = lif_step_list(ids, np.ascontiguousarray(ctx.input, np.float32), forced, int(ctx.burst),
+        nf = lif_step_list(ids, np.require(ctx.input, np.float32, ["C", "W"]), forced, int(ctx.burst),
                            draw_mix(ctx.burst, ctx.seed), thr, tlim, leak, exc, refr, cfcl, snz, acc, area,
                            ctx.state["mp"], ctx.state["cfc_count"], ctx.state["blocked_until"],
                            may_block, any_cfc, any_limit, out_pos, out_mp)
