@@ -228,6 +228,34 @@ def test_every_kernel_path_gives_the_same_bits() -> None:
             np.testing.assert_array_equal(arr.view(np.uint8), state.values[key].view(np.uint8), err_msg=key)
 
 
+def test_every_brain_calls_each_compiled_kernel_with_one_signature() -> None:
+    """numba compiles a kernel again for every new combination of argument types (~5 s each):
+    brains with uniform, per-area and per-neuron parameters, with and without blocking rules,
+    fused or through the model step, must all reuse the one compilation of each kernel."""
+    from numba.core.registry import CPUDispatcher
+
+    from feagi_burst.backends import cpu_kernels
+    from feagi_burst.synthetic import synthetic_brain
+
+    per_area = rule_brain()
+    per_area.neurons.threshold[:] = 1.0 + per_area.neurons.cortical_area * 0.5
+    for brain in (synthetic_brain(3000, 8, 0.05, seed=1),
+                  synthetic_brain(3000, 8, 0.05, seed=1, refractory_period=2, cfc_limit=3, snooze=1),
+                  rule_brain(), per_area):
+        tables = compile_tables(brain)
+        for dense, parallel, fused in (("never", False, True), ("always", False, True), ("always", True, True),
+                                       ("auto", False, False)):
+            cpu = CPUBackend()
+            cpu.load(brain, tables)
+            cpu.dense_from = {"auto": cpu.dense_from, "never": 0, "always": 1}[dense]
+            cpu.parallel, cpu.fused, cpu.choice = parallel and cpu.threads > 1, fused, None
+            fired = sum(cpu.process_burst(BurstInput(b)).fired.size for b in range(1, 6))
+            assert fired > 0
+    kernels = {name: k for name, k in vars(cpu_kernels).items() if isinstance(k, CPUDispatcher) and k.signatures}
+    assert {"step_sparse", "step_dense_serial", "step_parts", "lif_step_list", "scatter_events"} <= kernels.keys()
+    assert {name: len(k.signatures) for name, k in kernels.items() if len(k.signatures) > 1} == {}
+
+
 def test_drive_wider_than_its_order_drives_each_neuron_once() -> None:
     na = neuron_array(5)
     na.mp_accumulate[:] = True
