@@ -1,12 +1,13 @@
 // my_model.wgsl: the QIF model of my_model.py for one neuron and one burst, the same f32
 // operations in the same order. The host pastes it after common.wgsl into this model's kernels; it
-// defines model_step and model_forced, and may use state[id] (vec4<u32>: word x is v, the model's
-// first state variable, as f32 bits), model_word(id, k) (word k of QIF.gpu_row) and opaque().
+// defines model_step and model_forced, and may use state_word(id, k) / set_state_word(id, k, bits)
+// (state variable k in declaration order: word 0 is v, as f32 bits), model_word(id, k) (word k of
+// QIF.gpu_row) and opaque().
 // Every +, -, * result goes through opaque() before another operation uses it: no fma, no
 // regrouping, the same rounding as numpy.
 
 fn model_step(id: u32, input: f32, forced: bool) -> Outcome {
-    var v = bitcast<f32>(state[id].x);
+    var v = bitcast<f32>(state_word(id, 0u));
     let h = bitcast<f32>(model_word(id, 0u));
     let k = bitcast<f32>(model_word(id, 1u));
     let v_rest = bitcast<f32>(model_word(id, 2u));
@@ -24,7 +25,7 @@ fn model_step(id: u32, input: f32, forced: bool) -> Outcome {
         out = Outcome(true, v);
         v = v_reset;
     }
-    state[id].x = bitcast<u32>(v);
+    set_state_word(id, 0u, bitcast<u32>(v));
     return out;
 }
 

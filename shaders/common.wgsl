@@ -5,7 +5,8 @@
 //   @group(0) @binding(0) uniform            H       Header: this burst's numbers (256-byte stride)
 //   @group(0) @binding(1) storage, read      params  array<vec2<u32>>: per neuron (its model's
 //                                                    per-neuron word, parameter row); the rows from index N
-//   @group(0) @binding(2) storage, rw        state   array<vec4<u32>>: each neuron model's variables
+//   @group(0) @binding(2) storage, rw        state   array<u32>: each neuron model's variables, one
+//                                                    array of N words per variable (below)
 //   @group(0) @binding(3) storage, rw        fcl     fire candidate list: 4 arrays of N words (below),
 //                                                    declared by fcl.wgsl (atomic, for the kernels that
 //                                                    add into it) or model.wgsl (plain, for the ones
@@ -29,13 +30,12 @@
 // bitmask at work[bits_off..), the firing mp at work[fmp_off + id], and +1 in the count of its
 // block at work[bcnt_off + (seq & 1) * nblk + block]; fire_compact turns them into the slot.
 
-// Neuron state: one vec4<u32> per neuron, its model's state variables in declaration order
-// (f32 as bits; feagi_burst/backends/wgpu/state.py). Parameters: per neuron a vec2 (the model's
-// per-neuron word, its row index), then the rows of a small table from index N (model.wgsl).
+// Parameters: per neuron a vec2 (the model's per-neuron word, its row index), then the rows of a
+// small table from index N (model.wgsl).
 
 @group(0) @binding(0) var<uniform> H: Header;
 @group(0) @binding(1) var<storage, read> params: array<vec2<u32>>;
-@group(0) @binding(2) var<storage, read_write> state: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> state: array<u32>;
 @group(0) @binding(4) var<storage, read_write> work: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read> lookup: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read> inputs: array<u32>;
@@ -53,6 +53,20 @@ const FCL_FORCED: u32 = 3u;  // seq of the last burst that forced the neuron to 
 // Index in `fcl` of neuron id's word `field` (FCL_*).
 fn fcl_word(field: u32, id: u32) -> u32 {
     return field * H.n_neurons + id;
+}
+
+// Neuron state: a model's k-th state variable (declaration order; f32 as bits, integers widened;
+// feagi_burst/backends/wgpu/state.py) is word k of its neurons, and word k of all N neurons is one
+// array, [k * N, (k + 1) * N) of the 16 N-byte buffer (4 words: models have at most 3 variables),
+// like the FCL's fields, rather than a 16-byte row per neuron: a model loads and stores only the
+// variables a burst needs (FEAGI LIF mostly changes mp alone), and a warp's loads of one word are
+// contiguous.
+fn state_word(id: u32, k: u32) -> u32 {
+    return state[k * H.n_neurons + id];
+}
+
+fn set_state_word(id: u32, k: u32, v: u32) {
+    state[k * H.n_neurons + id] = v;
 }
 
 // Dispatches larger than 65535 workgroups are 2-D; this is the flat workgroup index.

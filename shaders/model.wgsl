@@ -5,7 +5,8 @@
 // A model file (shaders/models/<name>.wgsl) defines
 //   fn model_step(id: u32, input: f32, forced: bool) -> Outcome
 //       one burst for neuron `id` with its summed input (SPEC.md step 1); reads and writes its
-//       state in state[id] (vec4<u32>: the model's variables in declaration order, f32 as bits)
+//       state with state_word(id, k) / set_state_word(id, k, bits) (common.wgsl: variable k in
+//       declaration order, f32 as bits), only the words it needs
 //   fn model_forced(id: u32)
 //       what a forced fire does to the neuron's own state when it did not fire by itself
 // and may use neuron_word(id), model_word(id, k) / row_base(id) + params[], opaque(x),

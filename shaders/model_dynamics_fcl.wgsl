@@ -6,7 +6,8 @@
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  per-neuron word and parameter row
-//   @group(0) @binding(2) storage, rw    state   the model's state
+//   @group(0) @binding(2) storage, rw    state   the state words the model reads and changes
+//                                                (common.wgsl state_word: one array per word)
 //   @group(0) @binding(3) storage, rw    fcl     sum word and sens consumed and cleared (model.wgsl
 //                                                take_input, is_forced)
 //   @group(0) @binding(4) storage, rw    work    candidate list (read); fire bitmask, block

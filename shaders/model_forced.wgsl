@@ -6,7 +6,7 @@
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
 //   @group(0) @binding(1) storage, read  params  model index of each neuron
-//   @group(0) @binding(2) storage, rw    state   what model_forced changes
+//   @group(0) @binding(2) storage, rw    state   the words model_forced reads and changes
 //   @group(0) @binding(3) storage, rw    fcl     (unused here)
 //   @group(0) @binding(4) storage, rw    work    fire bitmask tested; fires recorded
 //   @group(0) @binding(5) storage, read  lookup  (unused here)

@@ -7,7 +7,7 @@
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header: n_neurons, seq (now), since
-//   @group(0) @binding(2) storage, rw    state   read
+//   @group(0) @binding(2) storage, rw    state   words 0..2 of a changed neuron read
 //   @group(0) @binding(3) storage, rw    fcl     stamp and forced read
 //   @group(0) @binding(1, 4..6)                  (unused here)
 //   @group(1) @binding(0) storage, rw    delta   [0] count (zeroed by the host), [1] capacity in
@@ -53,11 +53,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let row = workgroupUniformLoad(&wg_base) + pos;
     if (want && row < atomicLoad(&delta[1])) {
-        let s = state[i];
         let at = 4u + 4u * row;
         atomicStore(&delta[at], i);
-        atomicStore(&delta[at + 1u], s.x);
-        atomicStore(&delta[at + 2u], s.y);
-        atomicStore(&delta[at + 3u], s.z);
+        atomicStore(&delta[at + 1u], state_word(i, 0u));
+        atomicStore(&delta[at + 2u], state_word(i, 1u));
+        atomicStore(&delta[at + 3u], state_word(i, 2u));
     }
 }

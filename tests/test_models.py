@@ -401,13 +401,15 @@ PRELUDE = """
 struct Outcome { fire: bool, mp: f32, };
 struct Hdr { burst: u32, zero: u32, n: u32, words: u32, bursts: u32, p0: u32, p1: u32, p2: u32, };
 @group(0) @binding(0) var<uniform> H: Hdr;
-@group(0) @binding(1) var<storage, read_write> state: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> state: array<u32>;
 @group(0) @binding(2) var<storage, read> rows: array<u32>;
 @group(0) @binding(3) var<storage, read> inputs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> outs: array<u32>;
 fn opaque(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) ^ H.zero); }
 fn model_word(id: u32, k: u32) -> u32 { return rows[id * H.words + k]; }
 fn neuron_word(id: u32) -> u32 { return 0u; }
+fn state_word(id: u32, k: u32) -> u32 { return state[k * H.n + id]; }
+fn set_state_word(id: u32, k: u32, v: u32) { state[k * H.n + id] = v; }
 """
 STEP_KERNEL = """
 @compute @workgroup_size(64)
@@ -461,7 +463,8 @@ def wgpu_device() -> Any:
 
 def run_kernel(device: Any, code: str, n: int, state: np.ndarray, rows: np.ndarray, inputs: np.ndarray,
                n_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """One dispatch of `code` over n invocations; returns (outs, state) as u32."""
+    """One dispatch of `code` over n invocations; returns (outs, state) as u32. The state's [n, 4]
+    words go to the device transposed, one array per word, as common.wgsl's state_word reads them."""
     import wgpu
 
     _, dev = device
@@ -473,7 +476,7 @@ def run_kernel(device: Any, code: str, n: int, state: np.ndarray, rows: np.ndarr
     def buf(a: np.ndarray, usage: int) -> Any:
         data = np.ascontiguousarray(a).tobytes() or bytes(16)
         return dev.create_buffer_with_data(data=data, usage=usage | U.COPY_SRC)
-    bufs = [buf(hdr, U.UNIFORM), buf(state, U.STORAGE), buf(rows, U.STORAGE), buf(inputs.astype(F), U.STORAGE),
+    bufs = [buf(hdr, U.UNIFORM), buf(state.T, U.STORAGE), buf(rows, U.STORAGE), buf(inputs.astype(F), U.STORAGE),
             buf(np.zeros(n_out, np.uint32), U.STORAGE)]
     T = wgpu.BufferBindingType
     kinds = [T.uniform, T.storage, T.read_only_storage, T.read_only_storage, T.storage]
@@ -491,7 +494,7 @@ def run_kernel(device: Any, code: str, n: int, state: np.ndarray, rows: np.ndarr
     cp.end()
     dev.queue.submit([enc.finish()])
     outs = np.frombuffer(dev.queue.read_buffer(bufs[4]), np.uint32)[:n_out].copy()
-    st = np.frombuffer(dev.queue.read_buffer(bufs[1]), np.uint32).reshape(-1, 4)[:n].copy()
+    st = np.frombuffer(dev.queue.read_buffer(bufs[1]), np.uint32).reshape(4, -1).T[:n].copy()
     return outs, st
 
 

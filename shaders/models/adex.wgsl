@@ -5,7 +5,7 @@
 // the reciprocals (AdEx.gpu_row) and exp is exp_f32 (models/exp_f32.wgsl), built from correctly
 // rounded operations.
 //
-// Uses: state[id] (vec4<u32>: x = V, y = w as f32 bits; z, w are not ours), model_word(id, k)
+// Uses: state_word / set_state_word (word 0 = V, 1 = w as f32 bits), model_word(id, k)
 // (the words of AdEx.gpu_row: 0 g_L, 1 E_L, 2 V_T, 3 1/Delta_T, 4 g_L*Delta_T, 5 a, 6 b, 7 V_r,
 // 8 V_cut, 9 h/C, 10 h/tau_w, 11 input_gain, 12 n_substeps as u32), opaque().
 //
@@ -25,9 +25,8 @@ fn adex_clamp(x: f32) -> f32 {
 }
 
 fn model_step(id: u32, input: f32, forced: bool) -> Outcome {
-    let s = state[id];
-    var v = bitcast<f32>(s.x);
-    var w = bitcast<f32>(s.y);
+    var v = bitcast<f32>(state_word(id, 0u));
+    var w = bitcast<f32>(state_word(id, 1u));
     let gl = bitcast<f32>(model_word(id, 0u));
     let el = bitcast<f32>(model_word(id, 1u));
     let vt = bitcast<f32>(model_word(id, 2u));
@@ -62,8 +61,8 @@ fn model_step(id: u32, input: f32, forced: bool) -> Outcome {
             w = opaque(w + b);
         }
     }
-    state[id].x = bitcast<u32>(v);
-    state[id].y = bitcast<u32>(w);
+    set_state_word(id, 0u, bitcast<u32>(v));
+    set_state_word(id, 1u, bitcast<u32>(w));
     return out;
 }
 

@@ -3,7 +3,7 @@
 // feagi_burst/models/izhikevich.py (read its docstring): the same f32 operations in the same
 // order, so both backends give the same bits.
 //
-// Uses: state[id] (vec4<u32>: x = v, y = u as f32 bits; z, w are not ours), model_word(id, k)
+// Uses: state_word / set_state_word (word 0 = v, 1 = u as f32 bits), model_word(id, k)
 // (the words of Izhikevich.gpu_row: 0 h = 0.5*dt_ms, 1 adt = dt_ms*a, 2 b, 3 c, 4 d,
 // 5 input_gain), opaque().
 //
@@ -34,9 +34,8 @@ fn izh_half(v: f32, u: f32, i_in: f32, h: f32) -> f32 {
 }
 
 fn model_step(id: u32, input: f32, forced: bool) -> Outcome {
-    let s = state[id];
-    var v = bitcast<f32>(s.x);
-    var u = bitcast<f32>(s.y);
+    var v = bitcast<f32>(state_word(id, 0u));
+    var u = bitcast<f32>(state_word(id, 1u));
     let h = bitcast<f32>(model_word(id, 0u));
     let adt = bitcast<f32>(model_word(id, 1u));
     let b = bitcast<f32>(model_word(id, 2u));
@@ -54,8 +53,8 @@ fn model_step(id: u32, input: f32, forced: bool) -> Outcome {
         v = bitcast<f32>(model_word(id, 3u));  // c
         u = opaque(u + bitcast<f32>(model_word(id, 4u)));  // + d
     }
-    state[id].x = bitcast<u32>(v);
-    state[id].y = bitcast<u32>(u);
+    set_state_word(id, 0u, bitcast<u32>(v));
+    set_state_word(id, 1u, bitcast<u32>(u));
     return out;
 }
 

@@ -41,7 +41,7 @@ from feagi_burst.backends.wgpu.params import neuron_params
 from feagi_burst.backends.wgpu.plasticity import attach_gpu
 from feagi_burst.backends.wgpu.runtime import AdapterDescription, Device, Recorder, grid, pow2
 from feagi_burst.backends.wgpu.scheduler import TS, Batch, BurstScheduler, ModelRun, Pending
-from feagi_burst.backends.wgpu.state import state_to_words, words_to_state
+from feagi_burst.backends.wgpu.state import from_device, state_to_words, to_device, words_to_state
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.models import NeuronModel, model_index
@@ -292,7 +292,7 @@ class GPUBackend(BurstScheduler, Backend):
         # state() keeps a host copy of the state buffer and downloads only what changed since
         self.mirror = state_to_words(brain, brain.initial_state())
         if self.mirror.any():  # the device zero-fills new buffers: FEAGI LIF's initial state
-            self.dev.upload(self.b_state, self.mirror)
+            self.dev.upload(self.b_state, to_device(self.mirror))
         self.synced_seq = 0
         self.b_delta = self.g_delta = None
         self.state_download = ""  # how the last state() read the device: "delta (k rows)" or "full"
@@ -372,7 +372,7 @@ class GPUBackend(BurstScheduler, Backend):
 
     def _sync_mirror(self) -> None:
         if self.all_change:
-            self.mirror = self.dev.download(self.b_state, 0, self.n * 16).view(np.uint32).reshape(self.n, 4)
+            self.mirror = from_device(self.dev.download(self.b_state, 0, self.n * 16), self.n)
             self.state_download = "full"
             self.synced_seq = self.seq
             return
@@ -401,7 +401,7 @@ class GPUBackend(BurstScheduler, Backend):
             self.mirror[rows[:, 0], :3] = rows[:, 1:]
             self.state_download = f"delta ({count:,} of {self.n:,} neurons)"
         else:
-            self.mirror = self.dev.download(self.b_state, 0, self.n * 16).view(np.uint32).reshape(self.n, 4)
+            self.mirror = from_device(self.dev.download(self.b_state, 0, self.n * 16), self.n)
             self.state_download = "full"
         self.synced_seq = self.seq
 
@@ -415,7 +415,7 @@ class GPUBackend(BurstScheduler, Backend):
             raise BackendError(f"state has {sorted(sizes)} neurons, the brain {n}")
         raw = state_to_words(self.brain, state)
         if n:
-            self.dev.upload(self.b_state, raw)
+            self.dev.upload(self.b_state, to_device(raw))
         self.mirror, self.synced_seq = raw, self.seq
         fired = np.asarray(last_fired, np.uint32)
         at = self._slot(self.seq) * 4

@@ -1,8 +1,11 @@
 """Neuron state on the GPU: four 32-bit words per neuron, each model's variables in declaration order.
 
-A model declares its state variables (feagi_burst.models); on the device every neuron's state is one
-vec4<u32>, variable k of its model in word k (f32 as its bits, integers widened to u32). These two
-functions convert between that layout and the host's NeuronState (one named array per variable).
+A model declares its state variables (feagi_burst.models); variable k of a neuron's model is its
+word k (f32 as its bits, integers widened to u32). The host works with the words as u32 [N, 4]
+(a row per neuron): `state_to_words` and `words_to_state` convert between that and the host's
+NeuronState (one named array per variable). The device buffer holds them transposed, word k of
+every neuron in one array (common.wgsl state_word), so a kernel loads only the words it needs:
+`to_device` and `from_device` convert.
 """
 from __future__ import annotations
 
@@ -29,6 +32,16 @@ def state_to_words(brain: Brain, state: NeuronState) -> np.ndarray:
             values = state.values[f"{pop.model.name}.{var.name}"][ids]
             words[ids, k] = values.view(np.uint32) if var.dtype == "f32" else values.astype(np.uint32)
     return words
+
+
+def to_device(words: np.ndarray) -> np.ndarray:
+    """u32 [4, N] contiguous: the [N, 4] words as the state buffer holds them."""
+    return np.ascontiguousarray(words.T)
+
+
+def from_device(raw: np.ndarray, n: int) -> np.ndarray:
+    """u32 [N, 4] (a writable copy): the state buffer's words (`n` neurons) back in rows."""
+    return np.ascontiguousarray(raw.view(np.uint32).reshape(WORDS, n).T)
 
 
 def words_to_state(brain: Brain, words: np.ndarray, burst: int) -> NeuronState:
