@@ -40,10 +40,11 @@
 @group(0) @binding(5) var<storage, read> lookup: array<vec4<u32>>;
 @group(0) @binding(6) var<storage, read> inputs: array<u32>;
 
-// The fire candidate list: one array of N = H.n_neurons words per field, [field * N, (field + 1) * N)
-// of the 16 N-byte buffer, rather than one 16-byte entry per neuron. The dense dynamics pass tests a neuron with 8 bytes (sum word
-// and stamp) and reads sens and forced only when they can matter, and propagation's atomics land
-// on a dense word array: 1M random atomics took 18.0 us at a 16-byte stride, 12.3 us dense (H200).
+// The fire candidate list: one array of N = H.n_neurons words per field, [field * N,
+// (field + 1) * N) of the 16 N-byte buffer, rather than one 16-byte entry per neuron. The dense
+// dynamics pass tests a neuron with 8 bytes (sum word and stamp) and reads sens and forced only
+// when they can matter, and propagation's atomics land on a dense word array: 1M random atomics
+// took 18.0 us at a 16-byte stride, 12.3 us dense (H200).
 const FCL_Q: u32 = 0u;       // fixed-point synaptic sum << COUNT_BITS (i32 bits), plus a narrow
                              // target's event count (propagation.wgsl; integers: order-free, exact)
 const FCL_STAMP: u32 = 1u;   // seq of the last burst that made the neuron a candidate
