@@ -234,7 +234,7 @@ def test_every_brain_calls_each_compiled_kernel_with_one_signature() -> None:
     fused or through the model step, must all reuse the one compilation of each kernel."""
     from numba.core.registry import CPUDispatcher
 
-    from feagi_burst.backends import cpu_kernels
+    from feagi_burst.backends import cpu_kernels, cpu_lif
     from feagi_burst.synthetic import synthetic_brain
 
     per_area = rule_brain()
@@ -251,7 +251,8 @@ def test_every_brain_calls_each_compiled_kernel_with_one_signature() -> None:
             cpu.parallel, cpu.fused, cpu.choice = parallel and cpu.threads > 1, fused, None
             fired = sum(cpu.process_burst(BurstInput(b)).fired.size for b in range(1, 6))
             assert fired > 0
-    kernels = {name: k for name, k in vars(cpu_kernels).items() if isinstance(k, CPUDispatcher) and k.signatures}
+    kernels = {name: k for module in (cpu_kernels, cpu_lif) for name, k in vars(module).items()
+               if isinstance(k, CPUDispatcher) and k.signatures}
     assert {"step_sparse", "step_dense_serial", "step_parts", "lif_step_list", "scatter_events"} <= kernels.keys()
     assert {name: len(k.signatures) for name, k in kernels.items() if len(k.signatures) > 1} == {}
 

@@ -5,7 +5,7 @@ rounded as numpy and the GPU round it (no reassociation, no fused multiply-add).
 disk (`cache=True`): a machine compiles them once (tens of seconds), later runs load them in well
 under a second. The cache sits in the package's `__pycache__` when that is writable, otherwise in
 `$XDG_CACHE_HOME/feagi-burst/numba` (or `~/.cache/...`, or the temp directory); NUMBA_CACHE_DIR
-overrides both. Used by the CPU backend's burst kernels (cpu_kernels.py), its STDP
+overrides both. Used by the CPU backend's burst kernels (cpu_kernels.py, cpu_lif.py), its STDP
 (cpu_plasticity.py) and the brain-building kernels (feagi_burst/build_kernels.py).
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The CPU backend: SPEC.md section 2, compiled (numba kernels in cpu_kernels.py).
+"""The CPU backend: SPEC.md section 2, compiled (numba kernels: cpu_kernels.py propagates into the
+accumulator, cpu_lif.py steps FEAGI LIF).
 
 Per burst it costs O(synaptic events + candidates) while the events are few against the brain
 (candidates are listed as they are touched), and one pass over the neurons, split over the cores,
@@ -16,6 +17,7 @@ import numba
 import numpy as np
 
 from feagi_burst.backends import cpu_kernels as K
+from feagi_burst.backends import cpu_lif as L
 from feagi_burst.backends.base import Backend, BurstInput, BurstResult
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
@@ -201,18 +203,18 @@ class CPUBackend(Backend):
         if not self.fused:
             K.gather_inputs(self.cand, 0, self.acc, self.sens, self.scale, EMPTY_F32)
             return
-        mix = K.draw_mix(1, self.seed)
-        K.step_sparse(self.cand, 0, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64, self.out_ids,
+        mix = L.draw_mix(1, self.seed)
+        L.step_sparse(self.cand, 0, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64, self.out_ids,
                       self.out_mp)
         K.propagate_dense_serial(*none, self.acc)
-        K.step_dense_serial(self.n, self.accs[:1], self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64, self.out_ids,
+        L.step_dense_serial(self.n, self.accs[:1], self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64, self.out_ids,
                             self.out_mp)
         if self.choice is not None:
             K.propagate_dense(*none, self.accs, self.accs.shape[0])
-            K.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64,
+            L.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, 1, mix, *self.lif, EMPTY_I64,
                          self.out_ids, self.out_mp)
             K.scatter_events(*none, self.part_mul, self.lists, self.list_counts)
-            K.step_parts(self.lists, self.list_counts, self.part_bounds, self.accs[:1], self.sens, self.scale, 1,
+            L.step_parts(self.lists, self.list_counts, self.part_bounds, self.accs[:1], self.sens, self.scale, 1,
                          mix, *self.lif, EMPTY_I64, self.out_ids, self.out_mp)
 
     def _set(self, st: NeuronState) -> None:
@@ -294,7 +296,7 @@ class CPUBackend(Backend):
                 K.propagate_dense_serial(*args, self.acc)
         t2 = time.perf_counter()
 
-        mix = K.draw_mix(b, self.seed)
+        mix = L.draw_mix(b, self.seed)
         if not self.fused:
             inp_val = np.empty(nc, np.float32)
             K.gather_inputs(self.cand, nc, self.acc, self.sens, self.scale, inp_val)
@@ -302,18 +304,18 @@ class CPUBackend(Backend):
             candidates = nc
         else:
             if nc >= 0:
-                nf = K.step_sparse(self.cand, nc, self.accs, self.sens, self.scale, b, mix, *self.lif, forced,
+                nf = L.step_sparse(self.cand, nc, self.accs, self.sens, self.scale, b, mix, *self.lif, forced,
                                    self.out_ids, self.out_mp)
                 candidates = nc
             elif listed:  # the lists' accumulator writes count as neural dynamics here
-                nf, candidates = K.step_parts(self.lists, self.list_counts, self.part_bounds, self.accs[:1],
+                nf, candidates = L.step_parts(self.lists, self.list_counts, self.part_bounds, self.accs[:1],
                                               self.sens, self.scale, b, mix, *self.lif, forced, self.out_ids,
                                               self.out_mp)
             elif self.parallel:
-                nf, candidates = K.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, b, mix,
+                nf, candidates = L.step_dense(self.n, self.threads, self.accs, self.sens, self.scale, b, mix,
                                               *self.lif, forced, self.out_ids, self.out_mp)
             else:
-                nf, candidates = K.step_dense_serial(self.n, self.accs[:1], self.sens, self.scale, b, mix,
+                nf, candidates = L.step_dense_serial(self.n, self.accs[:1], self.sens, self.scale, b, mix,
                                                      *self.lif, forced, self.out_ids, self.out_mp)
             fired_self, fired_self_mp = self.out_ids[:nf].copy(), self.out_mp[:nf].copy()
         t3 = time.perf_counter()

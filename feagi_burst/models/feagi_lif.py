@@ -9,7 +9,7 @@ State: `mp`; `cfc_count` (consecutive fires); `blocked_until` (neuron i discards
 up to and including B; a value below the current burst that is not 0 marks a block that ended and
 whose consecutive-fire reset has not been applied yet: it is applied when the neuron is next
 touched, so no per-burst pass over all neurons is needed).
-The CPU step is compiled: backends/cpu_kernels._lif_run writes the rule out neuron by neuron. Its
+The CPU step is compiled: backends/cpu_lif._lif_run writes the rule out neuron by neuron. Its
 WGSL twin is shaders/models/feagi_lif.wgsl; keep the two in step, operation for operation.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from feagi_burst.models.base import DTYPES, NeuronModel, Param, ParamTable, Stat
 
 EXCITABILITY_ALWAYS = np.float32(0.999)
 U16 = 65535
-# the compiled step's parameter order (FeagiLIF.kernel_args, backends/cpu_kernels._lif_run)
+# the compiled step's parameter order (FeagiLIF.kernel_args, backends/cpu_lif._lif_run)
 KERNEL_PARAMS = ("threshold", "threshold_limit", "leak", "excitability", "refractory_period", "cfc_limit",
                  "snooze", "mp_accumulate")
 NOT_FORCED = np.zeros(0, np.bool_)
@@ -78,7 +78,7 @@ class FeagiLIF(NeuronModel):
 
     @classmethod
     def kernel_args(cls, p: ParamTable) -> tuple:
-        """The parameters as the compiled step takes them (backends/cpu_kernels._lif_run), built
+        """The parameters as the compiled step takes them (backends/cpu_lif._lif_run), built
         once per table: (threshold, threshold_limit, leak, excitability, refractory_period,
         cfc_limit, snooze, mp_accumulate, area, may_block, any_cfc, any_limit).
 
@@ -111,7 +111,7 @@ class FeagiLIF(NeuronModel):
         return args
 
     def step(self, ctx: StepContext) -> tuple[np.ndarray, np.ndarray]:
-        """Step 3 of SPEC.md for the candidates, compiled (backends/cpu_kernels._lif_run, the rule
+        """Step 3 of SPEC.md for the candidates, compiled (backends/cpu_lif._lif_run, the rule
         written out neuron by neuron; the CPU backend runs the same function fused with reading
         the input when FEAGI LIF is the brain's only model).
 
@@ -119,7 +119,7 @@ class FeagiLIF(NeuronModel):
         neither fired nor was forced ends the burst at mp 0, a forced one keeps its mp
         (docs/feagi-findings.md, case f).
         """
-        from feagi_burst.backends.cpu_kernels import draw_mix, lif_step_list
+        from feagi_burst.backends.cpu_lif import draw_mix, lif_step_list
 
         thr, tlim, leak, exc, refr, cfcl, snz, acc, area, may_block, any_cfc, any_limit = self.kernel_args(ctx.params)
         ids = np.require(ctx.ids, np.int64, ["C", "W"])  # writable too: the kernel's one signature
