@@ -370,10 +370,14 @@ class GPUBackend(BurstScheduler, Backend):
         self._drain()
         return self.plastic.state(self.last_burst) if self.plastic is not None else None
 
+    def _download_all(self) -> None:
+        """The host copy from the whole state buffer (its word arrays back into rows)."""
+        self.mirror = from_device(self.dev.download(self.b_state, 0, self.n * 16), self.n)
+        self.state_download = "full"
+
     def _sync_mirror(self) -> None:
         if self.all_change:
-            self.mirror = from_device(self.dev.download(self.b_state, 0, self.n * 16), self.n)
-            self.state_download = "full"
+            self._download_all()
             self.synced_seq = self.seq
             return
         cap = max(1, self.n // 4)
@@ -401,8 +405,7 @@ class GPUBackend(BurstScheduler, Backend):
             self.mirror[rows[:, 0], :3] = rows[:, 1:]
             self.state_download = f"delta ({count:,} of {self.n:,} neurons)"
         else:
-            self.mirror = from_device(self.dev.download(self.b_state, 0, self.n * 16), self.n)
-            self.state_download = "full"
+            self._download_all()
         self.synced_seq = self.seq
 
     def set_state(self, state: NeuronState, last_fired: np.ndarray, last_mp: np.ndarray) -> None:
