@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 import pytest
 
-from feagi_burst.backends.base import BackendError, BurstInput, BurstResult
+from feagi_burst.backends.base import NO_IDS, BackendError, BurstInput, BurstResult
 from feagi_burst.backends.cpu import CPUBackend
 from feagi_burst.brain import Brain, CorticalArea, Drive, NeuronState, neuron_array, sort_synapses
 from feagi_burst.fixed_point import compile_tables
@@ -312,6 +312,40 @@ def test_random_brain_100k_1000_bursts(gpu: GPUBackend, path: str) -> None:
     brain = random_brain(n, k, seed=7)
     want, _ = run_both(gpu, brain, random_inputs(n, 1000, seed=8), path, seed=3)
     assert np.mean([r.fired.size for r in want]) > n // 100
+
+
+def sparse_inputs(n: int, count: int, seed: int) -> list[BurstInput]:
+    """Mostly bursts without input (their header rows are written ahead), forced fires now and then."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for b in range(1, count + 1):
+        f = rng.choice(n, 10, replace=False).astype(np.uint32) if b % 97 == 0 or b in (300, 301) else NO_IDS
+        out.append(BurstInput(b, forced_ids=f, forced_mp=np.full(f.size, 100, np.float32)))
+    return out
+
+
+@pytest.mark.parametrize("path", ["full", "auto"])
+def test_header_rows_written_ahead_fit_every_burst(gpu: GPUBackend, path: str) -> None:
+    # past the header ring's wrap (256 rows), with stimulation and (auto) path changes rewriting rows
+    n = 20_000
+    want, _ = run_both(gpu, random_brain(n, 10, seed=11), sparse_inputs(n, 700, seed=12), path)
+    assert sum(r.fired.size for r in want) > 700 * n // 200
+
+
+def test_header_rows_written_ahead_fit_blocking_bursts(gpu: GPUBackend) -> None:
+    n = 20_000
+    brain, inputs = random_brain(n, 10, seed=13), sparse_inputs(n, 400, seed=14)
+    tables = compile_tables(brain)
+    gpu.path = "auto"
+    gpu.load(brain, tables, 0)
+    cpu = CPUBackend()
+    cpu.load(brain, tables, 0)
+    for inp in inputs:  # one burst at a time: each its own batch
+        gpu.submit(inp)
+        cpu.submit(inp)
+        (g,), (c,) = gpu.collect(wait=True), cpu.collect()
+        assert_same(g, c)
+    assert_same_state(gpu.state(), cpu.state())
 
 
 def test_synapse_chunks() -> None:

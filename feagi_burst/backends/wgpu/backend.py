@@ -40,7 +40,7 @@ from feagi_burst.backends.wgpu.layout import (
 from feagi_burst.backends.wgpu.params import neuron_params
 from feagi_burst.backends.wgpu.plasticity import attach_gpu
 from feagi_burst.backends.wgpu.runtime import AdapterDescription, Device, Recorder, grid, pow2
-from feagi_burst.backends.wgpu.scheduler import TS, Batch, BurstScheduler, ModelRun, Pending
+from feagi_burst.backends.wgpu.scheduler import HEADER_RING, TS, Batch, BurstScheduler, ModelRun, Pending
 from feagi_burst.backends.wgpu.state import from_device, state_to_words, to_device, words_to_state
 from feagi_burst.brain import Brain, NeuronState
 from feagi_burst.fixed_point import SynapseTables
@@ -207,7 +207,8 @@ class GPUBackend(BurstScheduler, Backend):
         if self.R < 2:
             raise BackendError(self._too_big("the fire-slot ring (2 slots of N fires)", slots_base * 4 + 2 * per_slot,
                                              "max-storage-buffer-binding-size", self.binding_limit))
-        self.batch = max(1, min(self.batch_max, max(self.R // 4, min(self.R // 2, 8))))
+        # a batch's header rows and those written ahead of it must not wrap onto each other
+        self.batch = max(1, min(self.batch_max, max(self.R // 4, min(self.R // 2, 8)), HEADER_RING // 2))
         self.slot_words, self.slots_base = slot_words, slots_base
         work_bytes = (slots_base + self.R * slot_words) * 4
 
@@ -232,7 +233,7 @@ class GPUBackend(BurstScheduler, Backend):
             self.b_work = buf("work", work_bytes, STO | CD | CS)
             self.b_lookup = buf("synapse lookup", lookup.nbytes, STO | CD)
             self.b_args = buf("dispatch args", 64, STO | U.INDIRECT | CD)
-            self.b_headers = buf("burst headers", HEADER_STRIDE * self.batch, U.UNIFORM | CD)
+            self.b_headers = buf("burst headers", HEADER_STRIDE * (HEADER_RING + 1), U.UNIFORM | CD)
             self.b_models = buf("model info", 256 * len(brain.populations), U.UNIFORM | CD)
             self.b_syn, self.b_chunk = [], []
             for i, (a, e) in enumerate(chunks):
@@ -309,8 +310,11 @@ class GPUBackend(BurstScheduler, Backend):
             t[H_DRIVE_POT] = np.float32(drive.potential).view(np.uint32)
         t[H_BITS_OFF], t[H_BCNT_OFF], t[H_FMP_OFF], t[H_NBLK] = self.bits_off, self.bcnt_off, self.fmp_off, self.nblk
         t[H_ROW_STRIDE], t[H_ZERO] = row_stride, 0
-        self.h_rows = np.repeat(t[None, :], self.batch, axis=0)
-        self.dev.write(self.b_headers, self.h_rows)  # the constant fields, before any one-off dispatch
+        self.h_template = t
+        # the constant fields in every row (a one-off dispatch reads them from row 0); no row holds a
+        # burst's header yet
+        self.dev.write(self.b_headers, np.repeat(t[None, :], HEADER_RING + 1, axis=0))
+        self.h_end, self.h_full, self.h_delta = 0, False, 0
         # the fixed-point sum -> f32 factor is a device word: STDP lowers it on the device
         self.dev.upload(self.b_work, np.array([np.float32(tables.resolution).view(np.uint32)], np.uint32),
                         W_SCALE_INV * 4)
@@ -387,12 +391,13 @@ class GPUBackend(BurstScheduler, Backend):
             self.g_delta = self.dev.call("bind group", self.dev.device.create_bind_group, layout=self.args_layout,
                                          entries=[{"binding": 0, "resource": {"buffer": self.b_delta, "offset": 0,
                                                                               "size": self.b_delta.size}}])
-        hdr = self.h_rows[:1].copy()
-        hdr[0, H_SEQ], hdr[0, H_SINCE] = self.seq & 0xFFFFFFFF, self.synced_seq & 0xFFFFFFFF
-        self.dev.write(self.b_headers, hdr)  # every burst is done: the header rows are free
+        hdr = self.h_template.copy()
+        hdr[H_SEQ], hdr[H_SINCE] = self.seq & 0xFFFFFFFF, self.synced_seq & 0xFFFFFFFF
+        one_off = HEADER_RING * HEADER_STRIDE  # the row after the ring: the bursts' rows stay as they are
+        self.dev.write(self.b_headers, hdr, one_off)
         self.dev.write(self.b_delta, np.array([0, cap, 0, 0], np.uint32))
         rec = Recorder(self.dev)
-        rec.bind(0, self.g0, 0)
+        rec.bind(0, self.g0, one_off)
         rec.pipeline(self.p_delta)
         rec.bind(1, self.g_delta)
         rec.dispatch(*grid(-(-self.n // WG)))
