@@ -204,8 +204,19 @@ class StimulusPlan:
     def pop(self, burst: int) -> BurstInput:
         """The BurstInput for `burst` (and forget it: memory stays flat over long runs)."""
         items: list[Item] = []
+        spent = False
         for part in self._parts:
-            items += part.pop(burst) if isinstance(part, _Schedule) else part.pop(burst, [])
+            if isinstance(part, _Schedule):
+                items += part.pop(burst)
+                spent = spent or part.last() is None
+            else:
+                items += part.pop(burst, [])
+                spent = spent or not part
+        if spent:
+            # a part with nothing left is dropped: a run that keeps adding schedules (one per period
+            # of a repeated stimulus, a controller's each burst) would otherwise search them all
+            # every burst, ever slower
+            self._parts = [p for p in self._parts if (p.last() is not None if isinstance(p, _Schedule) else p)]
         inp = BurstInput(burst)
         if not items:
             return inp

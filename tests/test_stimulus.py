@@ -141,3 +141,18 @@ def test_schedule_plan_pops_what_one_add_per_burst_staged(seed: int) -> None:
     for b in range(0, 45):
         same_input(new.pop(b), old.pop(b))
     assert new.by_burst == {} and new.last_burst() == 0
+
+
+def test_spent_schedules_are_dropped() -> None:
+    """A run that adds a schedule per period keeps searching only what can still stage something."""
+    plan = StimulusPlan()
+    for period in range(50):
+        b0 = period * 3 + 1
+        plan.add_schedule([Stimulation(np.array([4, 2]), np.arange(b0, b0 + 3), "fire", 50.0)])
+        for b in range(b0, b0 + 3):
+            inp = plan.pop(b)
+            assert inp.forced_ids.tolist() == [2, 4] and inp.forced_mp.tolist() == [50.0, 50.0]
+        assert len(plan._parts) == 0
+    plan.add_schedule([Stimulation(np.array([1]), np.array([200, 300]), "potential", 1.0)])
+    plan.pop(200)
+    assert len(plan._parts) == 1 and plan.last_burst() == 300 and plan.pop(300).potential.tolist() == [1.0]
