@@ -14,6 +14,7 @@ import tomli_w
 
 from feagi_burst.backends.base import BurstResult
 from feagi_burst.brain import Brain
+from feagi_burst.calibration import calibrate_machine, gpu_warm_up, predicted
 from feagi_burst.config import BackendConfig, load_config, parse_config
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
@@ -40,13 +41,21 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
     engine = Engine(brain, backend=backend, seed=seed, warn=None, tables=tables)
     fanout = np.diff(engine.tables.offsets)
     try:
+        def run(count: int, on_result: Callable[[BurstResult], None] | None = None) -> float:
+            t = time.perf_counter()
+            if blocking:
+                for _ in range(count):
+                    r = engine.process_burst()
+                    if on_result:
+                        on_result(r)
+            elif count:  # Engine.run(0) means "until stopped"
+                engine.run(count, on_result=on_result)
+            return time.perf_counter() - t
+
         t0 = time.perf_counter()
-        # Engine.run(0) means "until stopped": no warm-up must not run forever
-        if warmup and not blocking:
-            engine.run(warmup)
-        elif warmup:
-            for _ in range(warmup):
-                engine.process_burst()
+        run(warmup)
+        if getattr(engine.backend, "is_software", None) is False:
+            gpu_warm_up(run)  # a hardware GPU idle before (building, the CPU's turn) is at low clocks
         warm_s = time.perf_counter() - t0
         stats = PhaseStats()
         fire_sets = [engine.backend.last_fire_set()[0]]
@@ -56,13 +65,7 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
             fire_sets.append(r.fired)  # events are counted after the clock stops
             if on_burst:
                 on_burst(r)
-        start = time.perf_counter()
-        if blocking:
-            for _ in range(bursts):
-                count(engine.process_burst())
-        else:
-            engine.run(bursts, on_result=count)
-        wall = time.perf_counter() - start
+        wall = run(bursts, count)
         # each burst propagates the previous burst's fire set through its synapses
         events = sum(int(fanout[f.astype(np.int64)].sum()) for f in fire_sets[:-1])
         name = engine.backend_name()
@@ -209,7 +212,6 @@ def calibrate(gpu: bool, seconds_per_point: float | None = None) -> dict[str, An
     """`bench --calibrate`: measure this machine as its first use does (feagi_burst.calibration), for
     longer per point, and return the fitted constants with each point's measurement beside the
     model's. Without a GPU only the CPU's constants are fitted (`constants` holds those alone)."""
-    from feagi_burst.calibration import calibrate_machine, predicted
     from feagi_burst.config import CONSTANT_KEYS
     from feagi_burst.selection import Constants
 

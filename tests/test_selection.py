@@ -7,6 +7,7 @@ returns known constants, except in one test that only checks the measurement's s
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,39 @@ def test_machine_key_names_cpu_adapters_and_code() -> None:
     key = calibration.machine_key(H200 + LLVMPIPE)
     assert key["cpu"] and key["cores"] >= 1 and key["code"]
     assert key["adapters"] == [{"label": "WGPU (Vulkan): NVIDIA H200", "driver": "580.159.03"}]  # software: not
+
+
+def clocked_run(device_us: Any, seconds_per_burst: float = 1e-4) -> tuple[Any, list[float]]:
+    """A stand-in for a pipelined GPU run on a fake clock: each burst's timestamped device time is
+    device_us(elapsed), and each burst takes seconds_per_burst of that clock."""
+    import numpy as np
+
+    from feagi_burst.backends.base import BurstResult
+    clock = [0.0]
+
+    def run(count: int, on_result: Any = None) -> float:
+        for _ in range(count):
+            us = device_us(clock[0])
+            clock[0] += seconds_per_burst
+            if on_result:
+                on_result(BurstResult(1, np.zeros(0, np.uint32), np.zeros(0, np.float32),
+                                      {"input": 0.0, "synaptic_propagation": us * 1e-6, "neural_dynamics": 0.0,
+                                       "output": 0.0, "plasticity": 0.0}))
+        return count * seconds_per_burst
+    return run, clock
+
+
+STEPS = {"warm": lambda t: 65.0, "two steps": lambda t: 150.0 if t < 0.4 else 100.0 if t < 0.8 else 65.0,
+         "still rising": lambda t: 65.0 + 1000.0 * math.exp(-t)}
+
+
+@pytest.mark.parametrize("clocks, stops_after", [("warm", (0.5, 0.76)), ("two steps", (1.0, 1.76)),
+                                                 ("still rising", (2.0, 2.26))])
+def test_gpu_warm_up_runs_until_the_clocks_are_up(monkeypatch: pytest.MonkeyPatch, clocks: str,
+                                                  stops_after: tuple[float, float]) -> None:
+    # device time per burst over the warm-up as clocks rise: warm once a window is no faster than
+    # the one before (at least GPU_WARM_MIN_S, at most GPU_WARM_MAX_S)
+    run, clock = clocked_run(STEPS[clocks])
+    monkeypatch.setattr(calibration.time, "perf_counter", lambda: clock[0])
+    est = calibration.gpu_warm_up(run)
+    assert stops_after[0] <= clock[0] <= stops_after[1] and est == pytest.approx(1e-4)
