@@ -300,6 +300,17 @@ def test_thread_choice_follows_the_faster_mode_and_backs_off(monkeypatch: pytest
     idle = ThreadChoice()  # threads pay: switch after the first probe, then stay
     modes = run(idle, 2000, {True: 0.6, False: 1.0})
     assert idle.parallel and modes[ThreadChoice.FIRST + ThreadChoice.PROBE:].count(False) < 40
+    woken = ThreadChoice()  # the first burst on the threads after a stretch without them is slow
+    last = [False]
+
+    def waking(parallel: bool) -> float:
+        cost = 5.0 if parallel and not last[0] else 0.6 if parallel else 1.0
+        last[0] = parallel
+        return cost
+    for _ in range(2000):
+        mode = woken.next()
+        woken.record(mode, waking(mode))
+    assert woken.parallel
     monkeypatch.setattr(cpu, "machine_busy", lambda: True)  # other work on the cores: no probe at all
     busy = ThreadChoice()
     assert not any(run(busy, 2000, {True: 0.6, False: 1.0})) and busy.period >= 512

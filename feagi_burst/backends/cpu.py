@@ -89,8 +89,10 @@ class ThreadChoice:
     On an idle machine the threads nearly halve a large burst; on one whose cores are busy with
     other work, each fork-join waits for its slowest thread to be scheduled and can cost several
     times the burst. Results are the same bits either way, so the backend measures: it starts on
-    one thread, tries the other mode for PROBE bursts after `period` bursts, switches when the
-    probe's median is faster, and waits twice as long before the next probe when it is not; a
+    one thread, tries the other mode for PROBE bursts after `period` bursts (and one before them,
+    not counted: on 16 cores the first fork-join after a stretch on one thread took over 1.5x the
+    burst, which ended every probe there and left a 100K brain on one thread at 2x its time),
+    switches when the probe's median is faster, and waits twice as long before the next probe when it is not; a
     probe burst 1.5x slower than usual ends its probe there, and no probe of the threads starts
     while the load average says the cores are taken (one such burst can cost 50x the burst).
     """
@@ -104,6 +106,7 @@ class ThreadChoice:
         self.period = self.FIRST
         self.until_probe = self.FIRST
         self.probe: list[float] = []
+        self.woken = False  # the current probe's first burst has run
         self.recent: list[float] = []
 
     def next(self) -> bool:
@@ -121,6 +124,9 @@ class ThreadChoice:
             self.recent = (self.recent + [seconds])[-2 * self.PROBE:]
             self.until_probe -= 1
             return
+        if not self.woken:  # the probe's first burst wakes the other mode (the thread pool): not counted
+            self.woken = True
+            return
         self.probe.append(seconds)
         usual = float(np.median(self.recent)) if self.recent else np.inf
         if len(self.probe) < self.PROBE and seconds < 1.5 * usual:
@@ -129,7 +135,7 @@ class ThreadChoice:
             self.parallel, self.period, self.recent = not self.parallel, self.FIRST, self.probe
         else:
             self.period = min(2 * self.period, self.LAST)
-        self.probe = []
+        self.probe, self.woken = [], False
         self.until_probe = self.period
 
 
