@@ -131,10 +131,13 @@ class _Schedule:
         self.start = np.append(start, order.size)  # burst i's pairs: which[start[i]:start[i + 1]]
         self.live = np.ones(self.bursts.size, bool)  # not popped yet
         self.top = self.bursts.size - 1  # the last live burst is at or below this
+        self.lo, self.hi = (int(self.bursts[0]), int(self.bursts[-1])) if self.bursts.size else (1, 0)
 
     def _find(self, burst: int) -> int:
-        i = int(np.searchsorted(self.bursts, burst))
-        return i if i < self.bursts.size and self.bursts[i] == burst and self.live[i] else -1
+        if not self.lo <= burst <= self.hi:  # most parts, most bursts: one comparison
+            return -1
+        i = int(self.bursts.searchsorted(burst))
+        return i if self.bursts[i] == burst and self.live[i] else -1
 
     def pop(self, burst: int) -> list[Item]:
         i = self._find(burst)
@@ -158,6 +161,16 @@ class _Schedule:
             if items:
                 out[b] = items
         return out
+
+
+def _values(p: Any, neurons: np.ndarray, dtype: type) -> np.ndarray:
+    """One value per neuron of a stimulation (its potential: a number, or one per neuron)."""
+    v = np.asarray(p, dtype)
+    return np.full(neurons.shape, v, dtype) if v.ndim == 0 else np.broadcast_to(v, neurons.shape)
+
+
+def _increasing(ids: np.ndarray) -> bool:
+    return ids.size < 2 or bool((ids[1:] > ids[:-1]).all())
 
 
 class StimulusPlan:
@@ -220,7 +233,7 @@ class StimulusPlan:
         inp = BurstInput(burst)
         if not items:
             return inp
-        pot = [(n, np.broadcast_to(np.asarray(p, np.float64), n.shape)) for m, n, p in items if m == "potential"]
+        pot = [(n, _values(p, n, np.float64)) for m, n, p in items if m == "potential"]
         if pot:
             ids = np.concatenate([n for n, _ in pot])
             vals = np.concatenate([v for _, v in pot])
@@ -228,8 +241,10 @@ class StimulusPlan:
             uniq, inv = np.unique(ids[keep], return_inverse=True)
             inp.potential_ids = uniq.astype(np.uint32)
             inp.potential = np.bincount(inv, weights=vals[keep], minlength=uniq.size).astype(np.float32)
-        fire = [(n, np.broadcast_to(np.asarray(p, np.float32), n.shape)) for m, n, p in items if m == "fire"]
-        if fire:
+        fire = [(n, _values(p, n, np.float32)) for m, n, p in items if m == "fire"]
+        if len(fire) == 1 and _increasing(fire[0][0]):  # one stimulation (a voxel patch): already unique
+            inp.forced_ids, inp.forced_mp = fire[0][0].astype(np.uint32), fire[0][1].astype(np.float32)
+        elif fire:
             ids = np.concatenate([n for n, _ in fire])[::-1]
             vals = np.concatenate([v for _, v in fire])[::-1]
             uniq, first = np.unique(ids, return_index=True)  # reversed: the latest staging wins
