@@ -389,7 +389,7 @@ def gpu_warm_up(run: Callable[..., float]) -> float:
     from feagi_burst.report import PhaseStats
 
     t0 = time.perf_counter()
-    last, est, bursts = float("inf"), 1e-6, 0
+    last = float("inf")
     while True:
         stats = PhaseStats()
         t_win, n = time.perf_counter(), 0
@@ -397,7 +397,6 @@ def gpu_warm_up(run: Callable[..., float]) -> float:
             run(8, stats.add)
             n += 8
         est = max((time.perf_counter() - t_win) / n, 1e-6)
-        bursts += n
         # the mean, not the p50: a clock step inside a window must show in it
         device = stats.phase("total")["mean_us"] if stats.timed else float("nan")
         waited = time.perf_counter() - t0
@@ -424,7 +423,8 @@ def time_bursts(brain: Any, tables: Any, backend: Any, seconds: float, min_burst
                 return
             first = engine.submitted + 1
             for b in range(first, first + count):
-                engine.force_fire(rng.choice(brain.neuron_count, STIMULUS_FIRE, replace=False), burst=b)
+                # in id order, as a genome's voxel patch resolves
+                engine.force_fire(np.sort(rng.choice(brain.neuron_count, STIMULUS_FIRE, replace=False)), burst=b)
                 if b % STIMULUS_POTENTIAL_EVERY == 0:
                     engine.stage_potential(rng.choice(brain.neuron_count, STIMULUS_FIRE, replace=False), 0.5, burst=b)
 
