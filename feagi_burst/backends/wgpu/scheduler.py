@@ -83,7 +83,8 @@ class BurstScheduler:
 
     A mixin: GPUBackend.load() sets up what it uses (the device `dev`, the pipelines `p_*`, bind
     groups `g0`, `g_syn`, `g_args`, the buffers, the fire-slot ring `R`/`slots_base`/`slot_words`,
-    the header template `h_template` and ring state `h_end`/`h_full`/`h_delta`, the host-side bookkeeping: `seq`, `pending`, `in_flight`, `ready`,
+    the header template `h_template` and ring state `h_end`/`h_full`/`h_delta`, the host-side
+    bookkeeping: `seq`, `pending`, `in_flight`, `ready`,
     `staging_pool`, `cap`, `recent_max`...).
     """
 
@@ -229,8 +230,8 @@ class BurstScheduler:
         a blocking burst on an H200, and a second command buffer at its submit.
         """
         first, last = bursts[0], bursts[-1]
-        if (last.seq < self.h_end and last.inp.burst - last.seq == self.h_delta
-                and all(p.inp.empty and p.full == self.h_full for p in bursts)):
+        if last.seq < self.h_end and all(p.inp.empty and p.full == self.h_full and p.inp.burst - p.seq == self.h_delta
+                                         for p in bursts):
             return  # every row is on the device already
         k = len(bursts)
         seq = np.arange(first.seq, last.seq + 1 + HEADER_AHEAD, dtype=np.int64)
