@@ -183,6 +183,12 @@ def mutated_config(draw: st.DrawFn) -> dict[str, Any]:
         key = draw(st.sampled_from(SECTIONS[section]))
         if draw(st.integers(0, 4)) == 0:
             cfg.pop(section, None)
+        elif key == "bursts":  # 0 runs until stopped and 2^40 for days: valid, but not for a test
+            value = draw(st.one_of(st.integers(-(2**40), -1), st.integers(1, 5), st.floats(allow_nan=True),
+                                   st.text(max_size=12), st.booleans()))
+            if not isinstance(cfg.get(section), dict):
+                cfg[section] = {}
+            cfg[section][key] = value
         elif key == "synthetic":
             cfg.setdefault("genome", {})["synthetic"] = {"neurons": draw(st.one_of(HUGE, st.integers(-3, 3000))),
                                                          "synapses_per_neuron": draw(st.integers(-1, 50))}
