@@ -88,7 +88,7 @@ def bench_genome(backends: list[str], repeats: int = 3) -> tuple[dict[str, float
     reaches: the stimulus schedule (200 bursts) repeated as the run goes on, warm-up for WARM_S (and
     on a hardware GPU until its clocks are up, as `bench` does), then `repeats` timed runs of about
     TIMED_S each; the median, and every run's figure."""
-    from feagi_burst.calibration import gpu_warm_up
+    from feagi_burst.calibration import clocked_gpu, gpu_warm_up
     from feagi_burst.config import Config
     from feagi_burst.engine import Engine
     from feagi_burst.stimulus import read_schedule
@@ -112,7 +112,7 @@ def bench_genome(backends: list[str], repeats: int = 3) -> tuple[dict[str, float
             t0, est = time.perf_counter(), run(20) / 20
             while time.perf_counter() - t0 < WARM_S:
                 est = run(100) / 100
-            if getattr(engine.backend, "is_software", None) is False:
+            if clocked_gpu(engine.backend):
                 est = gpu_warm_up(run)
             n = max(150, int(TIMED_S / est))
             runs[b] = [run(n) / n * 1e6 for _ in range(repeats)]

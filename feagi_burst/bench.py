@@ -14,7 +14,7 @@ import tomli_w
 
 from feagi_burst.backends.base import BurstResult
 from feagi_burst.brain import Brain
-from feagi_burst.calibration import calibrate_machine, gpu_warm_up, predicted
+from feagi_burst.calibration import calibrate_machine, clocked_gpu, gpu_warm_up, predicted
 from feagi_burst.config import BackendConfig, load_config, parse_config
 from feagi_burst.engine import Engine
 from feagi_burst.errors import InputError
@@ -54,7 +54,7 @@ def bench_backend(brain: Brain, backend: str, bursts: int, warmup: int, seed: in
 
         t0 = time.perf_counter()
         run(warmup)
-        if getattr(engine.backend, "is_software", None) is False:
+        if clocked_gpu(engine.backend):
             gpu_warm_up(run)  # a hardware GPU idle before (building, the CPU's turn) is at low clocks
         warm_s = time.perf_counter() - t0
         stats = PhaseStats()

@@ -377,6 +377,11 @@ def measure_points(gpu: bool, seconds_per_point: float = SECONDS_PER_POINT,
     return rows
 
 
+def clocked_gpu(backend: Any) -> bool:
+    """True for a hardware GPU backend (its clocks drop when idle); False for the CPU or a software adapter."""
+    return getattr(backend, "is_software", None) is False
+
+
 def gpu_warm_up(run: Callable[..., float]) -> float:
     """Run a hardware GPU until its clocks are up; its wall time per burst then.
 
@@ -437,7 +442,7 @@ def time_bursts(brain: Any, tables: Any, backend: Any, seconds: float, min_burst
         run(8)  # the first bursts pay for lazily built state
         # then run as `bench` and a long run do: the CPU backend past its first probe of the threads
         # (ThreadChoice: it starts on one), a GPU at its working clocks (see gpu_warm_up)
-        if backend == "cpu" or getattr(backend, "is_software", False):
+        if not clocked_gpu(backend):
             warm_s = WARM_CPU_S if backend == "cpu" else WARM_GPU_S
             warmed, t_warm, est = 8, time.perf_counter(), 1e-6
             while warmed < WARM_BURSTS or time.perf_counter() - t_warm < warm_s:

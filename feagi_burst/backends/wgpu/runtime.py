@@ -136,8 +136,9 @@ class Native:
     message (finishing and submitting the command buffer, ending the pass, writes); the commands of a
     burst use `lib` unchecked (creating the encoder and the pass, the pass commands, mapping and
     unmapping: ~1 µs of error capture each saved; a bad command invalidates the encoder, and the
-    checked end or finish raises its message; a failed mapping reports its status). Mapping uses one callback made here, and
-    completion is polled on the calling thread (non-blocking polls: a wait has a time limit).
+    checked end or finish raises its message; a failed mapping reports its status). Mapping uses
+    one callback made here, and completion is polled on the calling thread (non-blocking polls: a
+    wait has a time limit).
     """
 
     FUNCTIONS = ("wgpuDeviceCreateCommandEncoder", "wgpuCommandEncoderBeginComputePass",
