@@ -1,4 +1,4 @@
-"""STDP, as FEAGI learns (SPEC.md section 2 step 5): the plastic synapses, their window bookkeeping,
+"""STDP, as FEAGI learns (SPEC.md section 2 step 5): the plastic synapses, their lazy updates,
 their state, and reading them (API, checkpoints). The CPU backend runs the update in
 feagi_burst/backends/cpu_plasticity.py, the GPU in shaders/stdp*.wgsl
 (feagi_burst/backends/wgpu/plasticity.py); both give the same bits.
@@ -12,36 +12,32 @@ end of burst b >= W, for EVERY synapse s -> d with s in A and d in B:
 in f32, no ceiling, forced fires counting as fires. The deliveries of burst b (the contributions
 summed at burst b+1) use the weights as they were BEFORE burst b's update.
 
-Window bookkeeping, per burst (cost: the fire set plus the plastic synapses of recently active
-neurons; never a pass over a whole area or brain):
+Lazy updates (the cost of a burst: the fire set's plastic synapses; never a pass over a window's
+neurons, an area or the brain). Each neuron of the plastic span (the neurons with plastic synapses)
+keeps `stamps`: the last burst it fired in (0: never). Between two fires of its endpoints a synapse
+sees no new spike, so its windows only expire: from burst E + 1 on (E its last event), it is first
+in both windows (LTP each burst), then in one (LTD each burst), then in none. So a synapse is
+brought up to date only when its source or its target fires (at the end of that burst), by
+replaying those bursts one by one from the two stamps (at most W - 1 of them, then the burst's own
+step): the same f32 operations in the same order as updating it every burst, so the same bits.
 
-- a stamp per neuron of the plastic span (the neurons that have plastic synapses): the last burst
-  it fired in (0: never). "Fired in [b-W+1, b]" is `stamp != 0 and b - stamp < W`.
-- a window list: every neuron of the span that fired in the last wmax bursts (wmax: the widest
-  window), each once. A fired neuron joins it when it was not in a window already; a listed
-  neuron stays while its stamp is within wmax bursts.
-- the update visits each listed neuron's outgoing plastic synapses (updated when the neuron, the
-  source, is in the synapse's window: both or LTD) and its incoming ones (LTD when the neuron, the
-  target, is in the window and the source is not). A synapse with a pre or post spike in its
-  window is therefore updated exactly once, and one with neither is never visited.
-
-Two weight arrays keep the timing rule: `weights` (after the last burst's update: what FEAGI
-reports and `Engine.synapses` shows) and `committed` (what the synapse table's contribution
-words hold). The spikes of a burst are delivered next with their synapses' weights from before
-that burst's update, so the words of a source's synapses must not see its own burst's update.
-The CPU brings a source's row of words up to date when the source fires, before the update (so
-a word is written only when it is about to be read, walking one row of the table); the GPU writes
-every change one burst late (after the next propagation). Both deliver the same; the state they
-report has `committed` = `weights` except for synapses whose source fired in the last burst
-(`canonical`), so checkpoints do not depend on the backend.
+- stored weight w[i]: synapse i's weight after the burst E_i = max(stamp of its source, stamp of
+  its target, `settled`) (`settled`: the burst a backend was loaded at, whose state had every
+  weight up to date);
+- per burst b, for each fired neuron n of the span: its outgoing synapses whose target did not fire
+  in b, and its incoming ones (whose target, n, did): replay to b - 1 from the stamps before b (for
+  a neuron that fired in b its previous stamp, kept beside it), commit (below) when the source fired
+  in b, then burst b's step;
+- reading the weights (state, `Engine.synapses`, checkpoints) replays every synapse to the last
+  burst (`materialize`, a copy: the run itself is not changed by being looked at).
 
 Overflow: weights grow without bound, and the fixed-point sums (fixed_point.py) must stay exact.
 The plastic weights are held under a cap 2^k; a table made at load gives, for every k, the
 largest scale that keeps every sum below 2^24 with plastic weights up to 2^k and every other
-weight as it is (fixed_point.plastic_scale_table). LTP tracks the largest weight it made; when it
-passes 2^k (checked at the next burst, before the commit), k becomes the new weight's exponent
-and, where the table's scale is lower, every contribution word is requantised: plastic ones are
-recomputed from their committed weights, the others divided by 2^d with rounding half to even
+weight as it is (fixed_point.plastic_scale_table). Each burst's commits are checked: when one
+passes 2^k (before the next burst delivers it), k becomes that weight's exponent and, where the
+table's scale is lower, every contribution word is requantised: plastic ones are recomputed from
+their committed weights, the others divided by 2^d with rounding half to even
 (fixed_point.shift_words), and the sums' f32 factor 2^-scale changes with them. Only integer and
 power-of-two operations, decided from the weights alone: the CPU and the GPU requantise at the same
 burst to the same words (on the GPU without a readback: the decision, the scale and the grids of
@@ -62,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from feagi_burst.backends.compiled import kernel
+from feagi_burst.backends.compiled import helper, kernel
 from feagi_burst.brain import Brain
 
 from feagi_burst.fixed_point import (
@@ -77,10 +73,12 @@ F32_ZERO = np.float32(0.0)
 class PlasticState:
     """The learned state of a brain's plastic synapses (`NeuronState.plastic`).
 
-    weights: f32 [P], every plastic synapse's weight after the last burst's update, plastic order
+    weights: f32 [P], every plastic synapse's weight (after the last burst's update in a reported
+        state, `canonical`; a backend's own is lazy: the module docstring), plastic order
         (the synapse table's order, i.e. by source); `PlasticLayout.pair_names`/`pair_of` say which
         pair each belongs to, `Engine.synapses` returns them by pair with coordinates.
-    committed: f32 [P], the weights the next burst's deliveries use (one update behind).
+    committed: f32 [P], the weights of the words (for a source that fired in the last burst: its
+        synapses' weights before that burst's update, which the next burst delivers).
     stamps: u32 [span], per neuron of the plastic span, the last burst it fired in (0: never).
     cap_exp, scale_exp: the cap 2^cap_exp on plastic weights and the current scale exponent.
     scale_steps: every scale exponent since compile time, the first being the table's own.
@@ -292,23 +290,67 @@ def _inverse(perm: np.ndarray) -> np.ndarray:
 
 
 # -- the state every backend reports ----------------------------------------------------------
-def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None, copy: bool = True) -> PlasticState:
-    """`st` with `committed` = `weights` except for synapses whose source fired in `burst` (the
-    last one run): the next burst delivers those with their committed (pre-update) weights. Both
-    backends hold at least that; each may keep other words behind (the CPU refreshes a source's
-    row when it fires, the GPU commits every change one burst late), which no delivery can see.
+@helper
+def replay(w, a, c, t0, t1, win, dp, dm):  # type: ignore[no-untyped-def]
+    """Synapse weight w after the bursts t0..t1 of the rule with the source's last fire `a` and the
+    target's `c` (0: never) fixed over them: LTP while both are in their window, then LTD while
+    one is, in the order and f32 operations of updating it burst by burst. Bursts before the
+    window (t < win) change nothing. The burst's own step is replay(w, a, c, b, b, ...) with the
+    stamp of a neuron that fired in b equal to b. (The GPU's twin: stdp_common.wgsl's replay.)"""
+    t = max(t0, win)
+    while t <= t1:
+        pre = a != 0 and t - a < win
+        post = c != 0 and t - c < win
+        if pre and post:
+            w = w + dp
+        elif pre or post:
+            x = w - dm
+            w = x if x > F32_ZERO else F32_ZERO
+        else:
+            break  # the windows only expire: nothing changes after this burst
+        t += 1
+    return w
+
+
+@kernel()
+def _materialize(w, src, tgt, pair, lo, stamps, settled, b, window, dp, dm, out):  # type: ignore[no-untyped-def]
+    """out[i] = synapse i's weight after burst b, replayed from its stored weight (module docstring)."""
+    for i in range(w.size):
+        a = np.int64(stamps[src[i] - lo])
+        c = np.int64(stamps[tgt[i] - lo])
+        p = pair[i]
+        e = max(a, c, settled)
+        out[i] = replay(w[i], a, c, e + 1, b, np.int64(window[p]), dp[p], dm[p])
+
+
+def materialize(layout: PlasticLayout, st: PlasticState, settled: int, burst: int) -> np.ndarray:
+    """Every plastic weight after `burst`, from a backend's lazy state loaded at burst `settled`."""
+    out = np.empty(layout.size, np.float32)
+    _materialize(st.weights, layout.src, layout.tgt, layout.pair, np.int64(layout.lo), st.stamps,
+                 np.int64(settled), np.int64(burst), layout.window, layout.dp, layout.dm, out)
+    return out
+
+
+def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None, settled: int,
+              copy: bool = True) -> PlasticState:
+    """The state every backend reports after `burst` (None: none run since it was loaded, at burst
+    `settled`) from its lazy one: every weight replayed to `burst`, and `committed` = `weights`
+    except for synapses whose source fired in `burst` (the next burst delivers those with their
+    committed, pre-update weights). A word of another source is read only after that source fires
+    again, when its synapses are committed anew, so which weight it holds now is no one's concern.
     `copy=False` reuses `st`'s arrays (a state just downloaded)."""
 
     out = st.copy() if copy else st
     if burst is None or not layout.size:
         return out
+    out.weights = materialize(layout, st, settled, burst)
     # only the rows of the sources that fired in `burst` keep their committed words: found from
     # the span's stamps, not from a gather over every plastic synapse (10M of them: a sync point)
     fired = np.flatnonzero(out.stamps == np.uint32(burst & 0xFFFFFFFF))
     starts = layout.out_off[fired]
     keep = expand_ranges(starts, layout.out_off[fired + 1] - starts)
     committed = out.weights.copy()
-    committed[keep] = out.committed[keep]
+    committed[keep] = st.committed[keep]
     out.committed = committed
     return out
 

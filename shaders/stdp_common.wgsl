@@ -6,13 +6,13 @@
 // the stdp*.wgsl kernels, 2 in fire_compact's STDP hooks, whose group 1 is `args`):
 //   @group(STDP_GROUP) @binding(0) uniform        P    StdpInfo: sizes and the word offset of each section
 //   @group(STDP_GROUP) @binding(1) storage, read  pl   array<u32>: the plastic synapses' fixed layout
-//   @group(STDP_GROUP) @binding(2) storage, rw    ps   array<u32>: weights, committed weights, window
-//                                                      stamps, the two window lists
+//   @group(STDP_GROUP) @binding(2) storage, rw    ps   array<u32>: weights, committed weights, stamps
+//                                                      (two per span neuron), the two fired lists
 //   @group(STDP_GROUP) @binding(3) storage, rw    ctl  array<atomic<u32>>: counters, the cap, the
 //                                                      scale (STDP_* constants of layout.py)
 // The indirect grids of the STDP kernels are in a buffer of their own (`grid`), which only
-// fire_compact's hooks bind: a dispatch cannot read its indirect arguments from a buffer it binds
-// writable.
+// fire_compact's hooks and stdp_decide bind: a dispatch cannot read its indirect arguments from a
+// buffer it binds writable.
 //
 // Plastic synapses are numbered in CSR order (by source). Per plastic synapse i: tgt, meta (pair
 // index, STDP_DRIVEN bit), pidx (its index in the synapse table), unit (signed f32: what one unit of
@@ -25,7 +25,7 @@ struct StdpInfo {
     n_plastic: u32,
     lo: u32,        // first neuron id of the plastic span
     span: u32,      // neurons in the span
-    wmax: u32,      // the largest window of any pair
+    wmax: u32,      // the largest window of any pair (unused)
     o_out: u32,     // pl offsets
     o_in: u32,
     o_inidx: u32,
@@ -39,11 +39,11 @@ struct StdpInfo {
     o_table: u32,   // i32 scale exponent per cap exponent k (0..128)
     o_w: u32,       // ps offsets
     o_wq: u32,
-    o_stamp: u32,
-    o_list: u32,    // list[parity] at o_list + parity * span
+    o_stamp: u32,   // per span neuron n: ps[o_stamp + 2n] its last fire, + 1 the one before (0: never)
+    o_list: u32,    // the fired list of a burst (span indices) at o_list + (seq parity) * span
     chunks: u32,    // synapse chunks (bindings of the synapse table)
     hash_n: u32,    // entries of the synapse hash table (stdp_requant's grid)
-    pad0: u32,
+    settled: u32,   // the burst the state was loaded at: every weight up to date after it
     pad1: u32,
     pad2: u32,
 };
@@ -104,8 +104,28 @@ fn cap_exp(bits: u32) -> u32 {
     return u32(clamp(k, 0, 128));
 }
 
-// Is neuron id (in the span) in a window of `w` bursts ending at burst b? Its stamp is the last
-// burst it fired in (0: never).
-fn in_window(stamp: u32, b: u32, w: u32) -> bool {
-    return stamp != 0u && b - stamp < w;
+// Span neuron n's stamps: x its last fire, y the fire before it (0: never).
+fn stamps_of(n: u32) -> vec2<u32> {
+    return vec2<u32>(ps[P.o_stamp + 2u * n], ps[P.o_stamp + 2u * n + 1u]);
+}
+
+// A synapse's weight w after the bursts t0..t1 of the rule with its source's last fire `a` and its
+// target's `c` (0: never) fixed over them: LTP while both are in the window, then LTD while one is,
+// burst by burst (plasticity.py's replay, the same f32 operations in the same order). The
+// burst's own step is replay(w, a, c, b, b, ...) with the stamp of a neuron that fired in b = b.
+fn replay(w0: f32, a: u32, c: u32, t0: u32, t1: u32, win: u32, dp: f32, dm: f32) -> f32 {
+    var w = w0;
+    for (var t = max(t0, win); t <= t1; t = t + 1u) {
+        let pre = a != 0u && t - a < win;
+        let post = c != 0u && t - c < win;
+        if (pre && post) {
+            w = opaque_x(w + dp);
+        } else if (pre || post) {
+            let x = opaque_x(w - dm);
+            w = select(0.0, x, x > 0.0);
+        } else {
+            break;  // the windows only expire: nothing changes after this burst
+        }
+    }
+    return w;
 }

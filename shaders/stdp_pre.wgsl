@@ -1,13 +1,9 @@
-// stdp_pre.wgsl: with several synapse chunks, the commit of this burst's fired neurons' rows in
-// the chunks after the first (one dispatch per such chunk, over the fire set: never over the
-// plastic synapses of an area). The next burst delivers their spikes with their synapses' weights
-// as they are now, before this burst's update (SPEC.md step 4), so a synapse of a fired source
-// whose committed weight differs from its weight gets the weight as committed weight and
-// contribution word. stdp.wgsl does the same for the words in chunk 0, in the update itself (the
-// thread that updates a synapse reads its weight before the update anyway); a source's words are
-// read only by the propagation of its own spikes, so a row of a neuron that did not fire may stay
-// behind. Rows of several chunks are split at the chunk bounds here. (The window stamps of the
-// fire set are fire_compact's: compact_stdp.wgsl.)
+// stdp_pre.wgsl: with several synapse chunks, the words of this burst's fired neurons' rows in the
+// chunks after the first (one dispatch per such chunk, over the fire set: never over the plastic
+// synapses of an area), after stdp.wgsl. The next burst delivers their spikes with their synapses'
+// committed weights, which stdp.wgsl wrote (in every chunk's synapses) but whose words it wrote in
+// chunk 0 only. A source's words are read only by the propagation of its own spikes, so only the
+// fired rows need them. Rows of several chunks are split at the chunk bounds here.
 //
 // Bindings: group 0 (common.wgsl: H, work), group 1 (stdp_common.wgsl),
 //   @group(2) @binding(0) storage, rw  syn  (target, contribution) words of one chunk
@@ -49,11 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var i = pl[P.o_out + n] + lid % LANES; i < pl[P.o_out + n + 1u]; i = i + LANES) {
         let at = pl[P.o_pidx + i];
         if (at >= C.base && at - C.base < C.len) {
-            let w = ps[P.o_w + i];
-            if (ps[P.o_wq + i] != w) {
-                ps[P.o_wq + i] = w;
-                syn[at - C.base].y = plastic_word(i, bitcast<f32>(w), s);
-            }
+            syn[at - C.base].y = plastic_word(i, bitcast<f32>(ps[P.o_wq + i]), s);
         }
     }
 }

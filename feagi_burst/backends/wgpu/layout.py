@@ -93,13 +93,13 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("HASH_MULT", "u32", 0x9E3779B1, "multiplicative (Fibonacci) hash of the synapse table"),
     Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
     # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (indirect grids, written by
-    # fire_compact's STDP hooks only: a buffer read as indirect arguments cannot be bound writable
-    # in that dispatch)
+    # fire_compact's STDP hooks and stdp_decide only: a buffer read as indirect arguments cannot be
+    # bound writable in that dispatch)
     Constant("STDP_GRID_SHIFT", "u32", 0, "grid[0..3): stdp_requant (0 unless the scale drops)"),
-    Constant("STDP_GRID_PRE", "u32", 4, "grid[4..7): stdp_pre (the commit in chunks after the first)"),
-    Constant("STDP_GRID_MAIN", "u32", 8, "grid[8..11): stdp (the neurons in a window)"),
+    Constant("STDP_GRID_PRE", "u32", 4, "grid[4..7): stdp_pre (the fired rows' words in chunks after the first)"),
+    Constant("STDP_GRID_MAIN", "u32", 8, "grid[8..11): stdp (the fired neurons of the plastic span)"),
     Constant("STDP_GRID_WORDS", "u32", 12, "words of the grid buffer"),
-    # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a listed neuron of
+    # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a fired neuron of
     # the 1M bench has ~60 plastic synapses; 16 lanes took the update from 120 to 89 µs a burst on
     # an H200 (64 lanes left most idle), 4 lanes made it 111 (docs/bench/h200-session4-stdp-*.json)
     Constant("STDP_UPDATE_NEURONS", "u32", 16, "neurons per stdp.wgsl workgroup"),
@@ -109,11 +109,11 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("STDP_REQUANT_ROWS", "u32", 16, "synapse rows per stdp_requant.wgsl workgroup"),
     Constant("STDP_COMMIT_NEURONS", "u32", 4, "fired neurons per stdp_pre.wgsl workgroup when it commits rows"),
     # ... and the words of the `ctl` buffer
-    Constant("STDP_MAXW", "u32", 0, "ctl[0]: f32 bits of the largest weight LTP made (atomicMax)"),
+    Constant("STDP_MAXW", "u32", 0, "ctl[0]: f32 bits of the largest weight committed this burst (atomicMax)"),
     Constant("STDP_KCUR", "u32", 1, "ctl[1]: k of the cap 2^k the current scale holds plastic weights to"),
     Constant("STDP_SCUR", "u32", 2, "ctl[2]: the current scale exponent (i32 bits)"),
     Constant("STDP_SHIFT", "u32", 3, "ctl[3]: this burst's requantisation shift d (0: none)"),
-    Constant("STDP_LCNT", "u32", 5, "ctl[5..7): entries in each window list (by seq parity)"),
+    Constant("STDP_LCNT", "u32", 5, "ctl[5..7): entries in each fired list (by seq parity)"),
     Constant("STDP_NSTEPS", "u32", 9, "ctl[9]: scale exponents taken so far (the compiled one first)"),
     Constant("STDP_STEPS", "u32", 16, "ctl[16 ..+STDP_MAX_STEPS): those scale exponents, in order"),
     Constant("STDP_MAX_STEPS", "u32", 160, "room for every scale from 24 down to -126"),

@@ -1,37 +1,31 @@
 """STDP on the GPU: the plastic synapses' buffers, the per-burst dispatches, state in and out.
 
-What is computed is feagi_burst/plasticity.py's (its docstring: the rule, the window list, the two
+What is computed is feagi_burst/plasticity.py's (its docstring: the rule, the lazy updates, the two
 weight arrays, the requantisation); this module lays it out for shaders/stdp*.wgsl. Per burst of a
 brain with plastic pairs, in the same compute pass, with no readback:
 
-1. fire_compact with the STDP hooks (shaders/compact_stdp.wgsl), as it lists the fire set: window
-   stamps of the fired neurons and their appends to the window list; once, the requantisation
-   decision (cap, scale, work[W_SCALE_INV]) and the indirect grids of the dispatches below (in the
-   `grid` buffer);
-2. `stdp_requant` per synapse chunk: grid 0 unless the scale dropped (then it shifts every word
-   and recomputes the plastic ones from their committed weights, row by row);
-3. `stdp_pre`, only with several synapse chunks, per chunk after the first: commit the fired
-   neurons' rows there;
-4. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the listed neurons (the
-   window list): the update, and the commit of the synapses whose source fired now.
+1. fire_compact with the STDP hooks (shaders/compact_stdp.wgsl), as it lists the fire set: the
+   stamps of the fired neurons of the plastic span and the burst's fired list, and the indirect
+   grids of stdp and stdp_pre (in the `grid` buffer);
+2. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the fired list: replay,
+   commit where the source fired, the burst's step;
+3. `stdp_pre`, only with several synapse chunks, per chunk after the first: the fired rows' words
+   there, from the committed weights;
+4. `stdp_decide` (one invocation): the requantisation decision from the burst's largest committed
+   weight, and the grid of
+5. `stdp_requant` per synapse chunk: grid 0 unless the scale dropped (then it shifts every word
+   and recomputes the plastic ones from their committed weights, row by row).
 
-The commit is the CPU's (feagi_burst/backends/cpu_plasticity.py): a source's contribution words are read only
-by the propagation of its own spikes, so they are brought up to date (committed weight = weight
-before this burst's update) when it fires, by the thread that owns the synapse in the update (it
-reads that weight anyway), and only where the committed weight differs. No list of changed
-weights, no pass over them. Between kernels every plastic word is plastic_word(committed weight,
-current scale), which stdp_requant (from the committed weights) keeps across a new scale.
+Work per burst (N_f fired, d_out/d_in their plastic synapses): fire_compact's hooks N_f stamps and
+list appends (one atomic per workgroup); stdp N_f * (d_out + d_in) lanes reading contiguous rows
+(w, wq, meta, tgt; in_idx, in_src, in_pair) and, at random, the other endpoint's stamps and (on
+the incoming side) the weight, writing only changed weights and the words of fired sources.
 
-Work per burst (N_l listed neurons, d_out/d_in their plastic synapses, N_f fired): fire_compact's
-hooks N_f stamps, N_l-bounded list appends (one atomic per workgroup); stdp N_l * (d_out + d_in)
-lanes reading contiguous rows (w, meta, in_idx, in_src, in_pair) and the stamps (L2-resident),
-writing only changed weights and the words of fired sources; one list atomic per workgroup.
-
-Buffers: `info` (uniform StdpInfo: sizes and section offsets), `pl` (read-only layout: per span
-neuron its plastic synapse ranges, per plastic synapse src/tgt/meta/table index/unit, per pair
-W/dp/dm, the scale table), `ps` (weights, committed weights, stamps, the two window lists), `ctl`
-(counters, cap, scale, scale steps: STDP_* of layout.py; STDP_DCNT and STDP_COMMIT_WGS are no
-longer used), `grid`.
+Buffers: `info` (uniform StdpInfo: sizes, section offsets, the burst the state was loaded at),
+`pl` (read-only layout: per span neuron its plastic synapse ranges, per plastic synapse
+src/tgt/meta/table index/unit, per pair W/dp/dm, the scale table), `ps` (weights, committed
+weights, two stamps per span neuron, the two fired lists), `ctl` (counters, cap, scale, scale
+steps: STDP_* of layout.py), `grid`.
 """
 from __future__ import annotations
 
@@ -42,15 +36,14 @@ import numpy as np
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import (
     STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PRE, STDP_GRID_SHIFT, STDP_GRID_WORDS, STDP_KCUR,
-    STDP_LCNT, STDP_MAX_STEPS, STDP_MAXW, STDP_NSTEPS, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS,
-    W_SCALE_INV)
+    STDP_MAX_STEPS, STDP_NSTEPS, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS, W_SCALE_INV)
 from feagi_burst.backends.wgpu.runtime import Recorder, grid
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.plasticity import PlasticLayout, PlasticState, canonical, plastic_layout
 
 INFO_FIELDS = ("n_plastic", "lo", "span", "wmax", "o_out", "o_in", "o_inidx", "o_insrc", "o_inpair", "o_tgt",
                "o_meta", "o_pidx", "o_unit", "o_pairs", "o_table", "o_w", "o_wq", "o_stamp", "o_list", "chunks",
-               "hash_n")
+               "hash_n", "settled")
 INFO_WORDS = 24  # StdpInfo in stdp_common.wgsl, padded to 16 bytes
 
 
@@ -89,8 +82,8 @@ class GPUPlasticity:
             at += arr.size + (-arr.size % 4)
             words.append(np.zeros(-arr.size % 4, np.uint32))
         pl = np.concatenate(words)
-        info.update({"o_w": 0, "o_wq": p, "o_stamp": 2 * p, "o_list": 2 * p + span, "chunks": len(gb.chunks)})
-        ps_words = 2 * p + 3 * span
+        info.update({"o_w": 0, "o_wq": p, "o_stamp": 2 * p, "o_list": 2 * p + 2 * span, "chunks": len(gb.chunks)})
+        ps_words = 2 * p + 4 * span
         self.info = info
         sizes = {"STDP layout": pl.nbytes, "STDP state": ps_words * 4}
         for label, size in sizes.items():
@@ -104,9 +97,6 @@ class GPUPlasticity:
         self.b_ps = buf("STDP state", ps_words * 4, U.STORAGE | U.COPY_DST | U.COPY_SRC)
         self.b_ctl = buf("STDP control", STDP_CTL_WORDS * 4, U.STORAGE | U.COPY_DST | U.COPY_SRC)
         self.b_grid = buf("STDP grids", STDP_GRID_WORDS * 4, U.STORAGE | U.INDIRECT | U.COPY_DST)
-        row = np.zeros(INFO_WORDS, np.uint32)
-        row[: len(INFO_FIELDS)] = [info[k] for k in INFO_FIELDS]
-        dev.upload(self.b_info, row)
         dev.upload(self.b_pl, pl)
 
         bind = dev.device.create_bind_group
@@ -145,11 +135,12 @@ class GPUPlasticity:
         # fire_compact with the STDP hooks: its own `args` at group 1, STDP's groups after it
         with_hooks = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, gb.args_layout, l1, lgrid])
         with_chunk = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lchunk])
+        with_grid = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lgrid])
         prog = dev.program
         gb._stdp = {"l1": l1, "lgrid": lgrid, "lchunk": lchunk,
                     "compact": prog("fire_compact.wgsl", with_hooks, {"HOOKS": "compact_stdp.wgsl"}),
                     "requant": prog("stdp_requant.wgsl", with_chunk), "pre": prog("stdp_pre.wgsl", with_chunk),
-                    "main": prog("stdp.wgsl", with_chunk)}
+                    "main": prog("stdp.wgsl", with_chunk), "decide": prog("stdp_decide.wgsl", with_grid)}
 
     # -- per burst ----------------------------------------------------------------------------------
     def encode_compact(self, rec: Recorder, workgroups: tuple[int, int, int]) -> None:
@@ -163,22 +154,29 @@ class GPUPlasticity:
     def encode(self, rec: Recorder) -> None:
         """Record the rest of one burst's STDP dispatches, after encode_compact's."""
         k = self.gb._stdp
-        for name, at, chunks in (("requant", STDP_GRID_SHIFT, self.g_chunks), ("pre", STDP_GRID_PRE, self.g_chunks[1:])):
-            if chunks:
-                rec.pipeline(k[name])
-                rec.bind(1, self.g1)
-            for g in chunks:
-                rec.bind(2, g)
-                rec.dispatch_indirect(self.b_grid, at * 4)
         rec.pipeline(k["main"])
+        rec.bind(1, self.g1)
         rec.bind(2, self.g_chunks[0])  # the update commits the words of chunk 0 (stdp_pre the others')
         rec.dispatch_indirect(self.b_grid, STDP_GRID_MAIN * 4)
+        if len(self.g_chunks) > 1:
+            rec.pipeline(k["pre"])
+            for g in self.g_chunks[1:]:
+                rec.bind(2, g)
+                rec.dispatch_indirect(self.b_grid, STDP_GRID_PRE * 4)
+        rec.pipeline(k["decide"])
+        rec.bind(2, self.g_grid)
+        rec.dispatch(1)
+        rec.pipeline(k["requant"])
+        for g in self.g_chunks:
+            rec.bind(2, g)
+            rec.dispatch_indirect(self.b_grid, STDP_GRID_SHIFT * 4)
 
     # -- state ----------------------------------------------------------------------------------------
     def restore(self, st: PlasticState | None, burst: int, fresh_table: bool = False) -> None:
-        """Put `st` (None: the initial state) on the device after burst `burst`: weights, stamps,
-        lists, counters, and the table words requantised along its scale steps. The next burst is
-        the backend's seq + 1. `fresh_table`: the synapse chunks hold the compiled table already."""
+        """Put `st` (None: the initial state; a reported state, every weight up to date after
+        `burst`) on the device after burst `burst`: weights, stamps, counters, and the table words
+        requantised along its scale steps. The next burst is the backend's seq + 1.
+        `fresh_table`: the synapse chunks hold the compiled table already."""
         gb, L, dev = self.gb, self.layout, self.gb.dev
         st = L.initial_state() if st is None else st
         try:
@@ -189,21 +187,20 @@ class GPUPlasticity:
             raise BackendError(f"STDP: {len(st.scale_steps)} scale steps, the GPU keeps {STDP_MAX_STEPS}")
         if not fresh_table:
             gb.upload_synapses(self.tables.pairs)
-        p, span = L.size, L.span
-        nxt = (gb.seq + 1) & 1
-        s = st.stamps.astype(np.int64)
-        listed = (np.flatnonzero((s != 0) & (burst + 1 - s < L.wmax) & L.relevant) + L.lo).astype(np.uint32)
-        lists = np.zeros((2, span), np.uint32)
-        lists[nxt, : listed.size] = listed
+        span = L.span
+        self.settled = burst
+        row = np.zeros(INFO_WORDS, np.uint32)
+        row[: len(INFO_FIELDS)] = [{**self.info, "settled": burst}[k] for k in INFO_FIELDS]
+        dev.upload(self.b_info, row)
         # the words follow the committed weights (stdp_requant below); a source's row is
-        # committed to its weights when it next fires
-        ps = np.concatenate([st.weights.view(np.uint32), st.committed.view(np.uint32), st.stamps.astype(np.uint32),
-                             lists.reshape(-1)])
+        # committed anew when it next fires
+        stamps = np.zeros((span, 2), np.uint32)
+        stamps[:, 0] = st.stamps
+        ps = np.concatenate([st.weights.view(np.uint32), st.committed.view(np.uint32), stamps.reshape(-1),
+                             np.zeros(2 * span, np.uint32)])
         dev.upload(self.b_ps, ps)
         ctl = np.zeros(STDP_CTL_WORDS, np.uint32)
-        ctl[STDP_MAXW] = np.float32(st.weights.max() if p else 0).view(np.uint32)
         ctl[STDP_KCUR] = st.cap_exp
-        ctl[STDP_LCNT + nxt] = listed.size
         steps = np.array(st.scale_steps, np.int32)
         # requantise the compiled words along the steps, on the device (the kernels of a burst)
         ctl[STDP_NSTEPS] = steps.size
@@ -246,16 +243,16 @@ class GPUPlasticity:
         """The plastic state on the device (every submitted burst finished)."""
         L, dev = self.layout, self.gb.dev
         p, span = L.size, L.span
-        raw = dev.download(self.b_ps, 0, (2 * p + span) * 4).view(np.uint32)
+        raw = dev.download(self.b_ps, 0, (2 * p + 2 * span) * 4).view(np.uint32)
         ctl = dev.download(self.b_ctl, 0, STDP_CTL_WORDS * 4).view(np.uint32)
         n = int(ctl[STDP_NSTEPS])
         steps = tuple(int(x) for x in ctl[STDP_STEPS: STDP_STEPS + n].view(np.int32))
         # views of the fresh download (no copies: at a sync point these are tens of MB)
-        w, committed, stamps = raw[:p].view(np.float32), raw[p: 2 * p].view(np.float32), raw[2 * p: 2 * p + span]
-        # the device commits every change one burst late; the state says what every backend holds
+        w, committed = raw[:p].view(np.float32), raw[p: 2 * p].view(np.float32)
+        stamps = np.ascontiguousarray(raw[2 * p: 2 * p + 2 * span: 2])  # each neuron's last fire
         return canonical(L, PlasticState(w, committed, stamps, int(ctl[STDP_KCUR]),
                                          int(ctl[STDP_SCUR: STDP_SCUR + 1].view(np.int32)[0]), steps), burst,
-                         copy=False)
+                         self.settled, copy=False)
 
     def close(self) -> None:
         for b in (self.b_info, self.b_pl, self.b_ps, self.b_ctl, self.b_grid):
