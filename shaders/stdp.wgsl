@@ -67,54 +67,55 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var oa = 0u;
     var n_out = 0u;
     var ia = 0u;
-    var total = 0u;
+    var n_in = 0u;
     if (item < count) {
         let n = ps[P.o_list + (H.seq & 1u) * P.span + item];
         pn = ps[P.o_stamp + 2u * n + 1u];
         oa = pl[P.o_out + n];
         n_out = pl[P.o_out + n + 1u] - oa;
         ia = pl[P.o_in + n];
-        total = n_out + pl[P.o_in + n + 1u] - ia;
+        n_in = pl[P.o_in + n + 1u] - ia;
     }
     var cmax = 0u;  // committed weights are >= 0: their f32 bits order as their values
-    for (var j = lid % LANES; j < total; j = j + LANES) {  // no barrier inside: each lane on its own
-        if (j < n_out) {
-            let i = oa + j;
-            let c = ps[P.o_stamp + 2u * (pl[P.o_tgt + i] - P.lo)];
-            if (c != b) {  // else the target's side updates it
-                let q = P.o_pairs + 4u * (pl[P.o_meta + i] & 0xffffu);
-                let win = pl[q];
-                let dp = bitcast<f32>(pl[q + 1u]);
-                let dm = bitcast<f32>(pl[q + 2u]);
-                let ob = ps[P.o_w + i];
-                let x = replay(bitcast<f32>(ob), pn, c, max(max(pn, c), P.settled) + 1u, b - 1u, win, dp, dm);
-                cmax = max(cmax, bitcast<u32>(x));
-                commit(i, bitcast<u32>(x), s);
-                let w = bitcast<u32>(replay(x, b, c, b, b, win, dp, dm));
-                if (w != ob) {
-                    ps[P.o_w + i] = w;
-                }
-            }
-        } else {
-            let k = ia + j - n_out;
-            let q = P.o_pairs + 4u * pl[P.o_inpair + k];
+    // the two sides in loops of their own: in one loop over both, the lanes of a warp past the
+    // outgoing synapses took the other branch, and the warp waited for both (no barrier inside:
+    // each lane on its own)
+    for (var j = lid % LANES; j < n_out; j = j + LANES) {
+        let i = oa + j;
+        let c = ps[P.o_stamp + 2u * (pl[P.o_tgt + i] - P.lo)];
+        if (c != b) {  // else the target's side updates it
+            let q = P.o_pairs + 4u * (pl[P.o_meta + i] & 0xffffu);
             let win = pl[q];
             let dp = bitcast<f32>(pl[q + 1u]);
             let dm = bitcast<f32>(pl[q + 2u]);
-            let i = pl[P.o_inidx + k];
-            let st = stamps_of(pl[P.o_insrc + k] - P.lo);
-            let now = st.x == b;  // the source fired in b too
-            let a = select(st.x, st.y, now);
             let ob = ps[P.o_w + i];
-            let x = replay(bitcast<f32>(ob), a, pn, max(max(a, pn), P.settled) + 1u, b - 1u, win, dp, dm);
-            if (now) {
-                cmax = max(cmax, bitcast<u32>(x));
-                commit(i, bitcast<u32>(x), s);
-            }
-            let w = bitcast<u32>(replay(x, st.x, b, b, b, win, dp, dm));
+            let x = replay(bitcast<f32>(ob), pn, c, max(max(pn, c), P.settled) + 1u, b - 1u, win, dp, dm);
+            cmax = max(cmax, bitcast<u32>(x));
+            commit(i, bitcast<u32>(x), s);
+            let w = bitcast<u32>(replay(x, b, c, b, b, win, dp, dm));
             if (w != ob) {
                 ps[P.o_w + i] = w;
             }
+        }
+    }
+    for (var k = ia + lid % LANES; k < ia + n_in; k = k + LANES) {
+        let q = P.o_pairs + 4u * pl[P.o_inpair + k];
+        let win = pl[q];
+        let dp = bitcast<f32>(pl[q + 1u]);
+        let dm = bitcast<f32>(pl[q + 2u]);
+        let i = pl[P.o_inidx + k];
+        let st = stamps_of(pl[P.o_insrc + k] - P.lo);
+        let now = st.x == b;  // the source fired in b too
+        let a = select(st.x, st.y, now);
+        let ob = ps[P.o_w + i];
+        let x = replay(bitcast<f32>(ob), a, pn, max(max(a, pn), P.settled) + 1u, b - 1u, win, dp, dm);
+        if (now) {
+            cmax = max(cmax, bitcast<u32>(x));
+            commit(i, bitcast<u32>(x), s);
+        }
+        let w = bitcast<u32>(replay(x, st.x, b, b, b, win, dp, dm));
+        if (w != ob) {
+            ps[P.o_w + i] = w;
         }
     }
     if (cmax != 0u) {

@@ -144,6 +144,11 @@ def _update(ja, jb, b, lst, last, prev, settled, out_off, in_off, tgt, pair, in_
             _prefetch_lines(w, out_off[r], out_off[r + 1], 16)
             _prefetch_lines(tgt, out_off[r], out_off[r + 1], 16)
             _prefetch_lines(in_si, 2 * in_off[r], 2 * in_off[r + 1], 8)
+        if j + 1 < jb:
+            r = lst[j + 1]
+            for k in range(in_off[r], in_off[r + 1]):
+                prefetch(w, in_si[2 * k + 1])
+                prefetch(last, in_si[2 * k])
         n = lst[j]
         pn = np.int64(prev[n])  # n fired in b: its fire before
         for i in range(out_off[n], out_off[n + 1]):

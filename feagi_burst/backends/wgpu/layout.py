@@ -100,9 +100,10 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("STDP_GRID_MAIN", "u32", 8, "grid[8..11): stdp (the fired neurons of the plastic span)"),
     Constant("STDP_GRID_WORDS", "u32", 12, "words of the grid buffer"),
     # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a fired neuron of
-    # the 1M bench has ~60 plastic synapses; 16 lanes took the update from 120 to 89 µs a burst on
-    # an H200 (64 lanes left most idle), 4 lanes made it 111 (docs/bench/h200-session4-stdp-*.json)
-    Constant("STDP_UPDATE_NEURONS", "u32", 16, "neurons per stdp.wgsl workgroup"),
+    # the 1M bench has ~32 outgoing and ~32 incoming plastic synapses; with lazy updates (few
+    # neurons a burst, each synapse's accesses a chain of random loads) 32 lanes took the
+    # plasticity phase from 37.7 to 31.8 µs on an H200, 64 to 35.5 (docs/bench/h200-session9-r2-*)
+    Constant("STDP_UPDATE_NEURONS", "u32", 8, "neurons per stdp.wgsl workgroup"),
     # rows (synapse hash entries) per stdp_requant.wgsl workgroup: one invocation per row walked
     # its row alone, touching words 800 bytes apart, and a requantisation of the 1M bench took
     # 3.3 ms on an H200
