@@ -12,8 +12,9 @@ end of burst b >= W, for EVERY synapse s -> d with s in A and d in B:
 in f32, no ceiling, forced fires counting as fires. The deliveries of burst b (the contributions
 summed at burst b+1) use the weights as they were BEFORE burst b's update.
 
-Lazy updates (the cost of a burst: the fire set's plastic synapses; never a pass over a window's
-neurons, an area or the brain). Each neuron of the plastic span (the neurons with plastic synapses)
+Lazy updates, as the GPU runs them (the cost of a burst: the fire set's plastic synapses; never a
+pass over a window's neurons, an area or the brain; the CPU updates eagerly over a window list,
+which is faster there: backends/cpu_plasticity.py says why, and gives the same bits). Each neuron of the plastic span (the neurons with plastic synapses)
 keeps `stamps`: the last burst it fired in (0: never). Between two fires of its endpoints a synapse
 sees no new spike, so its windows only expire: from burst E + 1 on (E its last event), it is first
 in both windows (LTP each burst), then in one (LTD each burst), then in none. So a synapse is
@@ -29,7 +30,8 @@ step): the same f32 operations in the same order as updating it every burst, so 
   a neuron that fired in b its previous stamp, kept beside it), commit (below) when the source fired
   in b, then burst b's step;
 - reading the weights (state, `Engine.synapses`, checkpoints) replays every synapse to the last
-  burst (`materialize`, a copy: the run itself is not changed by being looked at).
+  burst (`materialize`, a copy: the run itself is not changed by being looked at); an eager
+  backend's weights are up to date already (settled = the last burst: nothing to replay).
 
 Overflow: weights grow without bound, and the fixed-point sums (fixed_point.py) must stay exact.
 The plastic weights are held under a cap 2^k; a table made at load gives, for every k, the
