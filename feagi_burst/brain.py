@@ -215,7 +215,7 @@ class Brain:
 class NeuronState:
     """Dynamic per-neuron state: one full-length array per state variable of each model present,
     named '<model>.<variable>' (e.g. 'feagi_lif.mp'); `burst` is the last burst processed.
-    `plastic` holds the synaptic weights STDP changes and its window stamps, when the brain has
+    `plastic` holds the synaptic weights STDP changes and its last-fire stamps, when the brain has
     plastic pairs (feagi_burst.plasticity.PlasticState; None otherwise).
 
     A variable whose short name is unique also reads as `state["mp"]` or `state.mp`.

@@ -174,7 +174,7 @@ class PlasticLayout:
             raise ValueError(f"plastic state holds {st.weights.shape[0]} weights, the brain has {self.size} "
                              "plastic synapses")
         if st.stamps.shape != (self.span,):
-            raise ValueError(f"plastic state holds {st.stamps.shape[0]} window stamps, expected {self.span}")
+            raise ValueError(f"plastic state holds {st.stamps.shape[0]} last-fire stamps, expected {self.span}")
         if not st.scale_steps or st.scale_steps[0] != self.base_scale_exp or st.scale_steps[-1] != st.scale_exp \
                 or any(b >= a for a, b in zip(st.scale_steps, st.scale_steps[1:])):
             raise ValueError(f"plastic state's scale steps {list(st.scale_steps)} do not start at this brain's "

@@ -7,7 +7,8 @@
 // other seq parity (the next burst's). Its last workgroup writes the slot header (fire count,
 // candidate count on the full path, seq) and the next burst's propagation grid, so a burst
 // without stimulation needs no stage_input. A brain with plastic pairs compiles it with the STDP
-// hooks (compact_stdp.wgsl: window stamps, and the STDP grids), others with compact_plain.wgsl.
+// hooks (compact_stdp.wgsl: the fired neurons' stamps and list, and the STDP grids), others with
+// compact_plain.wgsl.
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)
