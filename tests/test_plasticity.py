@@ -337,9 +337,9 @@ def test_lazy_updates_equal_the_rule_burst_by_burst(backend: str, request: pytes
         assert len({float(v) for w in got for v in w}) > 3, "weights moved"
 
 
-def test_window_list_stays_with_the_active_neurons() -> None:
-    """Bookkeeping costs the active neurons: with one neuron of a 2,000-neuron plastic area firing,
-    the window list holds it and its neighbour only, and no stamp of a silent neuron is written."""
+def chain_brain(dm: float) -> Brain:
+    """A plastic chain of 2,000 neurons (window 3, dp 1), weights 0.5: a spike does not make the
+    next neuron fire."""
     n = 2001
     na = neuron_array(n)
     na.x[:] = np.arange(n)
@@ -349,8 +349,13 @@ def test_window_list_stays_with_the_active_neurons() -> None:
     areas = [CorticalArea(0, "_power", "power", (1, 1, 1), 1, 0), CorticalArea(1, "cPlast", "p", (n - 1, 1, 1), 1, 1)]
     syn = sort_synapses(src.astype(np.uint32), tgt.astype(np.uint32), np.full(src.size, 0.5, np.float32),
                         np.zeros(src.size, bool))
-    brain = Brain("chain", areas, na, syn, power_neuron=0, plasticity=[PlasticPair("cPlast", "cPlast", 3, 1, 1)])
-    e = Engine(brain, backend="cpu", warn=None)
+    return Brain("chain", areas, na, syn, power_neuron=0, plasticity=[PlasticPair("cPlast", "cPlast", 3, 1, dm)])
+
+
+def test_window_list_stays_with_the_active_neurons() -> None:
+    """Bookkeeping costs the active neurons: with one neuron of a 2,000-neuron plastic area firing,
+    the window list holds it and its neighbour only, and no stamp of a silent neuron is written."""
+    e = Engine(chain_brain(1), backend="cpu", warn=None)
     e.force_fire([5], burst=2)
     e.run(3)
     rt = e.backend.plastic
@@ -362,18 +367,7 @@ def test_gpu_burst_touches_only_its_fired_neurons_synapses(gpu_backend: Any) -> 
     """Lazy updates on the GPU: with one neuron of a 2,000-neuron plastic chain firing, a burst
     stamps it alone and changes the stored weights of its two synapses alone; the rest are brought
     up to date when read."""
-    n = 2001
-    na = neuron_array(n)
-    na.x[:] = np.arange(n)
-    na.cortical_area[1:] = 1
-    src = np.concatenate([[0], np.arange(1, n - 1)])
-    tgt = np.concatenate([[1], np.arange(2, n)])
-    areas = [CorticalArea(0, "_power", "power", (1, 1, 1), 1, 0), CorticalArea(1, "cPlast", "p", (n - 1, 1, 1), 1, 1)]
-    syn = sort_synapses(src.astype(np.uint32), tgt.astype(np.uint32), np.full(src.size, 0.5, np.float32),
-                        np.zeros(src.size, bool))
-    brain = Brain("chain", areas, na, syn, power_neuron=0,
-                  plasticity=[PlasticPair("cPlast", "cPlast", 3, 1, 0.125)])  # 0.5 does not make the next one fire
-    e = Engine(brain, backend=gpu_backend, warn=None)
+    e = Engine(chain_brain(0.125), backend=gpu_backend, warn=None)
     rt = e.backend.plastic
     p, span = rt.layout.size, rt.layout.span
 
