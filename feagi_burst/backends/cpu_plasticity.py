@@ -231,9 +231,7 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
     """List entries [ja, jb) as sources: both fired (LTP) or pre only (LTD of a weight above 0);
     the weights are in this order, so a row is read and written in place. The bytes of the
     synapses whose weight became or stopped being 0 are queued in `q` (synapse << 1 | byte) and
-    set afterwards (their incoming slots looked up there: the rows stream two arrays, not three).
-    Returns the largest LTP weight."""
-    mx = F32_ZERO
+    set afterwards (their incoming slots looked up there: the rows stream two arrays, not three)."""
     cap = q.size
     m = 0
     win0, dp0, dm0 = np.int64(window[0]), dp[0], dm[0]
@@ -265,8 +263,6 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                 ltd = x if x > F32_ZERO else F32_ZERO
                 new = old + dp0 if both else ltd
                 w[i] = new  # exact: a weight LTD leaves as it was is written with its own bits
-                c = new if both else F32_ZERO
-                mx = c if c > mx else mx
                 q[m] = (np.int64(i) << 1) | np.int64(new != F32_ZERO)
                 m += (old == F32_ZERO) != (new == F32_ZERO)
                 if m == cap:
@@ -282,8 +278,6 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                 old = w[i]
                 if _in_win(tgt[i], b, win, wmax, inwin, stamps):
                     new = old + dp[p]
-                    if new > mx:
-                        mx = new
                 elif old != F32_ZERO:
                     x = old - dm[p]
                     new = x if x > F32_ZERO else F32_ZERO
@@ -296,7 +290,6 @@ def _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pai
                     _set_bytes(q, m, in_pos, nz)
                     m = 0
     _set_bytes(q, m, in_pos, nz)
-    return mx
 
 
 @helper
@@ -370,14 +363,12 @@ def _update_parallel(b, lst, nl, nt, stamps, inwin, out_off, in_off, in_si, in_p
     window, the targets' side those whose source is not), and what the targets' side reads of a
     synapse the sources' side may be writing (its byte) only decides what it then skips."""
     cap = scratch.size // (2 * nt)
-    mxs = np.zeros(nt, np.float32)
     for t in prange(nt):
         ja, jb = t * nl // nt, (t + 1) * nl // nt
-        mxs[t] = _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm,
-                                 wmax, w, scratch[2 * t * cap:(2 * t + 1) * cap])
+        _update_sources(ja, jb, b, lst, stamps, inwin, out_off, in_pos, nz, tgt, pair, single, window, dp, dm,
+                        wmax, w, scratch[2 * t * cap:(2 * t + 1) * cap])
         _update_targets(ja, jb, b, lst, stamps, inwin, in_off, in_si, in_pair, nz, nz64, single, window, dm, wmax, w,
                         scratch[2 * t * cap:(2 * t + 2) * cap])  # the sources' queue is done with
-    return mxs.max()
 
 
 @helper
