@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import platform
 import threading
@@ -602,38 +601,6 @@ def gpu_design(rows: list[dict[str, Any]]) -> np.ndarray:
 def work(r: dict[str, Any]) -> Work:
     """A measured row's burst, as the model sees it."""
     return Work(r["neurons"], r["events"], r["candidates"], r.get("spikes", r["neurons"] * r["firing_rate"]))
-
-
-RESIDUAL_SHARPNESS = 2.0  # a point's weight: exp(-this * distance); a point 10x away in one measure: 1%
-
-
-def residual_factors(entry: dict[str, Any] | None, c: Constants, neurons: int, synapses: int, rate: float,
-                     stimulated: bool) -> tuple[float, float]:
-    """(CPU, GPU) factors on the model's estimates for a brain, from this machine's calibration points
-    near it: the measured/model ratios of the points, averaged in logs with weight exp(-2 d), d the
-    distance in log neurons + log synapses per neuron + log firing rate, over the points stimulated
-    as the brain is (1.0 without such points). The fitted model alone misses some of its own points
-    by 20-40% (one linear model across three decades of size: the H200's 100K CPU point read 261 µs
-    where the model said 212); with these factors a brain at a point is estimated at that point's
-    measurement, one between points by their misses, weighted by nearness."""
-    if not entry or neurons <= 0 or synapses <= 0 or rate <= 0:
-        return 1.0, 1.0
-    logs: dict[str, list[tuple[float, float]]] = {"cpu": [], "gpu": []}
-    for r in predicted(list(entry.get("points") or []), c):
-        if bool(r.get("stimulated")) != stimulated or r.get("firing_rate", 0) <= 0:
-            continue
-        d = (abs(math.log(neurons / r["neurons"])) + abs(math.log((synapses / neurons) / (r["synapses"] / r["neurons"])))
-             + abs(math.log(rate / r["firing_rate"])))
-        weight = math.exp(-RESIDUAL_SHARPNESS * d)
-        for b in ("cpu", "gpu"):
-            measured, model = r.get(f"{b}_us"), r[f"model_{b}_us"]
-            if measured and model > 0:
-                logs[b].append((weight, math.log(measured / model)))
-
-    def factor(pairs: list[tuple[float, float]]) -> float:
-        total = sum(w for w, _ in pairs)
-        return math.exp(sum(w * x for w, x in pairs) / total) if total > 0 else 1.0
-    return factor(logs["cpu"]), factor(logs["gpu"])
 
 
 def predicted(rows: list[dict[str, Any]], c: Constants) -> list[dict[str, Any]]:

@@ -501,9 +501,6 @@ def select_cmd(
               f"speedup {sel.estimated_speedup:.2f}x")
     out.print(t)
     out.print(f"model constants: {sel.constants_source}", highlight=False, markup=False)
-    if sel.correction != (1.0, 1.0):
-        out.print(f"estimates: the model's x {sel.correction[0]:.2f} (CPU) and x {sel.correction[1]:.2f} (GPU), from "
-                  "this machine's measurements near this brain", highlight=False, markup=False)
     out.print(f"[bold]{sel.backend.upper()}[/]: {sel.reason}")
     if "confirmed" in result:
         c = result["confirmed"]

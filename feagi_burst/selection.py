@@ -127,9 +127,6 @@ class Selection:
     constants: dict[str, float] = field(default_factory=dict)
     constants_source: str = "defaults"  # one line: where the constants came from (config, cache, defaults)
     constants_from: dict[str, str] = field(default_factory=dict)  # each constant: "config", "cache" or "defaults"
-    # the model's estimates times these (CPU, GPU): this machine's measurements near the brain
-    # (calibration.residual_factors); 1.0 without them
-    correction: tuple[float, float] = (1.0, 1.0)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -192,21 +189,19 @@ def estimate_us(neurons: int, synapses: int, rate: float, constants: Constants |
 
 def choose(neurons: int, synapses: int, firing_rate: float, cfg: BackendConfig, adapters: list[dict[str, Any]],
            constants: Constants | None = None, source: str = "defaults", gpu_error: str | None = None,
-           stimulated: bool = False, correction: tuple[float, float] = (1.0, 1.0)) -> Selection:
+           stimulated: bool = False) -> Selection:
     """Decide cpu or gpu: force flags, the optional size rule, a usable adapter, the optional firing-rate
     floor, then the estimated speedup. `constants`: the model's (default: the config's over the
     built-in ones), `source` says where they came from; `gpu_error`: why the GPU could not be measured;
-    `stimulated`: the brain gets outside input every burst (a genome), not a synthetic drive;
-    `correction`: factors on the model's (CPU, GPU) estimates (calibration.residual_factors)."""
+    `stimulated`: the brain gets outside input every burst (a genome), not a synthetic drive."""
     c = constants if constants is not None else constants_of(cfg)
     cpu, gpu = estimate_us(neurons, synapses, firing_rate, c, stimulated)
-    cpu, gpu = cpu * correction[0], gpu * correction[1]
     speedup = cpu / gpu if gpu > 0 else float("inf")
     hardware = [a for a in adapters if not a.get("is_software")]
     software = [a for a in adapters if a.get("is_software")]
     adapter = hardware[0]["name"] if hardware else (software[0]["name"] if software else None)
     sel = Selection("cpu", "", neurons, synapses, firing_rate, adapter, cpu, gpu, speedup,
-                    constants=c.as_dict(), constants_source=source, correction=correction)
+                    constants=c.as_dict(), constants_source=source)
     rules = sel.rules
 
     def decide(backend: str, reason: str) -> Selection:

@@ -318,30 +318,6 @@ def test_fit_recovers_the_constants() -> None:
     assert fitted["gpu_host_us"] == 0.0 and fitted["gpu_fixed_us"] > 0
 
 
-def test_estimates_follow_the_machines_own_points_near_the_brain() -> None:
-    """The model is fitted across all points and misses some; at a point the estimate is that point's
-    measurement, between points it moves by their misses weighted by nearness, and a config that
-    sets constants turns the correction off."""
-    c = DEFAULT_CONSTANTS
-    rows = synthetic_rows(c)  # timed exactly by the model: nothing to correct
-    entry = {"points": rows}
-    assert calibration.residual_factors(entry, c, 100_000, 10_000_000, 0.01, False) == pytest.approx((1.0, 1.0))
-    at = next(r for r in rows if r["label"] == "100K")
-    at["cpu_us"] *= 1.3  # this machine's 100K brain on the CPU runs 30% slower than the fit says
-    at["gpu_us"] *= 0.8
-    cpu, gpu = calibration.residual_factors(entry, c, 100_000, 10_000_000, 0.01, False)
-    assert cpu == pytest.approx(1.3, rel=0.02) and gpu == pytest.approx(0.8, rel=0.02)
-    near = calibration.residual_factors(entry, c, 300_000, 30_000_000, 0.01, False)[0]  # 3x away: partly
-    far = calibration.residual_factors(entry, c, 1_000_000, 100_000_000, 0.01, False)[0]  # at the 1M point
-    assert 1.0 < far < near < 1.3 and far == pytest.approx(1.0, abs=0.02)
-    assert calibration.residual_factors(entry, c, 100_000, 10_000_000, 0.01, True) == pytest.approx((1.0, 1.0))
-    assert calibration.residual_factors(None, c, 100_000, 10_000_000, 0.01, False) == (1.0, 1.0)
-    sel = choose(100_000, 10_000_000, 0.01, BackendConfig(), H200, c, correction=(cpu, gpu))
-    plain = choose(100_000, 10_000_000, 0.01, BackendConfig(), H200, c)
-    assert sel.estimated_cpu_us == pytest.approx(plain.estimated_cpu_us * cpu)
-    assert sel.estimated_gpu_us == pytest.approx(plain.estimated_gpu_us * gpu) and sel.correction == (cpu, gpu)
-
-
 def test_measuring_gives_a_row_per_point() -> None:
     points = (("a", 500, 10, 0.02), ("b", 2_000, 10, 0.05), ("c", 2_000, 20, 0.01),
               (calibration.STIMULATED, 2_000, 20, 0.0))

@@ -65,17 +65,13 @@ def expected_firing_rate(brain: Brain) -> float:
 def select_backend(brain: Brain, cfg: BackendConfig, adapters: list[dict[str, Any]] | None = None) -> Selection:
     """What `--backend auto` chooses for `brain`: the model's constants from the config, this machine's
     calibration (measured once, on first use, when there is a GPU to decide for) or the defaults."""
-    from feagi_burst.calibration import residual_factors, resolve
+    from feagi_burst.calibration import resolve
 
     adapters = probe_adapters() if adapters is None else adapters
     used = resolve(cfg, adapters, decide=not (cfg.force_cpu or cfg.force_gpu))
     # a genome is driven from outside (sensory input staged every burst); a synthetic brain by its drive
-    stimulated, rate = brain.drive is None, expected_firing_rate(brain)
-    # the machine's own points near this brain refine the model, unless the config sets constants
-    correction = (1.0, 1.0) if "config" in used.sources.values() else \
-        residual_factors(used.entry, used.constants, brain.neuron_count, brain.synapse_count, rate, stimulated)
-    sel = choose(brain.neuron_count, brain.synapse_count, rate, cfg, adapters, used.constants, used.source,
-                 used.gpu_error, stimulated=stimulated, correction=correction)
+    sel = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg, adapters,
+                 used.constants, used.source, used.gpu_error, stimulated=brain.drive is None)
     sel.constants_from = used.sources
     return sel
 
