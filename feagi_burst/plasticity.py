@@ -347,7 +347,8 @@ def canonical(layout: PlasticLayout, st: PlasticState, burst: int | None, settle
     out = st.copy() if copy else st
     if burst is None or not layout.size:
         return out
-    out.weights = materialize(layout, st, settled, burst)
+    if settled < burst:  # an eager backend (settled = burst) has nothing to replay
+        out.weights = materialize(layout, st, settled, burst)
     # only the rows of the sources that fired in `burst` keep their committed words: found from
     # the span's stamps, not from a gather over every plastic synapse (10M of them: a sync point)
     fired = np.flatnonzero(out.stamps == np.uint32(burst & 0xFFFFFFFF))

@@ -25,7 +25,6 @@ struct StdpInfo {
     n_plastic: u32,
     lo: u32,        // first neuron id of the plastic span
     span: u32,      // neurons in the span
-    wmax: u32,      // the largest window of any pair (unused)
     o_out: u32,     // pl offsets
     o_in: u32,
     o_inidx: u32,
@@ -44,6 +43,7 @@ struct StdpInfo {
     chunks: u32,    // synapse chunks (bindings of the synapse table)
     hash_n: u32,    // entries of the synapse hash table (stdp_requant's grid)
     settled: u32,   // the burst the state was loaded at: every weight up to date after it
+    pad0: u32,
     pad1: u32,
     pad2: u32,
 };

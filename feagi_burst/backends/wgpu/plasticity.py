@@ -41,7 +41,7 @@ from feagi_burst.backends.wgpu.runtime import Recorder, grid
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.plasticity import PlasticLayout, PlasticState, canonical, plastic_layout
 
-INFO_FIELDS = ("n_plastic", "lo", "span", "wmax", "o_out", "o_in", "o_inidx", "o_insrc", "o_inpair", "o_tgt",
+INFO_FIELDS = ("n_plastic", "lo", "span", "o_out", "o_in", "o_inidx", "o_insrc", "o_inpair", "o_tgt",
                "o_meta", "o_pidx", "o_unit", "o_pairs", "o_table", "o_w", "o_wq", "o_stamp", "o_list", "chunks",
                "hash_n", "settled")
 INFO_WORDS = 24  # StdpInfo in stdp_common.wgsl, padded to 16 bytes
@@ -73,7 +73,7 @@ class GPUPlasticity:
                     ("o_inpair", _u32(L.in_pair, "")), ("o_tgt", _u32(L.tgt, "a neuron id")), ("o_meta", meta),
                     ("o_pidx", _u32(L.index, "a synapse index")), ("o_unit", L.unit.view(np.uint32)),
                     ("o_pairs", pairs.reshape(-1)), ("o_table", L.scale_table.astype(np.int32).view(np.uint32))]
-        info: dict[str, int] = {"n_plastic": p, "lo": L.lo, "span": span, "wmax": L.wmax,
+        info: dict[str, int] = {"n_plastic": p, "lo": L.lo, "span": span,
                                 "hash_n": int(gb.hash_mask) + 1}
         words, at = [], 0
         for name, arr in sections:
