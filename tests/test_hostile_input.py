@@ -607,7 +607,9 @@ def test_genome_info_tables_print_names_literally(tmp_path: Path, capsys: pytest
     """An escape sequence or rich markup in an area name reaches the table escaped, as written."""
     from rich.console import Console
 
-    monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no name wraps
+    from feagi_burst.cli import genome as genome_cli  # the console `genome info` prints to is looked up there
+
+    monkeypatch.setattr(genome_cli, "out", Console(width=200))  # wide enough that no name wraps
     doc = json.loads((EXAMPLES / "essential_genome.json").read_text())
     text = json.dumps(doc).replace('"Brain_Power"', '"Br\\u001b[31mX [red]mk[/red]"')
     (tmp_path / "g.json").write_text(text)

@@ -1,4 +1,4 @@
-"""`feagi-burst population`: what the command does once its options are parsed (cli.py declares them)."""
+"""`feagi-burst population`: what the command does once its options are parsed (cli/population.py declares them)."""
 from __future__ import annotations
 
 import os
