@@ -43,11 +43,11 @@ table's scale is lower, every contribution word is requantised: plastic ones are
 their committed weights, the others divided by 2^d with rounding half to even
 (fixed_point.shift_words), and the sums' f32 factor 2^-scale changes with them. Only integer and
 power-of-two operations, decided from the weights alone: the CPU and the GPU requantise at the same
-burst to the same words (on the GPU without a readback: the decision, the scale and the grids of
-the requantisation kernels are device words, and the grids are 0 on every other burst). The cap
-only rises and the scale only falls: at most a few dozen requantisations in a run, each a pass
-over the synapse table; every other burst costs only the check (on the GPU a one-invocation
-dispatch and an empty one, ~7 µs on an H200). The scale exponents taken are part
+burst to the same words (on the GPU without a readback: the decision and the scale are device
+words, made by the requantisation kernel's own workgroups, which return at once on every other
+burst). The cap only rises and the scale only falls: at most a few dozen requantisations in a
+run, each a pass over the synapse table; every other burst costs only the check (on the GPU one
+dispatch of workgroups that decide and return). The scale exponents taken are part
 of the state (`scale_steps`), so a resumed run rebuilds exactly the same words. Resolution falls as
 weights grow (2^-scale; reported by `Engine.resolution`): the price of exact sums with unbounded
 weights.

@@ -7,9 +7,11 @@
 // compacted: each fired neuron of the plastic span with plastic synapses gets its stamps moved on
 // (the fire before = the last, the last = b) and is appended to this burst's fired list, which
 // stdp.wgsl updates: one list atomic per workgroup. Forced fires are in the bitmask, so they count.
-// burst_compacted (once a burst): the grids of stdp (the fired list: at most every fire) and
-// stdp_pre (with several synapse chunks: the words of the fired neurons' rows in the chunks after
-// the first), and the clearing of the next burst's list count.
+// burst_compacted (once a burst): the grid of stdp_pre (with several synapse chunks: the words of
+// the fired neurons' rows in the chunks after the first), the clearing of the next burst's list
+// count, and what stdp_requant decides from: the burst's largest commit cleared, and the cap, the
+// scale and the step count as they are now (stdp_requant's workgroups read these copies while it
+// rewrites the originals).
 //
 // Bindings: group 2 (stdp_common.wgsl: P, pl, ps, ctl),
 //   @group(3) @binding(0) storage, rw  grid  array<u32>: the indirect grids (STDP_GRID_*)
@@ -65,7 +67,8 @@ fn ctl_grid(at: u32, n: u32) {
 fn burst_compacted(fired: u32) {
     ctl_grid(STDP_GRID_PRE, (fired + STDP_COMMIT_NEURONS - 1u) / STDP_COMMIT_NEURONS);  // lanes per fired neuron
     atomicStore(&ctl[STDP_LCNT + ((H.seq + 1u) & 1u)], 0u);  // the next burst's list (the previous one's)
-    // other workgroups may still append to this burst's list: every fire bounds it (the update's
-    // workgroups past its end return)
-    ctl_grid(STDP_GRID_MAIN, (fired + STDP_UPDATE_NEURONS - 1u) / STDP_UPDATE_NEURONS);
+    atomicStore(&ctl[STDP_MAXW], 0u);
+    atomicStore(&ctl[STDP_KSNAP], atomicLoad(&ctl[STDP_KCUR]));
+    atomicStore(&ctl[STDP_SSNAP], atomicLoad(&ctl[STDP_SCUR]));
+    atomicStore(&ctl[STDP_NSNAP], atomicLoad(&ctl[STDP_NSTEPS]));
 }

@@ -15,13 +15,21 @@
 // before b's step as committed weight and contribution word where they differ; the next burst
 // delivers that weight (SPEC.md step 4). Words in chunk 0 only (bound here); stdp_pre writes those
 // of the other chunks from the committed weights after this kernel. The largest committed weight
-// raises ctl[STDP_MAXW] (stdp_decide's requantisation check). Nothing is written for an unchanged
+// raises ctl[STDP_MAXW] (stdp_requant's decision). Nothing is written for an unchanged
 // weight.
+//
+// A lane's outgoing and incoming synapse are one loop step: every load of both is issued before
+// the arithmetic that waits for them (the coalesced words of both rows, then the random stamps
+// and weights), so the two chains of random loads overlap. They touch different synapses: an
+// outgoing synapse is updated here only when its target did not fire in b, an incoming one always
+// has a target that did.
 //
 // Bindings: group 0 (common.wgsl: H), group 1 (stdp_common.wgsl),
 //   @group(2) @binding(0) storage, rw  syn  (target, contribution) words of chunk 0
 //   @group(2) @binding(1) uniform      C    its synapse range
-// Dispatch: indirect, grid[STDP_GRID_MAIN..): GROUPS neurons per workgroup.
+// Dispatch: direct, min(ceil(span / GROUPS), STDP_DIRECT_GRID) workgroups of GROUPS neurons, which
+// loop over the fired list (its length is a device word: an indirect grid written by fire_compact
+// just before would make the GPU wait for that write).
 
 //!include common.wgsl
 const STDP_GROUP: u32 = 1u;
@@ -36,86 +44,109 @@ const LANES: u32 = WG / GROUPS;
 var<workgroup> wg_count: u32;
 var<workgroup> wg_scale: u32;
 
-// Commit synapse i (its source fired this burst) with weight bits `w`.
-fn commit(i: u32, w: u32, s: i32) {
-    if (ps[P.o_wq + i] == w) {
+// Commit synapse i (its source fired this burst; `old` its committed weight's bits, `mw` its meta
+// word) with weight bits `w`.
+fn commit(i: u32, w: u32, old: u32, mw: u32, s: i32) {
+    if (old == w) {
         return;
     }
     ps[P.o_wq + i] = w;
     let at = pl[P.o_pidx + i];
     if (at >= C.base && at - C.base < C.len) {
-        syn[at - C.base].y = plastic_word(i, bitcast<f32>(w), s);
+        syn[at - C.base].y = plastic_word(i, bitcast<f32>(w), s, mw);
     }
+}
+
+// The window and steps of pair `pair`: (W, dp bits, dm bits).
+fn pair_rule(pair: u32) -> vec3<u32> {
+    let q = P.o_pairs + 4u * pair;
+    return vec3<u32>(pl[q], pl[q + 1u], pl[q + 2u]);
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let wg = linear_wg(wid, nwg);
     let b = H.burst;
     if (lid == 0u) {
         wg_count = atomicLoad(&ctl[STDP_LCNT + (H.seq & 1u)]);
         wg_scale = atomicLoad(&ctl[STDP_SCUR]);
     }
     let count = workgroupUniformLoad(&wg_count);
-    if (wg * GROUPS >= count) {
-        return;  // uniform for the workgroup
-    }
     let s = bitcast<i32>(wg_scale);  // written before the barrier of the uniform load
-    let item = wg * GROUPS + lid / LANES;
-    var pn = 0u;
-    var oa = 0u;
-    var n_out = 0u;
-    var ia = 0u;
-    var n_in = 0u;
-    if (item < count) {
-        let n = ps[P.o_list + (H.seq & 1u) * P.span + item];
-        pn = ps[P.o_stamp + 2u * n + 1u];
-        oa = pl[P.o_out + n];
-        n_out = pl[P.o_out + n + 1u] - oa;
-        ia = pl[P.o_in + n];
-        n_in = pl[P.o_in + n + 1u] - ia;
-    }
+    let lane = lid % LANES;
     var cmax = 0u;  // committed weights are >= 0: their f32 bits order as their values
-    // the two sides in loops of their own: in one loop over both, the lanes of a warp past the
-    // outgoing synapses took the other branch, and the warp waited for both (no barrier inside:
-    // each lane on its own)
-    for (var j = lid % LANES; j < n_out; j = j + LANES) {
-        let i = oa + j;
-        let c = ps[P.o_stamp + 2u * (pl[P.o_tgt + i] - P.lo)];
-        if (c != b) {  // else the target's side updates it
-            let q = P.o_pairs + 4u * (pl[P.o_meta + i] & 0xffffu);
-            let win = pl[q];
-            let dp = bitcast<f32>(pl[q + 1u]);
-            let dm = bitcast<f32>(pl[q + 2u]);
-            let ob = ps[P.o_w + i];
-            let x = replay(bitcast<f32>(ob), pn, c, max(max(pn, c), P.settled) + 1u, b - 1u, win, dp, dm);
-            cmax = max(cmax, bitcast<u32>(x));
-            commit(i, bitcast<u32>(x), s);
-            let w = bitcast<u32>(replay(x, b, c, b, b, win, dp, dm));
-            if (w != ob) {
-                ps[P.o_w + i] = w;
+    for (var item = linear_wg(wid, nwg) * GROUPS + lid / LANES; item < count; item = item + nwg.x * nwg.y * GROUPS) {
+        let n = ps[P.o_list + (H.seq & 1u) * P.span + item];
+        let pn = ps[P.o_stamp + 2u * n + 1u];
+        let oa = pl[P.o_out + n];
+        let n_out = pl[P.o_out + n + 1u] - oa;
+        let ia = pl[P.o_in + n];
+        let n_in = pl[P.o_in + n + 1u] - ia;
+        for (var j = lane; j < max(n_out, n_in); j = j + LANES) {
+            // the rows' words of both sides
+            let has_out = j < n_out;
+            let has_in = j < n_in;
+            let io = oa + j;
+            var tgt = 0u;
+            var meta_o = 0u;
+            var wo = 0u;
+            var qo = 0u;
+            if (has_out) {
+                tgt = pl[P.o_tgt + io];
+                meta_o = pl[P.o_meta + io];
+                wo = ps[P.o_w + io];
+                qo = ps[P.o_wq + io];
             }
-        }
-    }
-    for (var k = ia + lid % LANES; k < ia + n_in; k = k + LANES) {
-        let q = P.o_pairs + 4u * pl[P.o_inpair + k];
-        let win = pl[q];
-        let dp = bitcast<f32>(pl[q + 1u]);
-        let dm = bitcast<f32>(pl[q + 2u]);
-        let i = pl[P.o_inidx + k];
-        let st = stamps_of(pl[P.o_insrc + k] - P.lo);
-        let now = st.x == b;  // the source fired in b too
-        let a = select(st.x, st.y, now);
-        let ob = ps[P.o_w + i];
-        let x = replay(bitcast<f32>(ob), a, pn, max(max(a, pn), P.settled) + 1u, b - 1u, win, dp, dm);
-        if (now) {
-            cmax = max(cmax, bitcast<u32>(x));
-            commit(i, bitcast<u32>(x), s);
-        }
-        let w = bitcast<u32>(replay(x, st.x, b, b, b, win, dp, dm));
-        if (w != ob) {
-            ps[P.o_w + i] = w;
+            let k = ia + j;
+            var pair_i = 0u;
+            var ii = 0u;
+            var src = 0u;
+            if (has_in) {
+                pair_i = pl[P.o_inpair + k];
+                ii = pl[P.o_inidx + k];
+                src = pl[P.o_insrc + k];
+            }
+            // the other ends' stamps and the incoming weight, at random
+            var c = b;
+            if (has_out) {
+                c = ps[P.o_stamp + 2u * (tgt - P.lo)];
+            }
+            var st = vec2<u32>(0u, 0u);
+            var wi = 0u;
+            if (has_in) {
+                st = stamps_of(src - P.lo);
+                wi = ps[P.o_w + ii];
+            }
+            // outgoing n -> tgt, unless the target fired in b (then its own side updates it)
+            if (c != b) {
+                let r = pair_rule(meta_o & 0xffffu);
+                let dp = bitcast<f32>(r.y);
+                let dm = bitcast<f32>(r.z);
+                let x = replay(bitcast<f32>(wo), pn, c, max(max(pn, c), P.settled) + 1u, b - 1u, r.x, dp, dm);
+                cmax = max(cmax, bitcast<u32>(x));
+                commit(io, bitcast<u32>(x), qo, meta_o, s);
+                let w = bitcast<u32>(replay(x, b, c, b, b, r.x, dp, dm));
+                if (w != wo) {
+                    ps[P.o_w + io] = w;
+                }
+            }
+            // incoming src -> n
+            if (has_in) {
+                let r = pair_rule(pair_i);
+                let dp = bitcast<f32>(r.y);
+                let dm = bitcast<f32>(r.z);
+                let now = st.x == b;  // the source fired in b too
+                let a = select(st.x, st.y, now);
+                let x = replay(bitcast<f32>(wi), a, pn, max(max(a, pn), P.settled) + 1u, b - 1u, r.x, dp, dm);
+                if (now) {
+                    cmax = max(cmax, bitcast<u32>(x));
+                    commit(ii, bitcast<u32>(x), ps[P.o_wq + ii], pl[P.o_meta + ii], s);
+                }
+                let w = bitcast<u32>(replay(x, st.x, b, b, b, r.x, dp, dm));
+                if (w != wi) {
+                    ps[P.o_w + ii] = w;
+                }
+            }
         }
     }
     if (cmax != 0u) {

@@ -79,13 +79,13 @@ fn opaque_x(x: f32) -> f32 {
     return bitcast<f32>(bitcast<u32>(x) ^ H.zero);
 }
 
-// The contribution word of plastic synapse i with weight w at scale exponent s
+// The contribution word of plastic synapse i (meta word `mw`) with weight w at scale exponent s
 // (fixed_point.plastic_words: one rounded product, an exact power-of-two scaling, ftz, rint).
-fn plastic_word(i: u32, w: f32, s: i32) -> u32 {
+fn plastic_word(i: u32, w: f32, s: i32, mw: u32) -> u32 {
     let u = bitcast<f32>(pl[P.o_unit + i]);
     let v = ftz(opaque_x(w * u));
     let x = ftz(opaque_x(v * pow2f(s)));
-    if ((pl[P.o_meta + i] & STDP_DRIVEN) != 0u) {
+    if ((mw & STDP_DRIVEN) != 0u) {
         return bitcast<u32>(x);
     }
     return bitcast<u32>(i32(round(x)));

@@ -45,7 +45,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var i = pl[P.o_out + n] + lid % LANES; i < pl[P.o_out + n + 1u]; i = i + LANES) {
         let at = pl[P.o_pidx + i];
         if (at >= C.base && at - C.base < C.len) {
-            syn[at - C.base].y = plastic_word(i, bitcast<f32>(ps[P.o_wq + i]), s);
+            syn[at - C.base].y = plastic_word(i, bitcast<f32>(ps[P.o_wq + i]), s, pl[P.o_meta + i]);
         }
     }
 }

@@ -92,13 +92,14 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("COUNT_BITS", "u32", 7, "low bits of an FCL sum word that count a narrow target's events"),
     Constant("HASH_MULT", "u32", 0x9E3779B1, "multiplicative (Fibonacci) hash of the synapse table"),
     Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
-    # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (indirect grids, written by
-    # fire_compact's STDP hooks and stdp_decide only: a buffer read as indirect arguments cannot be
-    # bound writable in that dispatch)
-    Constant("STDP_GRID_SHIFT", "u32", 0, "grid[0..3): stdp_requant (0 unless the scale drops)"),
-    Constant("STDP_GRID_PRE", "u32", 4, "grid[4..7): stdp_pre (the fired rows' words in chunks after the first)"),
-    Constant("STDP_GRID_MAIN", "u32", 8, "grid[8..11): stdp (the fired neurons of the plastic span)"),
-    Constant("STDP_GRID_WORDS", "u32", 12, "words of the grid buffer"),
+    # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (the indirect grid of stdp_pre,
+    # written by fire_compact's STDP hooks: a buffer read as indirect arguments cannot be bound
+    # writable in that dispatch). stdp and stdp_requant run on direct grids of at most
+    # STDP_DIRECT_GRID workgroups that loop over their work: an indirect dispatch whose grid the one
+    # before it wrote waits for that write (~2 µs more a pair on an H200, docs/bench/speed-history.md)
+    Constant("STDP_GRID_PRE", "u32", 0, "grid[0..3): stdp_pre (the fired rows' words in chunks after the first)"),
+    Constant("STDP_GRID_WORDS", "u32", 4, "words of the grid buffer"),
+    Constant("STDP_DIRECT_GRID", "u32", 1024, "most workgroups of a stdp or stdp_requant dispatch"),
     # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a fired neuron of
     # the 1M bench has ~32 outgoing and ~32 incoming plastic synapses; with lazy updates (few
     # neurons a burst, each synapse's accesses a chain of random loads) 32 lanes took the
@@ -113,9 +114,14 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("STDP_MAXW", "u32", 0, "ctl[0]: f32 bits of the largest weight committed this burst (atomicMax)"),
     Constant("STDP_KCUR", "u32", 1, "ctl[1]: k of the cap 2^k the current scale holds plastic weights to"),
     Constant("STDP_SCUR", "u32", 2, "ctl[2]: the current scale exponent (i32 bits)"),
-    Constant("STDP_SHIFT", "u32", 3, "ctl[3]: this burst's requantisation shift d (0: none)"),
+    Constant("STDP_SHIFT", "u32", 3, "ctl[3]: the shift d of a table pass the host runs (stdp_requant's host_pass)"),
     Constant("STDP_LCNT", "u32", 5, "ctl[5..7): entries in each fired list (by seq parity)"),
     Constant("STDP_NSTEPS", "u32", 9, "ctl[9]: scale exponents taken so far (the compiled one first)"),
+    # what stdp_requant decides from: KCUR, SCUR and NSTEPS as the burst began (fire_compact's hooks
+    # copy them), since its workgroups write the originals while others may still be reading
+    Constant("STDP_KSNAP", "u32", 10, "ctl[10]: KCUR at the start of this burst's STDP"),
+    Constant("STDP_SSNAP", "u32", 11, "ctl[11]: SCUR at the start of this burst's STDP"),
+    Constant("STDP_NSNAP", "u32", 12, "ctl[12]: NSTEPS at the start of this burst's STDP"),
     Constant("STDP_STEPS", "u32", 16, "ctl[16 ..+STDP_MAX_STEPS): those scale exponents, in order"),
     Constant("STDP_MAX_STEPS", "u32", 160, "room for every scale from 24 down to -126"),
     Constant("STDP_CTL_WORDS", "u32", 176, "words of the ctl buffer"),
@@ -152,9 +158,8 @@ COUNT_BITS = int(VALUE["COUNT_BITS"])
 HASH_MULT = int(VALUE["HASH_MULT"])
 HEADER_STRIDE = int(VALUE["HEADER_STRIDE"])
 W_SCALE_INV = int(VALUE["W_SCALE_INV"])
-STDP_GRID_SHIFT = int(VALUE["STDP_GRID_SHIFT"])
 STDP_GRID_PRE = int(VALUE["STDP_GRID_PRE"])
-STDP_GRID_MAIN = int(VALUE["STDP_GRID_MAIN"])
+STDP_DIRECT_GRID = int(VALUE["STDP_DIRECT_GRID"])
 STDP_GRID_WORDS = int(VALUE["STDP_GRID_WORDS"])
 STDP_UPDATE_NEURONS = int(VALUE["STDP_UPDATE_NEURONS"])
 STDP_COMMIT_NEURONS = int(VALUE["STDP_COMMIT_NEURONS"])
@@ -165,6 +170,9 @@ STDP_SCUR = int(VALUE["STDP_SCUR"])
 STDP_SHIFT = int(VALUE["STDP_SHIFT"])
 STDP_LCNT = int(VALUE["STDP_LCNT"])
 STDP_NSTEPS = int(VALUE["STDP_NSTEPS"])
+STDP_KSNAP = int(VALUE["STDP_KSNAP"])
+STDP_SSNAP = int(VALUE["STDP_SSNAP"])
+STDP_NSNAP = int(VALUE["STDP_NSNAP"])
 STDP_STEPS = int(VALUE["STDP_STEPS"])
 STDP_MAX_STEPS = int(VALUE["STDP_MAX_STEPS"])
 STDP_CTL_WORDS = int(VALUE["STDP_CTL_WORDS"])

@@ -5,16 +5,15 @@ weight arrays, the requantisation); this module lays it out for shaders/stdp*.wg
 brain with plastic pairs, in the same compute pass, with no readback:
 
 1. fire_compact with the STDP hooks (shaders/compact_stdp.wgsl), as it lists the fire set: the
-   stamps of the fired neurons of the plastic span and the burst's fired list, and the indirect
-   grids of stdp and stdp_pre (in the `grid` buffer);
+   stamps of the fired neurons of the plastic span and the burst's fired list, the indirect grid
+   of stdp_pre (in the `grid` buffer), and the copies stdp_requant decides from;
 2. `stdp` (chunk 0 bound): the one kernel over plastic synapses, those of the fired list: replay,
    commit where the source fired, the burst's step;
 3. `stdp_pre`, only with several synapse chunks, per chunk after the first: the fired rows' words
    there, from the committed weights;
-4. `stdp_decide` (one invocation): the requantisation decision from the burst's largest committed
-   weight, and the grid of
-5. `stdp_requant` per synapse chunk: grid 0 unless the scale dropped (then it shifts every word
-   and recomputes the plastic ones from their committed weights, row by row).
+4. `stdp_requant` per synapse chunk: the requantisation decision from the burst's largest
+   committed weight, and, when the scale dropped (rarely), the shift of every word and the plastic
+   ones recomputed from their committed weights, row by row.
 
 Work per burst (N_f fired, d_out/d_in their plastic synapses): fire_compact's hooks N_f stamps and
 list appends (one atomic per workgroup); stdp N_f * (d_out + d_in) lanes reading contiguous rows
@@ -35,9 +34,9 @@ import numpy as np
 
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import (
-    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_MAIN, STDP_GRID_PRE, STDP_GRID_SHIFT, STDP_GRID_WORDS, STDP_KCUR,
-    STDP_MAX_STEPS, STDP_NSTEPS, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS, W_SCALE_INV)
-from feagi_burst.backends.wgpu.runtime import Recorder, grid
+    STDP_CTL_WORDS, STDP_DIRECT_GRID, STDP_DRIVEN, STDP_GRID_PRE, STDP_GRID_WORDS, STDP_KCUR, STDP_MAX_STEPS,
+    STDP_NSTEPS, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS, STDP_UPDATE_NEURONS, W_SCALE_INV)
+from feagi_burst.backends.wgpu.runtime import Recorder
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.plasticity import PlasticLayout, PlasticState, canonical, plastic_layout
 
@@ -97,6 +96,9 @@ class GPUPlasticity:
         self.b_ps = buf("STDP state", ps_words * 4, U.STORAGE | U.COPY_DST | U.COPY_SRC)
         self.b_ctl = buf("STDP control", STDP_CTL_WORDS * 4, U.STORAGE | U.COPY_DST | U.COPY_SRC)
         self.b_grid = buf("STDP grids", STDP_GRID_WORDS * 4, U.STORAGE | U.INDIRECT | U.COPY_DST)
+        # direct grids that loop over their work (layout.py STDP_DIRECT_GRID)
+        self.main_grid = max(1, min(-(-span // STDP_UPDATE_NEURONS), STDP_DIRECT_GRID))
+        self.table_grid = max(1, min(-(-info["hash_n"] // STDP_REQUANT_ROWS), STDP_DIRECT_GRID))
         dev.upload(self.b_pl, pl)
 
         bind = dev.device.create_bind_group
@@ -135,12 +137,12 @@ class GPUPlasticity:
         # fire_compact with the STDP hooks: its own `args` at group 1, STDP's groups after it
         with_hooks = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, gb.args_layout, l1, lgrid])
         with_chunk = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lchunk])
-        with_grid = call("pipeline layout", pl, bind_group_layouts=[gb.g0_layout, l1, lgrid])
         prog = dev.program
         gb._stdp = {"l1": l1, "lgrid": lgrid, "lchunk": lchunk,
                     "compact": prog("fire_compact.wgsl", with_hooks, {"HOOKS": "compact_stdp.wgsl"}),
-                    "requant": prog("stdp_requant.wgsl", with_chunk), "pre": prog("stdp_pre.wgsl", with_chunk),
-                    "main": prog("stdp.wgsl", with_chunk), "decide": prog("stdp_decide.wgsl", with_grid)}
+                    "requant": prog("stdp_requant.wgsl", with_chunk),
+                    "requant_host": prog("stdp_requant.wgsl", with_chunk, entry="host_pass"),
+                    "pre": prog("stdp_pre.wgsl", with_chunk), "main": prog("stdp.wgsl", with_chunk)}
 
     # -- per burst ----------------------------------------------------------------------------------
     def encode_compact(self, rec: Recorder, workgroups: tuple[int, int, int]) -> None:
@@ -157,19 +159,16 @@ class GPUPlasticity:
         rec.pipeline(k["main"])
         rec.bind(1, self.g1)
         rec.bind(2, self.g_chunks[0])  # the update commits the words of chunk 0 (stdp_pre the others')
-        rec.dispatch_indirect(self.b_grid, STDP_GRID_MAIN * 4)
+        rec.dispatch(self.main_grid)
         if len(self.g_chunks) > 1:
             rec.pipeline(k["pre"])
             for g in self.g_chunks[1:]:
                 rec.bind(2, g)
                 rec.dispatch_indirect(self.b_grid, STDP_GRID_PRE * 4)
-        rec.pipeline(k["decide"])
-        rec.bind(2, self.g_grid)
-        rec.dispatch(1)
         rec.pipeline(k["requant"])
         for g in self.g_chunks:
             rec.bind(2, g)
-            rec.dispatch_indirect(self.b_grid, STDP_GRID_SHIFT * 4)
+            rec.dispatch(self.table_grid)
 
     # -- state ----------------------------------------------------------------------------------------
     def restore(self, st: PlasticState | None, burst: int, fresh_table: bool = False) -> None:
@@ -206,10 +205,7 @@ class GPUPlasticity:
         ctl[STDP_NSTEPS] = steps.size
         ctl[STDP_STEPS: STDP_STEPS + steps.size] = steps.view(np.uint32)
         grids = np.zeros(STDP_GRID_WORDS, np.uint32)
-        grids[[STDP_GRID_SHIFT + 1, STDP_GRID_SHIFT + 2, STDP_GRID_PRE + 1, STDP_GRID_PRE + 2,
-               STDP_GRID_MAIN + 1, STDP_GRID_MAIN + 2]] = 1  # the grids' y and z
-        table_grid = grids.copy()
-        table_grid[STDP_GRID_SHIFT: STDP_GRID_SHIFT + 3] = grid(-(-self.info["hash_n"] // STDP_REQUANT_ROWS))
+        grids[[STDP_GRID_PRE + 1, STDP_GRID_PRE + 2]] = 1  # the grid's y and z
         # each step shifts every word (and writes the plastic ones at its scale); the last pass,
         # at the state's scale, leaves every plastic word its committed weight's
         passes = [(int(a - b), int(b)) for a, b in zip(steps[:-1], steps[1:])]
@@ -219,23 +215,23 @@ class GPUPlasticity:
             ctl[STDP_SHIFT] = shift
             ctl[STDP_SCUR] = np.int32(scale).view(np.uint32)
             dev.upload(self.b_ctl, ctl)
-            dev.upload(self.b_grid, table_grid)
-            self._run_table_kernel("requant", STDP_GRID_SHIFT)
+            self._run_table_pass()
         ctl[STDP_SHIFT] = 0
         ctl[STDP_SCUR] = np.int32(st.scale_exp).view(np.uint32)
         dev.upload(self.b_ctl, ctl)
         dev.upload(self.b_grid, grids)
         dev.upload(gb.b_work, np.array([np.float32(2.0 ** -st.scale_exp).view(np.uint32)], np.uint32), W_SCALE_INV * 4)
 
-    def _run_table_kernel(self, name: str, at: int) -> None:
+    def _run_table_pass(self) -> None:
+        """stdp_requant's host_pass over every chunk: the shift and scale in ctl, now."""
         gb = self.gb
         rec = Recorder(gb.dev)
         rec.bind(0, gb.g0, 0)
-        rec.pipeline(gb._stdp[name])
+        rec.pipeline(gb._stdp["requant_host"])
         rec.bind(1, self.g1)
         for g in self.g_chunks:
             rec.bind(2, g)
-            rec.dispatch_indirect(self.b_grid, at * 4)
+            rec.dispatch(self.table_grid)
         rec.end_pass()
         rec.submit()
 

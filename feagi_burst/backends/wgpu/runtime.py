@@ -377,8 +377,9 @@ class Device:
         else:
             self.native.lib.wgpuBufferUnmap(buf._internal)  # unchecked: nothing it can report matters here
 
-    def program(self, name: str, layout: Any, includes: Mapping[str, str] | None = None) -> Any:
-        """The compute pipeline of shader `name` (entry point `main`) with pipeline layout `layout`.
+    def program(self, name: str, layout: Any, includes: Mapping[str, str] | None = None,
+                entry: str = "main") -> Any:
+        """The compute pipeline of shader `name` (entry point `entry`) with pipeline layout `layout`.
 
         `includes` fills placeholder includes (`//!include MODEL` -> {"MODEL": "file.wgsl"}), so one
         shader can be compiled with several bodies; the label names them.
@@ -386,10 +387,12 @@ class Device:
         code = load_shader(name, includes)
         if includes:
             name = f"{name}[{', '.join(f'{k}={v}' for k, v in sorted(includes.items()))}]"
+        if entry != "main":
+            name = f"{name}:{entry}"
         module = self.call(f"compiling shader {name}", self.device.create_shader_module,
                            label=name, code=code)
         return self.call(f"creating pipeline {name}", self.device.create_compute_pipeline,
-                         label=name, layout=layout, compute={"module": module, "entry_point": "main"})
+                         label=name, layout=layout, compute={"module": module, "entry_point": entry})
 
 
 class Recorder:
