@@ -87,52 +87,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let has_out = j < n_out;
             let has_in = j < n_in;
             let io = oa + j;
-            var tgt = 0u;
-            var meta_o = 0u;
-            var wo = 0u;
-            var qo = 0u;
-            if (has_out) {
-                tgt = pl[P.o_tgt + io];
-                meta_o = pl[P.o_meta + io];
-                wo = ps[P.o_w + io];
-                qo = ps[P.o_wq + io];
-            }
             let k = ia + j;
-            var pair_i = 0u;
-            var ii = 0u;
-            var src = 0u;
+            var o = vec4<u32>(0u, 0u, 0u, 0u);  // outgoing: target, meta word, weight, committed weight
+            if (has_out) {
+                o = vec4<u32>(pl[P.o_tgt + io], pl[P.o_meta + io], ps[P.o_w + io], ps[P.o_wq + io]);
+            }
+            var e = vec3<u32>(0u, 0u, 0u);  // incoming: pair, synapse, source
             if (has_in) {
-                pair_i = pl[P.o_inpair + k];
-                ii = pl[P.o_inidx + k];
-                src = pl[P.o_insrc + k];
+                e = vec3<u32>(pl[P.o_inpair + k], pl[P.o_inidx + k], pl[P.o_insrc + k]);
             }
             // the other ends' stamps and the incoming weight, at random
             var c = b;
             if (has_out) {
-                c = ps[P.o_stamp + 2u * (tgt - P.lo)];
+                c = ps[P.o_stamp + 2u * (o.x - P.lo)];
             }
             var st = vec2<u32>(0u, 0u);
             var wi = 0u;
             if (has_in) {
-                st = stamps_of(src - P.lo);
-                wi = ps[P.o_w + ii];
+                st = stamps_of(e.z - P.lo);
+                wi = ps[P.o_w + e.y];
             }
-            // outgoing n -> tgt, unless the target fired in b (then its own side updates it)
+            // outgoing n -> o.x, unless the target fired in b (then its own side updates it)
             if (c != b) {
-                let r = pair_rule(meta_o & 0xffffu);
+                let r = pair_rule(o.y & 0xffffu);
                 let dp = bitcast<f32>(r.y);
                 let dm = bitcast<f32>(r.z);
-                let x = replay(bitcast<f32>(wo), pn, c, max(max(pn, c), P.settled) + 1u, b - 1u, r.x, dp, dm);
+                let x = replay(bitcast<f32>(o.z), pn, c, max(max(pn, c), P.settled) + 1u, b - 1u, r.x, dp, dm);
                 cmax = max(cmax, bitcast<u32>(x));
-                commit(io, bitcast<u32>(x), qo, meta_o, s);
+                commit(io, bitcast<u32>(x), o.w, o.y, s);
                 let w = bitcast<u32>(replay(x, b, c, b, b, r.x, dp, dm));
-                if (w != wo) {
+                if (w != o.z) {
                     ps[P.o_w + io] = w;
                 }
             }
-            // incoming src -> n
+            // incoming e.z -> n
             if (has_in) {
-                let r = pair_rule(pair_i);
+                let ii = e.y;
+                let r = pair_rule(e.x);
                 let dp = bitcast<f32>(r.y);
                 let dm = bitcast<f32>(r.z);
                 let now = st.x == b;  // the source fired in b too
