@@ -18,7 +18,6 @@
 
 const STDP_GROUP: u32 = 2u;
 //!include stdp_common.wgsl
-@group(STDP_GROUP) @binding(3) var<storage, read_write> ctl: array<atomic<u32>>;
 //!include grid.wgsl
 
 @group(3) @binding(0) var<storage, read_write> grid: array<u32>;

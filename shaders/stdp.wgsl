@@ -27,14 +27,13 @@
 // Bindings: group 0 (common.wgsl: H), group 1 (stdp_common.wgsl),
 //   @group(2) @binding(0) storage, rw  syn  (target, contribution) words of chunk 0
 //   @group(2) @binding(1) uniform      C    its synapse range
-// Dispatch: direct, min(ceil(span / GROUPS), STDP_UPDATE_GRID) workgroups of GROUPS neurons, which
+// Dispatch: direct, min(ceil(span / GROUPS), STDP_DIRECT_GRID) workgroups of GROUPS neurons, which
 // loop over the fired list (its length is a device word: an indirect grid written by fire_compact
 // just before would make the GPU wait for that write).
 
 //!include common.wgsl
 const STDP_GROUP: u32 = 1u;
 //!include stdp_common.wgsl
-@group(STDP_GROUP) @binding(3) var<storage, read_write> ctl: array<atomic<u32>>;
 
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;
 @group(2) @binding(1) var<uniform> C: StdpChunk;

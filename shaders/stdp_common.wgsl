@@ -8,12 +8,8 @@
 //   @group(STDP_GROUP) @binding(1) storage, read  pl   array<u32>: the plastic synapses' fixed layout
 //   @group(STDP_GROUP) @binding(2) storage, rw    ps   array<u32>: weights, committed weights, stamps
 //                                                      (two per span neuron), the two fired lists
-//   @group(STDP_GROUP) @binding(3) storage, rw    ctl  counters, the cap, the scale (STDP_* constants
-//                                                      of layout.py), declared by each includer: an
-//                                                      array<atomic<u32>> where a dispatch's
-//                                                      invocations count into it; stdp_requant's plain
-//                                                      array<u32> (an atomic load of one word by every
-//                                                      workgroup queued on one L2 slice: ~2 µs a burst)
+//   @group(STDP_GROUP) @binding(3) storage, rw    ctl  array<atomic<u32>>: counters, the cap, the
+//                                                      scale (STDP_* constants of layout.py)
 // The indirect grids of the STDP kernels are in a buffer of their own (`grid`), which only
 // fire_compact's hooks and stdp_decide bind: a dispatch cannot read its indirect arguments from a
 // buffer it binds writable.
@@ -55,6 +51,7 @@ struct StdpInfo {
 @group(STDP_GROUP) @binding(0) var<uniform> P: StdpInfo;
 @group(STDP_GROUP) @binding(1) var<storage, read> pl: array<u32>;
 @group(STDP_GROUP) @binding(2) var<storage, read_write> ps: array<u32>;
+@group(STDP_GROUP) @binding(3) var<storage, read_write> ctl: array<atomic<u32>>;
 
 // The (target, contribution) words of one synapse chunk, writable (commit and requantisation).
 struct StdpChunk {

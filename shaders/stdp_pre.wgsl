@@ -14,7 +14,6 @@
 //!include common.wgsl
 const STDP_GROUP: u32 = 1u;
 //!include stdp_common.wgsl
-@group(STDP_GROUP) @binding(3) var<storage, read_write> ctl: array<atomic<u32>>;
 
 const GROUPS: u32 = STDP_COMMIT_NEURONS;
 const LANES: u32 = WG / GROUPS;

@@ -26,13 +26,12 @@
 // Bindings: group 0 (common.wgsl: lookup, work), group 1 (stdp_common.wgsl: P, pl, ps, ctl),
 //   @group(2) @binding(0) storage, rw  syn  (target, contribution) words of one chunk
 //   @group(2) @binding(1) uniform      C    the chunk's synapse range
-// Dispatch: direct, min(ceil(hash_n / STDP_REQUANT_ROWS), STDP_REQUANT_GRID) workgroups, which loop
+// Dispatch: direct, min(ceil(hash_n / STDP_REQUANT_ROWS), STDP_DIRECT_GRID) workgroups, which loop
 // over the table (one dispatch per synapse chunk).
 
 //!include common.wgsl
 const STDP_GROUP: u32 = 1u;
 //!include stdp_common.wgsl
-@group(STDP_GROUP) @binding(3) var<storage, read_write> ctl: array<u32>;  // plain: stdp_common.wgsl says why
 
 @group(2) @binding(0) var<storage, read_write> syn: array<vec2<u32>>;
 @group(2) @binding(1) var<uniform> C: StdpChunk;
@@ -95,22 +94,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let wg = linear_wg(wid, nwg);
     if (lid == 0u) {
         var d = 0u;
-        var s = bitcast<i32>(ctl[STDP_SSNAP]);
-        let k = cap_exp(ctl[STDP_MAXW]);
-        if (k > ctl[STDP_KSNAP]) {
+        var s = bitcast<i32>(atomicLoad(&ctl[STDP_SSNAP]));
+        let k = cap_exp(atomicLoad(&ctl[STDP_MAXW]));
+        if (k > atomicLoad(&ctl[STDP_KSNAP])) {
             let s_new = bitcast<i32>(pl[P.o_table + k]);
             if (s_new < s) {
                 d = u32(s - s_new);
                 s = s_new;
             }
             if (wg == 0u) {
-                ctl[STDP_KCUR] = k;
+                atomicStore(&ctl[STDP_KCUR], k);
                 if (d > 0u) {
-                    ctl[STDP_SCUR] = bitcast<u32>(s);
-                    let n = ctl[STDP_NSNAP];
+                    atomicStore(&ctl[STDP_SCUR], bitcast<u32>(s));
+                    let n = atomicLoad(&ctl[STDP_NSNAP]);
                     if (n < STDP_MAX_STEPS) {
-                        ctl[STDP_STEPS + n] = bitcast<u32>(s);
-                        ctl[STDP_NSTEPS] = n + 1u;
+                        atomicStore(&ctl[STDP_STEPS + n], bitcast<u32>(s));
+                        atomicStore(&ctl[STDP_NSTEPS], n + 1u);
                     }
                     atomicStore(&work[W_SCALE_INV], bitcast<u32>(pow2f(-s)));
                 }
@@ -130,8 +129,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 fn host_pass(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     if (lid == 0u) {
-        wg_shift = ctl[STDP_SHIFT];
-        wg_scale = ctl[STDP_SCUR];
+        wg_shift = atomicLoad(&ctl[STDP_SHIFT]);
+        wg_scale = atomicLoad(&ctl[STDP_SCUR]);
     }
     let d = workgroupUniformLoad(&wg_shift);
     requantise(linear_wg(wid, nwg), nwg.x * nwg.y, lid, d, bitcast<i32>(workgroupUniformLoad(&wg_scale)));

@@ -94,13 +94,12 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("HEADER_STRIDE", "u32", 256, "bytes per burst header (dynamic uniform offset)"),
     # STDP (plasticity.py, shaders/stdp*.wgsl): the `grid` buffer (the indirect grid of stdp_pre,
     # written by fire_compact's STDP hooks: a buffer read as indirect arguments cannot be bound
-    # writable in that dispatch). stdp and stdp_requant run on direct grids of at most these many
-    # workgroups, which loop over their work: an indirect dispatch whose grid the one before it
-    # wrote waits for that write (~2 µs more a pair on an H200, docs/bench/speed-history.md)
+    # writable in that dispatch). stdp and stdp_requant run on direct grids of at most
+    # STDP_DIRECT_GRID workgroups that loop over their work: an indirect dispatch whose grid the one
+    # before it wrote waits for that write (~2 µs more a pair on an H200, docs/bench/speed-history.md)
     Constant("STDP_GRID_PRE", "u32", 0, "grid[0..3): stdp_pre (the fired rows' words in chunks after the first)"),
     Constant("STDP_GRID_WORDS", "u32", 4, "words of the grid buffer"),
-    Constant("STDP_UPDATE_GRID", "u32", 1024, "most workgroups of a stdp.wgsl dispatch"),
-    Constant("STDP_REQUANT_GRID", "u32", 1024, "most workgroups of a stdp_requant.wgsl dispatch"),
+    Constant("STDP_DIRECT_GRID", "u32", 1024, "most workgroups of a stdp or stdp_requant dispatch"),
     # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a fired neuron of
     # the 1M bench has ~32 outgoing and ~32 incoming plastic synapses; with lazy updates (few
     # neurons a burst, each synapse's accesses a chain of random loads) 32 lanes took the
@@ -160,8 +159,7 @@ HASH_MULT = int(VALUE["HASH_MULT"])
 HEADER_STRIDE = int(VALUE["HEADER_STRIDE"])
 W_SCALE_INV = int(VALUE["W_SCALE_INV"])
 STDP_GRID_PRE = int(VALUE["STDP_GRID_PRE"])
-STDP_UPDATE_GRID = int(VALUE["STDP_UPDATE_GRID"])
-STDP_REQUANT_GRID = int(VALUE["STDP_REQUANT_GRID"])
+STDP_DIRECT_GRID = int(VALUE["STDP_DIRECT_GRID"])
 STDP_GRID_WORDS = int(VALUE["STDP_GRID_WORDS"])
 STDP_UPDATE_NEURONS = int(VALUE["STDP_UPDATE_NEURONS"])
 STDP_COMMIT_NEURONS = int(VALUE["STDP_COMMIT_NEURONS"])

@@ -34,9 +34,8 @@ import numpy as np
 
 from feagi_burst.backends.base import BackendError
 from feagi_burst.backends.wgpu.layout import (
-    STDP_CTL_WORDS, STDP_DRIVEN, STDP_GRID_PRE, STDP_GRID_WORDS, STDP_KCUR, STDP_MAX_STEPS, STDP_NSTEPS,
-    STDP_REQUANT_GRID, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS, STDP_UPDATE_GRID, STDP_UPDATE_NEURONS,
-    W_SCALE_INV)
+    STDP_CTL_WORDS, STDP_DIRECT_GRID, STDP_DRIVEN, STDP_GRID_PRE, STDP_GRID_WORDS, STDP_KCUR, STDP_MAX_STEPS,
+    STDP_NSTEPS, STDP_REQUANT_ROWS, STDP_SCUR, STDP_SHIFT, STDP_STEPS, STDP_UPDATE_NEURONS, W_SCALE_INV)
 from feagi_burst.backends.wgpu.runtime import Recorder
 from feagi_burst.fixed_point import SynapseTables
 from feagi_burst.plasticity import PlasticLayout, PlasticState, canonical, plastic_layout
@@ -97,9 +96,9 @@ class GPUPlasticity:
         self.b_ps = buf("STDP state", ps_words * 4, U.STORAGE | U.COPY_DST | U.COPY_SRC)
         self.b_ctl = buf("STDP control", STDP_CTL_WORDS * 4, U.STORAGE | U.COPY_DST | U.COPY_SRC)
         self.b_grid = buf("STDP grids", STDP_GRID_WORDS * 4, U.STORAGE | U.INDIRECT | U.COPY_DST)
-        # direct grids that loop over their work (layout.py says why)
-        self.main_grid = max(1, min(-(-span // STDP_UPDATE_NEURONS), STDP_UPDATE_GRID))
-        self.table_grid = max(1, min(-(-info["hash_n"] // STDP_REQUANT_ROWS), STDP_REQUANT_GRID))
+        # direct grids that loop over their work (layout.py STDP_DIRECT_GRID)
+        self.main_grid = max(1, min(-(-span // STDP_UPDATE_NEURONS), STDP_DIRECT_GRID))
+        self.table_grid = max(1, min(-(-info["hash_n"] // STDP_REQUANT_ROWS), STDP_DIRECT_GRID))
         dev.upload(self.b_pl, pl)
 
         bind = dev.device.create_bind_group
