@@ -96,14 +96,18 @@ CONSTANTS: tuple[Constant, ...] = (
     # written by fire_compact's STDP hooks: a buffer read as indirect arguments cannot be bound
     # writable in that dispatch). stdp and stdp_requant run on direct grids of at most
     # STDP_DIRECT_GRID workgroups that loop over their work: an indirect dispatch whose grid the one
-    # before it wrote waits for that write (~2 µs more a pair on an H200, docs/bench/speed-history.md)
+    # before it wrote waits for that write (~2 µs more a pair on an H200, docs/bench/speed-history.md).
+    # 1,024: on an H200 with the 1M bench's ~3.2K fired plastic neurons, 256 and 512 took the phase
+    # from 26.5-27.9 to 34.8-35.0 and 30.0-30.5 µs, 2,048 and 4,096 no faster (h200-session10-r2-*, -r3-*)
     Constant("STDP_GRID_PRE", "u32", 0, "grid[0..3): stdp_pre (the fired rows' words in chunks after the first)"),
     Constant("STDP_GRID_WORDS", "u32", 4, "words of the grid buffer"),
     Constant("STDP_DIRECT_GRID", "u32", 1024, "most workgroups of a stdp or stdp_requant dispatch"),
     # neurons per workgroup of stdp.wgsl (WG / STDP_UPDATE_NEURONS lanes each): a fired neuron of
     # the 1M bench has ~32 outgoing and ~32 incoming plastic synapses; with lazy updates (few
     # neurons a burst, each synapse's accesses a chain of random loads) 32 lanes took the
-    # plasticity phase from 37.7 to 31.8 µs on an H200, 64 to 35.5 (docs/bench/h200-session9-r2-*)
+    # plasticity phase from 37.7 to 31.8 µs on an H200, 64 to 35.5 (docs/bench/h200-session9-r2-*);
+    # since a lane's two sides are one loop step: 32 lanes 27.2-27.4, 64 26.7-27.4, 16 29.9-30.3
+    # (h200-session10-r1-*)
     Constant("STDP_UPDATE_NEURONS", "u32", 8, "neurons per stdp.wgsl workgroup"),
     # rows (synapse hash entries) per stdp_requant.wgsl workgroup: one invocation per row walked
     # its row alone, touching words 800 bytes apart, and a requantisation of the 1M bench took
