@@ -455,7 +455,10 @@ def test_bench_plastic_fraction(tmp_path: Path) -> None:
     assert 0.09 < r["plastic_fraction"] < 0.11 and r["plastic_pairs"][0]["window"] == 5
     cpu = r["backends"]["cpu"]
     assert cpu["phases"]["plasticity"]["mean_us"] > 0 and 0 < cpu["plasticity_share"] < 1
-    assert "STDP:" in p.stdout
+    phases = cpu["phases"]
+    assert cpu["plasticity_share_p50"] == pytest.approx(
+        phases["plasticity"]["p50_us"] / sum(v["p50_us"] for v in phases.values()))
+    assert "STDP:" in p.stdout and "µs p50" in p.stdout
 
 
 # --- larger brains: synapse chunks on the GPU ---------------------------
