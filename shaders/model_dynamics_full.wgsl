@@ -1,5 +1,6 @@
 // model_dynamics_full.wgsl: neural dynamics of one candidates-only model (FEAGI LIF) on the
-// full-array path: one invocation per neuron of [M.lo, M.hi); a neuron is a candidate when its
+// full-array path: FULL_NEURONS neurons of [M.lo, M.hi) per invocation, WG apart (a workgroup's
+// fixed costs, its scale load and candidate count, are shared by more neurons); a neuron is a candidate when its
 // FCL stamp or sum word says so (is_candidate). Used with synaptic_propagation.wgsl when most
 // neurons are candidates. Records fires and counts the candidates into work[W_CAND_FULL] (one
 // atomic per workgroup; fire_compact moves it into the slot).
@@ -16,7 +17,7 @@
 //                                                candidate counter
 //   @group(0) @binding(5..6)                     (unused here)
 //   @group(1) @binding(0) uniform        M       ModelInfo (model.wgsl)
-// Dispatch: ceil((M.hi - M.lo) / 256) workgroups (2-D past 65535).
+// Dispatch: ceil((M.hi - M.lo) / (WG * FULL_NEURONS)) workgroups (2-D past 65535).
 
 //!include common.wgsl
 //!include model.wgsl
@@ -30,15 +31,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         atomicStore(&wg_cand_n, 0u);  // some drivers do not zero workgroup memory
     }
     begin_model_kernel(lid);
-    let i = M.lo + linear_wg(wid, nwg) * WG + lid;
-    if (i < M.hi) {
-        let q = fcl_sum(i);
-        let stamp = fcl_stamp(i);
-        if (is_candidate(q, stamp) && model_of(i) == M.index) {
-            atomicAdd(&wg_cand_n, 1u);
-            let out = model_step(i, take_input(i, q, stamp), is_forced(i));
-            if (out.fire) {
-                record_fire(i, out.mp);
+    let first = M.lo + linear_wg(wid, nwg) * (WG * FULL_NEURONS) + lid;
+    for (var k = 0u; k < FULL_NEURONS; k = k + 1u) {
+        let i = first + k * WG;
+        if (i < M.hi) {
+            let q = fcl_sum(i);
+            let stamp = fcl_stamp(i);
+            if (is_candidate(q, stamp) && model_of(i) == M.index) {
+                atomicAdd(&wg_cand_n, 1u);
+                let out = model_step(i, take_input(i, q, stamp), is_forced(i));
+                if (out.fire) {
+                    record_fire(i, out.mp);
+                }
             }
         }
     }

@@ -34,7 +34,7 @@ import numpy as np
 from feagi_burst.backends.base import Backend, BackendError, BurstResult
 from feagi_burst.backends.wgpu.hashing import build_synapse_hash
 from feagi_burst.backends.wgpu.layout import (
-    BLOCK_NEURONS, CAND_BASE, COUNT_BITS, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
+    BLOCK_NEURONS, CAND_BASE, COUNT_BITS, FULL_NEURONS, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
     H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER, H_POWER_EXT,
     H_ROW_STRIDE, H_SEQ, H_SINCE, H_WIDE_OFF, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, W_SCALE_INV, WG)
 from feagi_burst.backends.wgpu.params import neuron_params
@@ -274,7 +274,8 @@ class GPUBackend(BurstScheduler, Backend):
             self.dev.upload(self.b_models, np.array([model_index(pop.model), lo, hi, 0], np.uint32), 256 * k)
             group = self.dev.call("bind group", bind, layout=self.model_layout, entries=[
                 {"binding": 0, "resource": {"buffer": self.b_models, "offset": 256 * k, "size": 16}}])
-            self.models.append(ModelRun(pop.model, group, self._model_kernels(pop.model), grid(-(-(hi - lo) // WG))))
+            self.models.append(ModelRun(pop.model, group, self._model_kernels(pop.model), grid(-(-(hi - lo) // WG)),
+                                        grid(-(-(hi - lo) // (WG * FULL_NEURONS)))))
         # a model that integrates every neuron changes every neuron's state each burst
         self.all_change = any(pop.model.integrates_all for pop in brain.populations)
 

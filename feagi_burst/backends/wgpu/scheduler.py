@@ -66,6 +66,7 @@ class ModelRun:
     group: Any
     kernels: dict[str, Any]
     grid: tuple[int, int, int]
+    grid_full: tuple[int, int, int]  # model_dynamics_full's: FULL_NEURONS neurons an invocation
 
 
 @dataclass
@@ -180,7 +181,7 @@ class BurstScheduler:
                     rec.dispatch(*m.grid)
                 elif p.full:
                     rec.pipeline(m.kernels["model_dynamics_full"])
-                    rec.dispatch(*m.grid)
+                    rec.dispatch(*m.grid_full)
                 else:
                     rec.pipeline(m.kernels["model_dynamics_fcl"])
                     rec.dispatch_indirect(self.b_args, 16)
