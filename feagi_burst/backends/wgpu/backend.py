@@ -34,9 +34,10 @@ import numpy as np
 from feagi_burst.backends.base import Backend, BackendError, BurstResult
 from feagi_burst.backends.wgpu.hashing import build_synapse_hash
 from feagi_burst.backends.wgpu.layout import (
-    BLOCK_NEURONS, CAND_BASE, COUNT_BITS, FULL_NEURONS, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N, H_DRIVE_OFF, H_DRIVE_POT,
-    H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER, H_POWER_EXT,
-    H_ROW_STRIDE, H_SEQ, H_SINCE, H_WIDE_OFF, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER, W_SCALE_INV, WG)
+    BLOCK_NEURONS, CAND_BASE, COUNT_BITS, FULL_NEURONS, H_BCNT_OFF, H_BITS_OFF, H_DRIVE_LEN, H_DRIVE_N,
+    H_DRIVE_OFF, H_DRIVE_POT, H_FMP_OFF, H_HASH_MASK, H_HASH_SHIFT, H_MAX_PROBE, H_N_NEURONS, H_NBLK, H_POWER,
+    H_POWER_EXT, H_ROW_STRIDE, H_SEQ, H_SINCE, H_WIDE_OFF, H_ZERO, HEADER_STRIDE, HEADER_WORDS, NONE, SLOT_HEADER,
+    W_SCALE_INV, WG)
 from feagi_burst.backends.wgpu.params import neuron_params
 from feagi_burst.backends.wgpu.plasticity import attach_gpu
 from feagi_burst.backends.wgpu.runtime import AdapterDescription, Device, Recorder, grid, pow2
