@@ -1,9 +1,9 @@
-"""The CPU STDP kernels (feagi_burst/backends/cpu_plasticity.py) against their references."""
+"""The CPU requantisation kernels (feagi_burst/backends/cpu_requantise.py) against their references."""
 from __future__ import annotations
 
 import numpy as np
 
-from feagi_burst.backends.cpu_plasticity import _shift_all
+from feagi_burst.backends.cpu_requantise import shift_all
 from feagi_burst.fixed_point import shift_words
 
 
@@ -22,7 +22,7 @@ def test_shift_rows_equal_shift_words() -> None:
         driven = np.array([True, False, False, True])
         pairs = np.zeros(2 * q.size, np.int32)
         pairs[1::2] = q
-        _shift_all(rows, pairs, pairs.view(np.float32), driven, d)
+        shift_all(rows, pairs, pairs.view(np.float32), driven, d)
         with np.errstate(invalid="ignore"):  # shift_words scales every word as f32 too, NaN patterns among them
             want = shift_words(q, np.repeat(driven, np.diff(rows)), d)
         np.testing.assert_array_equal(pairs[1::2], want, err_msg=f"d={d}")
@@ -31,7 +31,7 @@ def test_shift_rows_equal_shift_words() -> None:
 def test_requantise_split_balances_the_plastic_words() -> None:
     """The threads' source bounds cover every source once, in order, and put the plastic rows
     (here all at the end) over several threads."""
-    from feagi_burst.backends.cpu_plasticity import requantise_split
+    from feagi_burst.backends.cpu_requantise import requantise_split
 
     offsets = np.arange(0, 1001 * 10, 10, dtype=np.int64)  # 1000 sources, 10 synapses each
     index = np.arange(8000, 10000, dtype=np.int64)  # the last 200 sources' rows are plastic
