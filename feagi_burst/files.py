@@ -506,6 +506,24 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
         os.close(fd)
 
 
+def finite(data: Any) -> Any:
+    """`data` with NaN and infinities as None, so that it is JSON every parser reads."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (never a half-written file); strict JSON: a NaN is written as null."""
+    with atomic_write(path) as f:
+        json.dump(finite(data), f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
 # -- locks -----------------------------------------------------------------------------------------
 class FileLock:
     """An exclusive lock on `.NAME.lock` beside a file we write for a long time (a spike record).

@@ -8,11 +8,11 @@ from typing import Any, Optional
 
 import typer
 
-from feagi_burst.cli.options import check_json_path, write_json
+from feagi_burst.cli.options import check_json_path
 from feagi_burst.cli.program import app, err, out
 from feagi_burst.config import load_config
 from feagi_burst.errors import InputError
-from feagi_burst.files import warn
+from feagi_burst.files import warn, write_json
 
 
 @app.command("bench")

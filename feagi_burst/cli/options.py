@@ -1,33 +1,13 @@
 """What several commands do with the options they share: --config/--genome become the brain's Config;
---json is checked before anything runs and written as strict JSON."""
+--json is checked before anything runs (feagi_burst.files.write_json writes it)."""
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from feagi_burst.config import Config, load_config
 from feagi_burst.errors import InputError
-from feagi_burst.files import atomic_write, check_output
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (never a half-written file); strict JSON: a NaN is written as null."""
-    with atomic_write(path) as f:
-        json.dump(finite(data), f, indent=2, allow_nan=False)
-        f.write("\n")
-
-
-def finite(data: Any) -> Any:
-    """`data` with NaN and infinities as None, so that it is JSON every parser reads."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: finite(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [finite(v) for v in data]
-    return data
+from feagi_burst.files import check_output
 
 
 def resolve_config(config: Optional[Path], genome: Optional[Path]) -> Config:

@@ -8,11 +8,11 @@ from typing import Any, Optional
 
 import typer
 
-from feagi_burst.cli.options import check_json_path, resolve_config, write_json
+from feagi_burst.cli.options import check_json_path, resolve_config
 from feagi_burst.cli.program import app, err
 from feagi_burst.engine import Engine, notice
 from feagi_burst.errors import InputError
-from feagi_burst.files import WriteError, open_input, printable, warn
+from feagi_burst.files import WriteError, open_input, printable, warn, write_json
 from feagi_burst.models.assign import model_summary
 from feagi_burst.report import LiveReport
 

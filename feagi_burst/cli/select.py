@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from feagi_burst.cli.options import finite, resolve_config
+from feagi_burst.cli.options import resolve_config
 from feagi_burst.cli.program import app, out
 from feagi_burst.engine import Engine, brain_from_config
-from feagi_burst.files import printable, warn
+from feagi_burst.files import finite, printable, warn
 from feagi_burst.report import PhaseStats
 
 

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -89,11 +87,9 @@ class PopulationResult:
         return list(seen)
 
     def write_json(self, path: str | Path) -> None:
-        from feagi_burst.files import atomic_write
+        from feagi_burst.files import write_json
 
-        with atomic_write(path) as f:
-            json.dump(_finite(self.to_json()), f, indent=2, allow_nan=False)
-            f.write("\n")
+        write_json(path, self.to_json())
 
     def write_csv(self, path: str | Path) -> None:
         """One row per brain: genome, variant, seed, counts, firing rate, fitness, error, spikes per area."""
@@ -123,17 +119,6 @@ def split_wall(results: list[BrainResult], wall: float, parallel: bool) -> tuple
         run = wall * run / busy if busy > 0 else 0.0
     run = min(max(run, 0.0), wall)
     return wall - run, run
-
-
-def _finite(data: Any) -> Any:
-    """NaN and infinities as null: strict JSON every parser reads."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_finite(v) for v in data]
-    return data
 
 
 class Population:
