@@ -24,23 +24,39 @@
 //!include args.wgsl
 //!include HOOKS
 
-var<workgroup> wg_sum: array<u32, WG>;
+var<workgroup> wg_total_n: atomic<u32>;
+var<workgroup> wg_sum: array<u32, 2 * WG>;  // two halves: a scan step reads one, writes the other
 
-// (exclusive prefix of v over the workgroup's invocations, total). Workgroup-uniform call.
+// The sum of v over the workgroup's invocations. Workgroup-uniform call.
+fn wg_total(v: u32, lid: u32) -> u32 {
+    if (lid == 0u) {
+        atomicStore(&wg_total_n, 0u);
+    }
+    workgroupBarrier();
+    if (v != 0u) {
+        atomicAdd(&wg_total_n, v);
+    }
+    workgroupBarrier();
+    return atomicLoad(&wg_total_n);
+}
+
+// (exclusive prefix of v over the workgroup's invocations, total). Workgroup-uniform call. Each
+// step reads one half and writes the other, so it needs one barrier, not two.
 fn wg_scan(v: u32, lid: u32) -> vec2<u32> {
+    var half = 0u;
     wg_sum[lid] = v;
     workgroupBarrier();
     for (var d = 1u; d < WG; d = d * 2u) {
-        var add = 0u;
+        var x = wg_sum[half + lid];
         if (lid >= d) {
-            add = wg_sum[lid - d];
+            x = x + wg_sum[half + lid - d];
         }
-        workgroupBarrier();
-        wg_sum[lid] = wg_sum[lid] + add;
+        half = WG - half;
+        wg_sum[half + lid] = x;
         workgroupBarrier();
     }
-    let inclusive = wg_sum[lid];
-    let total = wg_sum[WG - 1u];
+    let inclusive = wg_sum[half + lid];
+    let total = wg_sum[half + WG - 1u];
     workgroupBarrier();  // wg_sum is reused by the next call
     return vec2<u32>(inclusive - v, total);
 }
@@ -57,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var j = lid; j < w; j = j + WG) {
         part = part + atomicLoad(&work[counts + j]);
     }
-    let base = wg_scan(part, lid).y;  // fires in the blocks before this one
+    let base = wg_total(part, lid);  // fires in the blocks before this one
     let word = (w << (BLOCK_SHIFT - 5u)) + lid;  // 256 bitmask words per block, one per invocation
     let bits_at = H.bits_off + word;
     var bits = atomicLoad(&work[bits_at]);

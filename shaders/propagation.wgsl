@@ -163,9 +163,16 @@ fn propagate(wg: u32, lid: u32) {
     }
     let cap = bitcast<f32>(cap_bits);
     if (!APPEND) {
-        // nothing to append: each group walks its own row, without the workgroup's lockstep
-        for (var j = lane; j < count; j = j + LANES) {
-            _ = add_contribution(syn[start + j], mp, cap_bits, cap);
+        // nothing to append: each group walks its own row, without the workgroup's lockstep, two
+        // synapses a lane per step, both loaded before either is added (their latencies overlap)
+        for (var j = lane; j < count; j = j + 2u * LANES) {
+            let s0 = syn[start + j];
+            let j1 = j + LANES;
+            let s1 = syn[start + min(j1, count - 1u)];
+            _ = add_contribution(s0, mp, cap_bits, cap);
+            if (j1 < count) {
+                _ = add_contribution(s1, mp, cap_bits, cap);
+            }
         }
         return;
     }
