@@ -405,7 +405,10 @@ class CPUBackend(Backend):
         if not inp.forced_ids.size:
             return fired, fired_mp
         forced = inp.forced_ids.astype(np.int64)
-        extra = ~np.isin(forced, fired)
+        # fired is sorted: a binary search per forced neuron (np.isin cost ~8x as much per burst)
+        pos = np.searchsorted(fired, forced)
+        extra = (pos >= fired.size) | (fired[np.minimum(pos, max(fired.size - 1, 0))] != forced) if fired.size \
+            else np.ones(forced.size, bool)
         fo = forced[extra]
         if len(self.pops) == 1:
             pop, table, state = self.pops[0]
