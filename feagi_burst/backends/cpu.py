@@ -206,6 +206,7 @@ class CPUBackend(Backend):
                 self.caps, self.any_driven)
         K.propagate_sparse(*none, EMPTY_U32, EMPTY_F32, -1, self.drive_order, 0, 0, self.drive_pot, self.acc,
                            self.sens, self.cand, 0)
+        K.merge_forced(EMPTY_U32, EMPTY_F32, EMPTY_U32, EMPTY_F32, np.empty(0, np.bool_))
         if not self.fused:
             K.gather_inputs(self.cand, 0, self.acc, self.sens, self.scale, EMPTY_F32)
             return
@@ -404,12 +405,10 @@ class CPUBackend(Backend):
         """
         if not inp.forced_ids.size:
             return fired, fired_mp
-        forced = inp.forced_ids.astype(np.int64)
-        # fired is sorted: a binary search per forced neuron (np.isin cost ~8x as much per burst)
-        pos = np.searchsorted(fired, forced)
-        extra = (pos >= fired.size) | (fired[np.minimum(pos, max(fired.size - 1, 0))] != forced) if fired.size \
-            else np.ones(forced.size, bool)
-        fo = forced[extra]
+        extra = np.empty(inp.forced_ids.size, np.bool_)
+        fired, fired_mp = K.merge_forced(fired, fired_mp, np.ascontiguousarray(inp.forced_ids, np.uint32),
+                                         np.ascontiguousarray(inp.forced_mp, np.float32), extra)
+        fo = inp.forced_ids[extra].astype(np.int64)
         if len(self.pops) == 1:
             pop, table, state = self.pops[0]
             pop.model.forced(fo, b, table, state)
@@ -417,7 +416,4 @@ class CPUBackend(Backend):
             which = self.pop_of_area[self.brain.neurons.cortical_area[fo]]
             for k, (pop, table, state) in enumerate(self.pops):
                 pop.model.forced(fo[which == k], b, table, state)
-        fired = np.concatenate([fired, fo.astype(np.uint32)])
-        fired_mp = np.concatenate([fired_mp, inp.forced_mp[extra].astype(np.float32)])
-        order = np.argsort(fired, kind="stable")
-        return fired[order], fired_mp[order]
+        return fired, fired_mp

@@ -421,3 +421,36 @@ def gather_inputs(cand, nc, acc, sens, scale, out):  # type: ignore[no-untyped-d
             sens[i] = F32_ZERO
         else:
             out[j] = np.float32(v) * scale
+
+
+@kernel()
+def merge_forced(fired, fired_mp, forced, forced_mp, extra):  # type: ignore[no-untyped-def]
+    """The fire set (`fired` sorted) with the forced neurons (unique) that did not fire by
+    themselves merged in, in id order, each with its stimulation's potential as firing mp:
+    (ids, mps); extra[k] says forced[k] was added. One compiled call: numpy's search, concatenations
+    and sort took ~25 µs a burst on small arrays, more than a small genome's whole burst."""
+    order = np.argsort(forced)
+    n, m = fired.size, forced.size
+    ids = np.empty(n + m, np.uint32)
+    mps = np.empty(n + m, np.float32)
+    i = 0
+    c = 0
+    for j in range(m):
+        k = order[j]
+        f = forced[k]
+        while i < n and fired[i] < f:
+            ids[c] = fired[i]
+            mps[c] = fired_mp[i]
+            c += 1
+            i += 1
+        extra[k] = not (i < n and fired[i] == f)
+        if extra[k]:
+            ids[c] = f
+            mps[c] = forced_mp[k]
+            c += 1
+    while i < n:
+        ids[c] = fired[i]
+        mps[c] = fired_mp[i]
+        c += 1
+        i += 1
+    return ids[:c], mps[:c]
