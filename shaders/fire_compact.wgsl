@@ -27,7 +27,8 @@
 var<workgroup> wg_total_n: atomic<u32>;
 var<workgroup> wg_sum: array<u32, 2 * WG>;  // two halves: a scan step reads one, writes the other
 
-// The sum of v over the workgroup's invocations. Workgroup-uniform call.
+// The sum of v over the workgroup's invocations. Workgroup-uniform call, once a dispatch (its
+// counter is not reset for a second call).
 fn wg_total(v: u32, lid: u32) -> u32 {
     if (lid == 0u) {
         atomicStore(&wg_total_n, 0u);
