@@ -163,6 +163,23 @@ def test_potential_input_and_forced_fire_through_the_api() -> None:
     assert e.backend_name() == "CPU (numba)"
 
 
+def test_forced_fires_merge_into_the_fire_set_in_id_order() -> None:
+    """A forced neuron that fired by itself keeps its own mp; the others join in id order with the
+    stimulation's potential, whatever order they were staged in."""
+    from feagi_burst.backends.cpu_kernels import merge_forced
+
+    f32, u32 = np.float32, np.uint32
+    extra = np.empty(3, bool)
+    ids, mps = merge_forced(np.array([2, 5, 9], u32), np.array([0.5, 1.5, 2.5], f32), np.array([9, 1, 7], u32),
+                            np.array([10, 20, 30], f32), extra)
+    assert ids.tolist() == [1, 2, 5, 7, 9] and ids.dtype == u32
+    assert mps.tolist() == [20.0, 0.5, 1.5, 30.0, 2.5] and mps.dtype == f32
+    assert extra.tolist() == [False, True, True]
+    extra = np.empty(2, bool)
+    ids, mps = merge_forced(np.zeros(0, u32), np.zeros(0, f32), np.array([4, 3], u32), np.array([1, 2], f32), extra)
+    assert ids.tolist() == [3, 4] and mps.tolist() == [2.0, 1.0] and extra.tolist() == [True, True]
+
+
 # --- the compiled paths: every way through the kernels gives the same bits ------------------------
 def rule_brain(n: int = 3000, k: int = 8, seed: int = 5) -> Brain:
     """Every rule mixed: per-neuron parameters, an mp-driven area, psp division, power, drive."""
