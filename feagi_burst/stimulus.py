@@ -132,6 +132,12 @@ class _Schedule:
         self.live = np.ones(self.bursts.size, bool)  # not popped yet
         self.top = self.bursts.size - 1  # the last live burst is at or below this
         self.lo, self.hi = (int(self.bursts[0]), int(self.bursts[-1])) if self.bursts.size else (1, 0)
+        # the BurstInput arrays of a burst that holds one item, a forced fire of increasing ids with
+        # one potential (a voxel patch, most bursts of a moving stimulus), made once here: building
+        # them at each burst was most of a stimulated burst's host time for a small genome
+        self.fire_arrays: list[tuple[np.ndarray, np.ndarray] | None] = [
+            (n.astype(np.uint32), np.full(n.shape, p, np.float32))
+            if m == "fire" and np.ndim(p) == 0 and _increasing(n) else None for m, n, p in self.items]
 
     def _find(self, burst: int) -> int:
         if not self.lo <= burst <= self.hi:  # most parts, most bursts: one comparison
@@ -140,11 +146,15 @@ class _Schedule:
         return i if self.bursts[i] == burst and self.live[i] else -1
 
     def pop(self, burst: int) -> list[Item]:
+        return [self.items[w] for w in self.pop_indices(burst)]
+
+    def pop_indices(self, burst: int) -> list[int]:
+        """The indices in `items` of burst's items (none when it has none or was popped)."""
         i = self._find(burst)
         if i < 0:
             return []
         self.live[i] = False
-        return [self.items[w] for w in self.which[self.start[i]:self.start[i + 1]].tolist()]
+        return self.which[self.start[i]:self.start[i + 1]].tolist()
 
     def last(self) -> int | None:
         while self.top >= 0 and not self.live[self.top]:
@@ -217,10 +227,14 @@ class StimulusPlan:
     def pop(self, burst: int) -> BurstInput:
         """The BurstInput for `burst` (and forget it: memory stays flat over long runs)."""
         items: list[Item] = []
+        ready = None  # the arrays of the last schedule item popped alone (_Schedule.fire_arrays)
         spent = False
         for part in self._parts:
             if isinstance(part, _Schedule):
-                items += part.pop(burst)
+                got = part.pop_indices(burst)
+                if got:
+                    items += [part.items[w] for w in got]
+                    ready = part.fire_arrays[got[0]] if len(got) == 1 else None
                 spent = spent or part.last() is None
             else:
                 items += part.pop(burst, [])
@@ -232,6 +246,9 @@ class StimulusPlan:
             self._parts = [p for p in self._parts if (p.last() is not None if isinstance(p, _Schedule) else p)]
         inp = BurstInput(burst)
         if not items:
+            return inp
+        if len(items) == 1 and ready is not None:
+            inp.forced_ids, inp.forced_mp = ready
             return inp
         pot = [(n, _values(p, n, np.float64)) for m, n, p in items if m == "potential"]
         if pot:
