@@ -200,8 +200,9 @@ class StimulusPlan:
     def add_schedule(self, stimulations: list[Stimulation]) -> None:
         """Stage every stimulation at each of its bursts, after anything staged so far (one sort,
         no call per stimulation and burst)."""
-        if stimulations:
-            self._parts.append(_Schedule(list(stimulations)))
+        schedule = _Schedule(list(stimulations)) if stimulations else None
+        if schedule is not None and schedule.bursts.size:  # one with no burst would never be popped, nor dropped
+            self._parts.append(schedule)
 
     def add(self, burst: int, mode: str, neurons: np.ndarray, potential: float | np.ndarray) -> None:
         """Stage stimulation for `burst`: potentials sum, a forced fire keeps the latest potential."""
@@ -232,10 +233,10 @@ class StimulusPlan:
         for part in self._parts:
             if isinstance(part, _Schedule):
                 got = part.pop_indices(burst)
-                if got:
+                if got:  # only a pop can leave a part with nothing live
                     items += [part.items[w] for w in got]
                     ready = part.fire_arrays[got[0]] if len(got) == 1 else None
-                spent = spent or part.last() is None
+                    spent = spent or part.last() is None
             else:
                 items += part.pop(burst, [])
                 spent = spent or not part
