@@ -200,8 +200,8 @@ class StimulusPlan:
     def add_schedule(self, stimulations: list[Stimulation]) -> None:
         """Stage every stimulation at each of its bursts, after anything staged so far (one sort,
         no call per stimulation and burst)."""
-        schedule = _Schedule(list(stimulations)) if stimulations else None
-        if schedule is not None and schedule.bursts.size:  # one with no burst would never be popped, nor dropped
+        schedule = _Schedule(list(stimulations))
+        if schedule.bursts.size:  # one without bursts would never be popped, so never dropped
             self._parts.append(schedule)
 
     def add(self, burst: int, mode: str, neurons: np.ndarray, potential: float | np.ndarray) -> None:
