@@ -132,12 +132,10 @@ class _Schedule:
         self.live = np.ones(self.bursts.size, bool)  # not popped yet
         self.top = self.bursts.size - 1  # the last live burst is at or below this
         self.lo, self.hi = (int(self.bursts[0]), int(self.bursts[-1])) if self.bursts.size else (1, 0)
-        # the BurstInput arrays of a burst that holds one item, a forced fire of increasing ids with
-        # one potential (a voxel patch, most bursts of a moving stimulus), made once here: building
-        # them at each burst was most of a stimulated burst's host time for a small genome
-        self.fire_arrays: list[tuple[np.ndarray, np.ndarray] | None] = [
-            (n.astype(np.uint32), np.full(n.shape, p, np.float32))
-            if m == "fire" and np.ndim(p) == 0 and _increasing(n) else None for m, n, p in self.items]
+        # the BurstInput arrays of a burst that holds one item, a forced fire of increasing ids (a
+        # voxel patch, most bursts of a moving stimulus), made once here: building them at each
+        # burst was most of a stimulated burst's host time for a small genome
+        self.fire_arrays = [_patch_arrays(n, p) if m == "fire" else None for m, n, p in self.items]
 
     def _find(self, burst: int) -> int:
         if not self.lo <= burst <= self.hi:  # most parts, most bursts: one comparison
@@ -181,6 +179,14 @@ def _values(p: Any, neurons: np.ndarray, dtype: type) -> np.ndarray:
 
 def _increasing(ids: np.ndarray) -> bool:
     return ids.size < 2 or bool((ids[1:] > ids[:-1]).all())
+
+
+def _patch_arrays(neurons: np.ndarray, potential: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(forced ids, forced mps) of one forced fire whose ids increase (a voxel patch: already
+    unique and in order), else None (it needs the general merge)."""
+    if not _increasing(neurons):
+        return None
+    return neurons.astype(np.uint32), _values(potential, neurons, np.float32).astype(np.float32)
 
 
 class StimulusPlan:
@@ -259,10 +265,12 @@ class StimulusPlan:
             uniq, inv = np.unique(ids[keep], return_inverse=True)
             inp.potential_ids = uniq.astype(np.uint32)
             inp.potential = np.bincount(inv, weights=vals[keep], minlength=uniq.size).astype(np.float32)
-        fire = [(n, _values(p, n, np.float32)) for m, n, p in items if m == "fire"]
-        if len(fire) == 1 and _increasing(fire[0][0]):  # one stimulation (a voxel patch): already unique
-            inp.forced_ids, inp.forced_mp = fire[0][0].astype(np.uint32), fire[0][1].astype(np.float32)
+        fire = [(n, p) for m, n, p in items if m == "fire"]
+        patch = _patch_arrays(*fire[0]) if len(fire) == 1 else None
+        if patch is not None:
+            inp.forced_ids, inp.forced_mp = patch
         elif fire:
+            fire = [(n, _values(p, n, np.float32)) for n, p in fire]
             ids = np.concatenate([n for n, _ in fire])[::-1]
             vals = np.concatenate([v for _, v in fire])[::-1]
             uniq, first = np.unique(ids, return_index=True)  # reversed: the latest staging wins
