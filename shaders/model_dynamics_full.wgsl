@@ -1,9 +1,9 @@
 // model_dynamics_full.wgsl: neural dynamics of one candidates-only model (FEAGI LIF) on the
 // full-array path: FULL_NEURONS neurons of [M.lo, M.hi) per invocation, WG apart (a workgroup's
 // fixed costs, its scale load and candidate count, are shared by more neurons); a neuron is a
-// candidate when its FCL stamp or sum word says so (is_candidate). Used with synaptic_propagation.wgsl when most
-// neurons are candidates. Records fires and counts the candidates into work[W_CAND_FULL] (one
-// atomic per workgroup; fire_compact moves it into the slot).
+// candidate when its FCL stamp or sum word says so (is_candidate). Used with
+// synaptic_propagation.wgsl when most neurons are candidates. Records fires and counts the
+// candidates into work[W_CAND_FULL] (one atomic per workgroup; fire_compact moves it into the slot).
 //
 // Bindings:
 //   @group(0) @binding(0) uniform        H       Header (dynamic offset: one per burst)

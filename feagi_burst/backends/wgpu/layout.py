@@ -84,12 +84,12 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("BLOCK_NEURONS", "u32", 1 << BLOCK_SHIFT, "neurons per fire block"),
     # Propagation: fired neurons per workgroup, each to a group of WG / FIRED_PER_WG lanes. 64 lanes
     # beat 32 and 16 by 2-6 µs a burst at 100 synapses per neuron on an H100 (fewer loop rounds).
+    Constant("FIRED_PER_WG", "u32", 4, "fired neurons per propagation workgroup (64 lanes each)"),
     # The dense dynamics pass costs per workgroup as well as per neuron (an H200 at 1M neurons: 22.6
     # µs with 256 invocations a workgroup, 28.6 with 128, 41.2 with 64; docs/bench/h200-session10-r4-*):
     # each invocation steps FULL_NEURONS neurons, so fewer workgroups share those costs. 1 / 2 / 4 / 8
     # measured 22.4 / 21.0 / 20.0 / 25.0 µs there, the same bits (-r5-*)
     Constant("FULL_NEURONS", "u32", 4, "neurons per invocation of model_dynamics_full.wgsl"),
-    Constant("FIRED_PER_WG", "u32", 4, "fired neurons per propagation workgroup (64 lanes each)"),
     # An FCL sum word holds the fixed-point sum times 2^COUNT_BITS plus the count of synaptic
     # events into a narrow target (fan-in < 2^COUNT_BITS): that count makes it a candidate, so a
     # synaptic event is one atomic, not two (sum and stamp). |sum| < 2^24 (fixed_point.SUM_LIMIT)
