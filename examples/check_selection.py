@@ -12,7 +12,10 @@ and the pong genome with its stimulus, this script runs, as a user would:
 
 It prints one JSON line per brain (chosen by select and by run, the measured-faster backend,
 estimate against measurement per backend) and a summary line, and exits 1 if a choice is wrong or
-an estimate is off by more than 30%.
+an estimate is off by more than 30%. A choice is right when it is the backend measured faster, or
+either backend when the two are tied: medians within TIE (5%) of each other, where a short
+measurement cannot tell which is faster (the pong genome on an H200 machine, 2026-12-03: CPU
+53.1 µs, GPU 51.8).
 
 Like a fresh machine, it starts from an empty calibration cache (a temporary folder, through
 FEAGI_BURST_CACHE_DIR), so the first `select` measures the machine; the user's own cache is
@@ -36,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 PONG = HERE / "pong_genome.json"
 PONG_STIMULUS = HERE / "pong_stimulus.toml"
 TOLERANCE = 0.30
+TIE = 0.05  # measured times this close are a tie: either choice is right
 WARM_S, TIMED_S = 0.5, 0.3  # the pong genome's warm-up and each timed run, in seconds
 
 
@@ -121,6 +125,11 @@ def bench_genome(backends: list[str], repeats: int = 3) -> tuple[dict[str, float
     return {b: sorted(v)[len(v) // 2] for b, v in runs.items()}, runs
 
 
+def tied(measured: dict[str, float]) -> bool:
+    """Two backends whose µs per burst are within TIE of each other."""
+    return len(measured) == 2 and max(measured.values()) <= (1 + TIE) * min(measured.values())
+
+
 def hardware_gpu() -> bool:
     from feagi_burst.backends import probe_adapters
 
@@ -158,12 +167,14 @@ def main() -> int:
             measured, runs = (bench_synthetic(neurons, env, folder) if neurons is not None
                               else bench_genome(["cpu", "gpu"] if gpu else ["cpu"]))
             faster = min(measured, key=measured.get)
+            tie = tied(measured)
+            right = set(measured) if tie else {faster}
             estimate = {"cpu": sel["estimated_cpu_us"], "gpu": sel["estimated_gpu_us"]}
             error = {b: estimate[b] / measured[b] - 1 for b in measured}
-            choice_ok = sel["backend"] == faster and (args.no_run or run_choice == faster)
+            choice_ok = sel["backend"] in right and (args.no_run or run_choice in right)
             estimate_ok = all(abs(e) <= TOLERANCE for e in error.values())
             row = {"brain": name, "neurons": sel["neurons"], "synapses": sel["synapses"],
-                   "selected": sel["backend"], "run_chose": run_choice, "measured_faster": faster,
+                   "selected": sel["backend"], "run_chose": run_choice, "measured_faster": faster, "tie": tie,
                    "measured_us": {b: round(v, 1) for b, v in measured.items()},
                    "measured_runs_us": {b: [round(x, 1) for x in v] for b, v in runs.items()},
                    "estimated_us": {b: round(estimate[b], 1) for b in measured},
