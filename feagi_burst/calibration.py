@@ -12,9 +12,9 @@ e.g. by `feagi-burst bench --calibrate`), the cache, selection.DEFAULT_CONSTANTS
 FEAGI_BURST_NO_CALIBRATION=1 skips measuring (the cache is not read either: the defaults apply).
 FEAGI_BURST_CACHE_DIR replaces the cache's folder (tests and scripts use a temporary one).
 
-Without a hardware adapter the CPU is the only choice, so nothing is measured (a software adapter
-such as llvmpipe is never chosen automatically); the estimate then comes from the defaults, or
-from a cache written earlier on this machine (e.g. by `feagi-burst bench --calibrate`).
+Without a hardware adapter the CPU is the only choice (a software adapter such as llvmpipe is never
+chosen automatically), so a decision measures nothing; `select`, which shows the estimates, measures
+the CPU alone once (a few seconds) and caches it, so that its CPU estimate describes this machine.
 """
 from __future__ import annotations
 
@@ -218,12 +218,14 @@ _lock = threading.Lock()
 
 
 def resolve(cfg: BackendConfig, adapters: list[dict[str, Any]], decide: bool = True,
-            say: Callable[[str], None] | None = None) -> Resolved:
+            say: Callable[[str], None] | None = None, estimate: bool = False) -> Resolved:
     """The constants for a decision: the config's, else this machine's cached ones, else the defaults.
 
-    Measures (and caches) when the cache has no entry for this machine, a hardware adapter exists
-    and `decide` (a decision is to be made: no force flag). `say` gets the one "measuring" line
-    (default: stderr).
+    Measures (and caches) when the cache has no entry for this machine and either a hardware
+    adapter exists and `decide` (a decision is to be made: no force flag), or `estimate` (the
+    caller shows the estimates, as `select` does: without a hardware adapter the CPU alone is
+    measured, a few seconds, so that its estimate describes this machine). `say` gets the one
+    "measuring" line (default: stderr).
     """
     if cfg.legacy_keys and "legacy" not in _warned:
         _warned.add("legacy")
@@ -240,16 +242,21 @@ def resolve(cfg: BackendConfig, adapters: list[dict[str, Any]], decide: bool = T
     else:
         key = machine_key(adapters)
         entry = lookup(path, key)
-        if entry is None and decide and hardware:
+        if entry is None and ((decide and hardware) or estimate):
             entry = measure_and_cache(path, key, say or notice)
         if entry is None:
             why = ("nothing to measure: no usable hardware GPU adapter" if not hardware
                    else "not measured: no decision to make" if not decide else "measuring failed")
     base = entry["constants"] if entry else DEFAULT_CONSTANTS.as_dict()
-    rest = "cache" if entry else "defaults"
-    sources = {k: "config" if k in explicit else rest for k in CONSTANT_KEYS}
+    gpu_measured = bool(entry and entry.get("machine", {}).get("adapters"))  # else the CPU alone was measured
+    if entry and not gpu_measured:
+        base = {**DEFAULT_CONSTANTS.as_dict(), **{k: v for k, v in base.items() if k.startswith("cpu_")}}
+    sources = {k: "config" if k in explicit else
+               "cache" if entry and (gpu_measured or k.startswith("cpu_")) else "defaults" for k in CONSTANT_KEYS}
     if entry:
         where = f"cache ({path}, measured {entry.get('measured', '?')} in {entry.get('seconds', 0):.1f} s)"
+        if not gpu_measured:
+            where += "; the GPU terms: defaults (built-in: no hardware GPU adapter measured)"
     else:
         where = f"defaults (built-in, measured on a 2-core AMD EPYC and an H200; {why})"
     line = where if not explicit else f"config ([backend]) for {', '.join(explicit)}; {where} for the rest"
@@ -285,7 +292,8 @@ def measure_and_cache(path: Path, key: dict[str, Any], say: Callable[[str], None
         if entry is not None and entry.get("machine") == key:
             _memo[kid] = entry
             return entry
-        say(f"measuring this machine once for backend selection (cached in {path})")
+        say(f"measuring this machine once for backend selection (cached in {path})" if key["adapters"] else
+            f"measuring this machine's CPU once for the estimate (cached in {path})")
         try:
             entry = calibrate_machine(gpu=bool(key["adapters"]))
         except Exception as e:  # noqa: BLE001 (measuring must never stop a run: decide on the defaults)

@@ -228,6 +228,23 @@ def test_corrupt_cache_is_ignored_with_a_warning_and_rewritten(cache: dict[str, 
     assert len(cache["calls"]) == 3
 
 
+def test_without_a_hardware_gpu_only_an_estimate_measures_the_cpu(cache: dict[str, Any]) -> None:
+    said: list[str] = []
+    used = calibration.resolve(BackendConfig(), LLVMPIPE, say=said.append)  # a decision: the CPU alone
+    assert cache["calls"] == [] and used.constants == DEFAULT_CONSTANTS and said == []
+    used = calibration.resolve(BackendConfig(), LLVMPIPE, say=said.append, estimate=True)
+    assert cache["calls"] == [False]
+    assert said == [f"measuring this machine's CPU once for the estimate (cached in {cache['path']})"]
+    cpu_keys = {k for k in CONSTANT_KEYS if k.startswith("cpu_")}
+    assert {k for k, v in used.sources.items() if v == "cache"} == cpu_keys
+    assert {k for k, v in used.sources.items() if v == "defaults"} == set(CONSTANT_KEYS) - cpu_keys
+    assert used.constants.cpu_fixed_us == MEASURED["cpu_fixed_us"]
+    assert used.constants.gpu_fixed_us == DEFAULT_CONSTANTS.gpu_fixed_us
+    forget()
+    used = calibration.resolve(BackendConfig(), LLVMPIPE)  # later decisions read what it cached
+    assert cache["calls"] == [False] and used.sources["cpu_fixed_us"] == "cache"
+
+
 def test_env_var_skips_measuring(cache: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(calibration.ENV_SKIP, "1")
     used = calibration.resolve(BackendConfig(), H200)
@@ -269,12 +286,15 @@ def test_select_says_where_its_constants_come_from(cache: dict[str, Any], tmp_pa
     r = CliRunner().invoke(app, ["select", "--config", str(cfg), "--dry-run"])
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())
-    assert "model constants: defaults (built-in" in text and "software adapter" in text
+    # no hardware GPU: select measures the CPU alone for its estimate; the GPU terms stay built in
+    assert "model constants: cache (" in text and "the GPU terms: defaults" in text and "software adapter" in text
+    assert cache["calls"] == [False]
     monkeypatch.setattr(backends, "probe_adapters", lambda: list(H200))
     r = CliRunner().invoke(app, ["select", "--config", str(cfg), "--dry-run", "--json"])
     d = json.loads(r.stdout)
     assert d["constants_source"].startswith("cache (") and set(d["constants_from"].values()) == {"cache"}
-    assert cache["calls"] == [True]
+    assert "GPU terms" not in d["constants_source"]
+    assert cache["calls"] == [False, True]
     cfg.write_text(f'[genome]\npath = "{TIMER}"\n[backend]\n' + "".join(f"{k} = 2.0\n" for k in CONSTANT_KEYS))
     r = CliRunner().invoke(app, ["select", "--config", str(cfg), "--dry-run"])
     assert "model constants: config ([backend])" in " ".join(r.output.split())

@@ -62,13 +62,15 @@ def expected_firing_rate(brain: Brain) -> float:
     return DEFAULT_FIRING_RATE
 
 
-def select_backend(brain: Brain, cfg: BackendConfig, adapters: list[dict[str, Any]] | None = None) -> Selection:
+def select_backend(brain: Brain, cfg: BackendConfig, adapters: list[dict[str, Any]] | None = None,
+                   estimate: bool = False) -> Selection:
     """What `--backend auto` chooses for `brain`: the model's constants from the config, this machine's
-    calibration (measured once, on first use, when there is a GPU to decide for) or the defaults."""
+    calibration (measured once, on first use, when there is a GPU to decide for, or the CPU alone
+    when `estimate`: the caller shows the estimates) or the defaults."""
     from feagi_burst.calibration import resolve
 
     adapters = probe_adapters() if adapters is None else adapters
-    used = resolve(cfg, adapters, decide=not (cfg.force_cpu or cfg.force_gpu))
+    used = resolve(cfg, adapters, decide=not (cfg.force_cpu or cfg.force_gpu), estimate=estimate)
     # a genome is driven from outside (sensory input staged every burst); a synthetic brain by its drive
     sel = choose(brain.neuron_count, brain.synapse_count, expected_firing_rate(brain), cfg, adapters,
                  used.constants, used.source, used.gpu_error, stimulated=brain.drive is None)

@@ -28,7 +28,7 @@ def select_cmd(
     cfg = resolve_config(config, genome)
     brain = brain_from_config(cfg, warn)
     adapters = probe_adapters()
-    sel = select_backend(brain, cfg.backend, adapters)
+    sel = select_backend(brain, cfg.backend, adapters, estimate=True)
     result = sel.as_dict()
     result["adapters"] = adapters
     if not dry_run:
