@@ -1,5 +1,6 @@
-"""Compiled (numba) kernels that build brains: fixed_point.compile_tables' synapse counts, input
-bounds and quantisation, and synthetic.synthetic_brain's fills; plus page-size control for the
+"""Compiled (numba) kernels that build brains: a genome's vector morphologies and its synapses in
+source order (genome/morphology.py, genome/expand.py), fixed_point.compile_tables' synapse counts,
+input bounds and quantisation, and synthetic.synthetic_brain's fills; plus page-size control for the
 large arrays they fill. Exact as the burst kernels are (feagi_burst/backends/compiled.py)."""
 from __future__ import annotations
 
@@ -31,6 +32,75 @@ def synapse_counts(source, n, nt):  # type: ignore[no-untyped-def]
             c += parts[t, i]
         out[i] = c
     return out, unsorted.sum() == 0
+
+
+@helper
+def _vector_row(s, sdim, ddim, vec, out, at):  # type: ignore[no-untyped-def]
+    """Source voxel s's pairs (s, s + v) for the vectors v in order, destinations outside ddim
+    dropped: written at out[at:] when out has rows (else only counted); returns how many."""
+    yz = sdim[1] * sdim[2]
+    x = s // yz
+    y = (s - x * yz) // sdim[2]
+    z = s - x * yz - y * sdim[2]
+    c = 0
+    for j in range(vec.shape[0]):
+        dx, dy, dz = x + vec[j, 0], y + vec[j, 1], z + vec[j, 2]
+        if 0 <= dx < ddim[0] and 0 <= dy < ddim[1] and 0 <= dz < ddim[2]:
+            if out.shape[0]:
+                out[at + c, 0] = s
+                out[at + c, 1] = (dx * ddim[1] + dy) * ddim[2] + dz
+            c += 1
+    return c
+
+
+@kernel(parallel=True)
+def vector_pairs(sdim, ddim, vec, nt):  # type: ignore[no-untyped-def]
+    """Voxel pairs (source, destination index) of a vectors morphology, source-major (each source
+    voxel's pairs in vector order), on `nt` threads: each counts its slice of the sources, then
+    fills its part of the one output."""
+    n = sdim[0] * sdim[1] * sdim[2]
+    none = np.zeros((0, 2), np.int64)
+    counts = np.zeros(nt + 1, np.int64)
+    for t in prange(nt):
+        c = 0
+        for s in range(t * n // nt, (t + 1) * n // nt):
+            c += _vector_row(s, sdim, ddim, vec, none, 0)
+        counts[t + 1] = c
+    starts = np.cumsum(counts)
+    out = np.empty((starts[nt], 2), np.int64)
+    for t in prange(nt):
+        at = starts[t]
+        for s in range(t * n // nt, (t + 1) * n // nt):
+            at += _vector_row(s, sdim, ddim, vec, out, at)
+    return out
+
+
+@kernel()
+def count_rows(pairs, first_src, k_src, offsets):  # type: ignore[no-untyped-def]
+    """Add one rule's synapses to the row sizes offsets[s + 1] of their source neurons s: its voxel
+    pair (a, b) makes one synapse from each of the k_src neurons of source voxel a."""
+    for i in range(pairs.shape[0]):
+        s0 = first_src + pairs[i, 0] * k_src
+        for k in range(k_src):
+            offsets[s0 + k + 1] += 1
+
+
+@kernel()
+def place_rows(pairs, first_src, k_src, first_dst, k_dst, w, inh, cursor, source, target, weight,
+               inhibitory):  # type: ignore[no-untyped-def]
+    """Write one rule's synapses at their source neurons' cursors (moving them on), in pair order:
+    rules placed in order after count_rows fill each row as a stable sort by source would. A pair
+    (a, b) reaches destination voxel b's last neuron."""
+    for i in range(pairs.shape[0]):
+        s0 = first_src + pairs[i, 0] * k_src
+        receiver = first_dst + pairs[i, 1] * k_dst + k_dst - 1
+        for k in range(k_src):
+            at = cursor[s0 + k]
+            cursor[s0 + k] = at + 1
+            source[at] = s0 + k
+            target[at] = receiver
+            weight[at] = w
+            inhibitory[at] = inh
 
 
 @helper

@@ -19,7 +19,8 @@ from feagi_burst.errors import InputError
 from feagi_burst.genome import AreaLookup, PlasticPair, expand_genome, genome_info, load_genome
 from feagi_burst.genome.expand import mapping_synapse_counts, rule_weight
 from feagi_burst.genome.ids import decode_base64_id, migrate_legacy_id, parse_cortical_id
-from feagi_burst.genome.morphology import dedupe_pairs, pattern_pairs, projector_pairs, vector_pairs
+from feagi_burst.genome.morphology import (dedupe_pairs, morphology_pairs, pattern_pairs, projector_pairs,
+                                           vector_pairs)
 from feagi_burst.stimulus import resolve
 
 DATA = Path(__file__).parent / "data" / "genomes"
@@ -367,6 +368,65 @@ def test_duplicate_rules_through_expansion(tmp_path: Path) -> None:
     p = write_genome(tmp_path, {"c_aaaa": area(2, dstmap={"c_bbbb": [rule("p01"), rule("right")]}),
                                 "c_bbbb": area(2)}, morphs, name="c.json")
     assert pairs_of(expand_genome(load_genome(p)), "c_aaaa", "c_bbbb") == [((0, 0, 0), (1, 0, 0))]
+
+
+def test_synapse_rows_follow_rule_then_vector_order(tmp_path: Path) -> None:
+    """Each source neuron's row, against the rule written out with loops: its rules in order, a
+    vectors rule's pairs in vector order (a repeated vector, and a pair an earlier rule of the same
+    mapping made, skipped), every neuron of the source voxel sending to the destination voxel's
+    last neuron; a patterns or projector rule in its pair order (morphology_pairs, unit-tested
+    above)."""
+    vecs = [[1, 0, 0], [0, -1, 0], [1, 0, 0], [-2, 1, 1], [0, 0, 0], [5, 0, 0]]
+    morphs = {"v": {"type": "vectors", "parameters": {"vectors": vecs}},
+              "two": {"type": "patterns", "parameters": {"patterns": [[["*", 0, 0], ["?", 1, 0]],
+                                                                       [[1, "*", 0], ["*", 0, 1]]]}}}
+    a_map = {"c_bbbb": [rule("block_to_block"), rule("v", -2), rule("two", 0.5)],
+             "c_aaaa": [["v", [2, 1, 1], 1, False], rule("projector")]}
+    p = write_genome(tmp_path, {"c_aaaa": area(4, 3, 2, npv=2, dstmap=a_map),
+                                "c_bbbb": area(3, 2, 2, npv=3, dstmap={"c_aaaa": [rule("v")]})},
+                     {**morphs, "block_to_block": {"type": "vectors", "parameters": {"vectors": [[0, 0, 0]]}}})
+    g = load_genome(p)
+    brain = expand_genome(g)
+    syn = brain.synapses
+    starts = np.searchsorted(syn.source, np.arange(brain.neuron_count + 1))
+    for src in ("c_aaaa", "c_bbbb"):
+        a = brain.area(src)
+        voxels = int(np.prod(a.dimensions))
+        rows: dict[int, list[tuple[int, float, bool]]] = {s: [] for s in range(voxels)}
+        made: dict[str, set[tuple[int, int]]] = {}
+        for dst_id, rules in (a_map if src == "c_aaaa" else {"c_aaaa": [rule("v")]}).items():
+            b = brain.area(dst_id)
+            for r in rules:
+                morph = g.morphologies[r[0]]
+                done = made.setdefault(dst_id, set())
+                if morph.kind == "vectors":
+                    pairs = []
+                    for s in range(voxels):
+                        x, y, z = np.unravel_index(s, a.dimensions)
+                        for v in morph.vectors.tolist():
+                            d = (x + v[0] * r[1][0], y + v[1] * r[1][1], z + v[2] * r[1][2])
+                            if all(0 <= d[i] < b.dimensions[i] for i in range(3)):
+                                key = (s, int(np.ravel_multi_index(d, b.dimensions)))
+                                if key not in done and key not in pairs:
+                                    pairs.append(key)
+                else:
+                    pairs = [tuple(q) for q in morphology_pairs(morph, a.dimensions, b.dimensions).tolist()]
+                    if morph.kind == "patterns":
+                        pairs = list(dict.fromkeys(pairs))  # once per rule
+                done.update(pairs)
+                for s, d in pairs:
+                    rows[s].append((b.first_neuron + d * b.neurons_per_voxel + b.neurons_per_voxel - 1,
+                                    abs(r[2]), r[2] < 0))
+        for s, row in rows.items():
+            for k in range(a.neurons_per_voxel):
+                n = a.first_neuron + s * a.neurons_per_voxel + k
+                got = list(zip(syn.target[starts[n]:starts[n + 1]].tolist(),
+                               syn.weight[starts[n]:starts[n + 1]].tolist(),
+                               syn.inhibitory[starts[n]:starts[n + 1]].tolist()))
+                assert got == row, (src, s, k)
+        in_area = starts[a.first_neuron + a.neuron_count] - starts[a.first_neuron]
+        assert in_area == sum(len(r) for r in rows.values()) * a.neurons_per_voxel
+    assert (np.diff(syn.source.astype(np.int64)) >= 0).all() and syn.source.size > 300
 
 
 def test_unsupported_morphology_warns_once(tmp_path: Path) -> None:

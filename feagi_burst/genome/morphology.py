@@ -196,19 +196,20 @@ def _scaled_vectors(vectors: np.ndarray, scalar: Sequence[int]) -> np.ndarray:
 
 
 def vector_pairs(src: Dims, dst: Dims, vectors: np.ndarray, scalar: Sequence[int] = (1, 1, 1)) -> np.ndarray:
-    """Voxel pairs (src, src + v) for each vector v; destinations outside `dst` are dropped.
+    """Voxel pairs (src, src + v) for each vector v, source-major (each source voxel's pairs in
+    vector order, as FEAGI walks them); destinations outside `dst` are dropped, and a vector given
+    twice (after scaling) counts once, so no pair repeats. Pairs of earlier rules are `dedupe_pairs`'
+    job (SPEC: a vector pair already connected is skipped). A compiled kernel: a genome's large
+    areas make ~10^8 pairs."""
+    from feagi_burst.backends.compiled import threads
+    from feagi_burst.build_kernels import vector_pairs as fill_pairs
 
-    Duplicates inside this result are NOT removed here: `dedupe_pairs` does it, together with the
-    pairs earlier mappings already made (SPEC: a vector pair already connected is skipped).
-    """
-    sx, sy, sz = voxel_coords(src)
-    s_idx = np.arange(sx.shape[0], dtype=np.int64)
-    parts: list[np.ndarray] = []
-    for v in _scaled_vectors(vectors, scalar):  # one pass per vector, vectorised over voxels
-        dx, dy, dz = sx + v[0], sy + v[1], sz + v[2]
-        ok = (dx >= 0) & (dx < dst[0]) & (dy >= 0) & (dy < dst[1]) & (dz >= 0) & (dz < dst[2])
-        parts.append(np.stack([s_idx[ok], voxel_index(dx[ok], dy[ok], dz[ok], dst)], axis=1))
-    return np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
+    vec = _scaled_vectors(vectors, scalar)
+    if vec.shape[0] == 0 or voxel_count(src) == 0:
+        return np.zeros((0, 2), np.int64)
+    _, first = np.unique(vec, axis=0, return_index=True)
+    vec = np.ascontiguousarray(vec[np.sort(first)])
+    return fill_pairs(np.array(src, np.int64), np.array(dst, np.int64), vec, threads())
 
 
 def _axis_source(token: PatternAxis, size: int) -> np.ndarray:
@@ -308,6 +309,13 @@ def morphology_pairs(morph: Morphology, src: Dims, dst: Dims, scalar: Sequence[i
     if morph.kind == "functions" and morph.morphology_id == "block_to_block":
         return block_to_block_pairs(src, dst)
     return np.zeros((0, 2), np.int64)
+
+
+def unique_pairs(morph: Morphology) -> bool:
+    """`morphology_pairs` of this morphology never repeats a pair (no `dedupe_pairs` needed): vectors
+    and block_to_block (a repeated vector counts once), projector, and a single pattern (a product
+    of per-axis pair lists without repeats); several patterns may overlap."""
+    return morph.kind != "patterns" or len(morph.patterns) <= 1
 
 
 def pair_upper_bound(morph: Morphology, src: Dims, dst: Dims) -> int:
