@@ -297,6 +297,29 @@ def test_kernel_cache_goes_where_it_can_be_written(tmp_path: Path, monkeypatch: 
     assert cache_dir(read_only) is None  # the user's choice, read by numba itself
 
 
+def test_pinned_threads_do_not_probe() -> None:
+    """pin_threads (the calibration's): one mode from then on, no probe of the other; every thread
+    only where the brain is large enough to use them."""
+    from feagi_burst.backends.cpu import PARALLEL_FROM
+    from feagi_burst.synthetic import synthetic_brain
+
+    brain = synthetic_brain(PARALLEL_FROM, 4, 0.3, seed=2)
+    tables = compile_tables(brain)
+    for mode in (False, True):
+        cpu = CPUBackend()
+        cpu.load(brain, tables)
+        assert cpu.choice is not None or cpu.threads == 1
+        cpu.pin_threads(mode)
+        for b in range(1, 41):  # past the first probe (ThreadChoice.FIRST dense bursts)
+            cpu.process_burst(BurstInput(b))
+            assert cpu.parallel == (mode and cpu.threads > 1) and cpu.choice is None
+    small = CPUBackend()
+    tiny = tiny_brain(4, [(0, 1, 1, False)])
+    small.load(tiny, compile_tables(tiny))
+    small.pin_threads(True)
+    assert not small.parallel
+
+
 def test_thread_choice_follows_the_faster_mode_and_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
     from feagi_burst.backends import cpu
     from feagi_burst.backends.cpu import ThreadChoice

@@ -199,6 +199,13 @@ class CPUBackend(Backend):
         self.plastic = attach_cpu(self, brain, tables)
         self._warm()
 
+    def pin_threads(self, parallel: bool) -> None:
+        """Run dense bursts on every thread (where the brain is large enough to) or on one from now
+        on, without ThreadChoice's probes: the calibration times each mode, as a long run settles
+        on the faster."""
+        self.parallel = parallel and self.choice is not None
+        self.choice = None
+
     def _warm(self) -> None:
         """Load (or, the first time on a machine, compile) the kernels this brain uses, with no
         work to do, so that the first burst does not wait for them."""
