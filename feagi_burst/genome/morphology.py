@@ -178,17 +178,6 @@ def voxel_count(dims: Dims) -> int:
     return int(dims[0]) * int(dims[1]) * int(dims[2])
 
 
-def voxel_index(x: np.ndarray, y: np.ndarray, z: np.ndarray, dims: Dims) -> np.ndarray:
-    """Linear voxel index, x-major (the neuron order `for x, for y, for z`)."""
-    return (x.astype(np.int64) * dims[1] + y) * dims[2] + z
-
-
-def voxel_coords(dims: Dims) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x, y, z of every voxel in index order."""
-    x, y, z = np.indices(dims, dtype=np.int64).reshape(3, -1)
-    return x, y, z
-
-
 def _scaled_vectors(vectors: np.ndarray, scalar: Sequence[int]) -> np.ndarray:
     # Legacy FEAGI scales each vector component by the rule's scalar on that axis
     # (`[v * s for v, s in zip(vector, scalar)]`); every real genome uses [1, 1, 1].
