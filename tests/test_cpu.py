@@ -165,19 +165,29 @@ def test_potential_input_and_forced_fire_through_the_api() -> None:
 
 def test_forced_fires_merge_into_the_fire_set_in_id_order() -> None:
     """A forced neuron that fired by itself keeps its own mp; the others join in id order with the
-    stimulation's potential, whatever order they were staged in."""
+    stimulation's potential, whatever order they were staged in; with FEAGI LIF's blocks, an added
+    neuron inside its block gets it one burst longer (FeagiLIF.forced), one that fired by itself not."""
     from feagi_burst.backends.cpu_kernels import merge_forced
 
     f32, u32 = np.float32, np.uint32
-    extra = np.empty(3, bool)
-    ids, mps = merge_forced(np.array([2, 5, 9], u32), np.array([0.5, 1.5, 2.5], f32), np.array([9, 1, 7], u32),
-                            np.array([10, 20, 30], f32), extra)
-    assert ids.tolist() == [1, 2, 5, 7, 9] and ids.dtype == u32
-    assert mps.tolist() == [20.0, 0.5, 1.5, 30.0, 2.5] and mps.dtype == f32
-    assert extra.tolist() == [False, True, True]
-    extra = np.empty(2, bool)
-    ids, mps = merge_forced(np.zeros(0, u32), np.zeros(0, f32), np.array([4, 3], u32), np.array([1, 2], f32), extra)
-    assert ids.tolist() == [3, 4] and mps.tolist() == [2.0, 1.0] and extra.tolist() == [True, True]
+
+    def merge(fired: list[int], fired_mp: list[float], forced: list[int], forced_mp: list[float],
+              blocked_until: np.ndarray, b: int = 0) -> tuple[list[int], list[float], list[bool]]:
+        extra = np.empty(len(forced), bool)
+        ids, mps = np.empty(len(fired) + len(forced), u32), np.empty(len(fired) + len(forced), f32)
+        c = merge_forced(np.array(fired, u32), np.array(fired_mp, f32), np.array(forced, u32),
+                         np.array(forced_mp, f32), extra, ids, mps, blocked_until, b)
+        return ids[:c].tolist(), mps[:c].tolist(), extra.tolist()
+
+    none = np.zeros(0, u32)
+    assert merge([2, 5, 9], [0.5, 1.5, 2.5], [9, 1, 7], [10, 20, 30], none) == \
+        ([1, 2, 5, 7, 9], [20.0, 0.5, 1.5, 30.0, 2.5], [False, True, True])
+    assert merge([], [], [4, 3], [1, 2], none) == ([3, 4], [2.0, 1.0], [True, True])
+    bu = np.array([0, 6, 4, 5, 9, 0, 0, 7, 0, 8], u32)  # neuron i blocked until bu[i]
+    assert merge([2, 9], [0.5, 2.5], [9, 1, 7, 3, 0], [10, 20, 30, 40, 50], bu, b=6)[2] == \
+        [False, True, True, True, True]
+    # added and inside its block at burst 6 (bu >= 6): 1 and 7; 3 and 0 were not; 9 fired by itself
+    assert bu.tolist() == [0, 7, 4, 5, 9, 0, 0, 8, 0, 8]
 
 
 # --- the compiled paths: every way through the kernels gives the same bits ------------------------

@@ -213,7 +213,8 @@ class CPUBackend(Backend):
                 self.caps, self.any_driven)
         K.propagate_sparse(*none, EMPTY_U32, EMPTY_F32, -1, self.drive_order, 0, 0, self.drive_pot, self.acc,
                            self.sens, self.cand, 0)
-        K.merge_forced(EMPTY_U32, EMPTY_F32, EMPTY_U32, EMPTY_F32, np.empty(0, np.bool_))
+        K.merge_forced(EMPTY_U32, EMPTY_F32, EMPTY_U32, EMPTY_F32, np.empty(0, np.bool_), EMPTY_U32, EMPTY_F32,
+                       EMPTY_U32, 0)
         if not self.fused:
             K.gather_inputs(self.cand, 0, self.acc, self.sens, self.scale, EMPTY_F32)
             return
@@ -410,11 +411,18 @@ class CPUBackend(Backend):
         the stimulation's potential as its firing mp; what that does to its own state is its
         model's `forced` rule.
         """
-        if not inp.forced_ids.size:
+        m = inp.forced_ids.size
+        if not m:
             return fired, fired_mp
-        extra = np.empty(inp.forced_ids.size, np.bool_)
-        fired, fired_mp = K.merge_forced(fired, fired_mp, np.ascontiguousarray(inp.forced_ids, np.uint32),
-                                         np.ascontiguousarray(inp.forced_mp, np.float32), extra)
+        extra = np.empty(m, np.bool_)
+        ids, mps = np.empty(fired.size + m, np.uint32), np.empty(fired.size + m, np.float32)
+        # fused FEAGI LIF: its forced rule inside the merge (lif[11] blocked_until, lif[12] may_block)
+        bu = self.lif[11] if self.fused and self.lif[12] else EMPTY_U32
+        c = K.merge_forced(fired, fired_mp, np.ascontiguousarray(inp.forced_ids, np.uint32),
+                           np.ascontiguousarray(inp.forced_mp, np.float32), extra, ids, mps, bu, b)
+        fired, fired_mp = ids[:c], mps[:c]
+        if self.fused:
+            return fired, fired_mp
         fo = inp.forced_ids[extra].astype(np.int64)
         if len(self.pops) == 1:
             pop, table, state = self.pops[0]

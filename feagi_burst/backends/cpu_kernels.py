@@ -424,15 +424,17 @@ def gather_inputs(cand, nc, acc, sens, scale, out):  # type: ignore[no-untyped-d
 
 
 @kernel()
-def merge_forced(fired, fired_mp, forced, forced_mp, extra):  # type: ignore[no-untyped-def]
+def merge_forced(fired, fired_mp, forced, forced_mp, extra, ids, mps, blocked_until, b):  # type: ignore[no-untyped-def]
     """The fire set (`fired` sorted) with the forced neurons (unique) that did not fire by
-    themselves merged in, in id order, each with its stimulation's potential as firing mp:
-    (ids, mps); extra[k] says forced[k] was added. One compiled call: numpy's search, concatenations
-    and sort took ~25 µs a burst on small arrays, more than a small genome's whole burst."""
+    themselves merged in, in id order, each with its stimulation's potential as firing mp, into
+    ids[:c], mps[:c] (room for both sets); returns c. extra[k] says forced[k] was added. With
+    `blocked_until` (FEAGI LIF fused into the burst, its blocks possible) an added neuron inside its
+    refractory or snooze block gets the block one burst longer: FeagiLIF.forced, here rather than a
+    second call. One compiled call into buffers the caller made: numpy's search, concatenations and
+    sort took ~25 µs a burst on small arrays, more than a small genome's whole burst, and arrays made
+    and returned by the kernel cost a few µs more than the merge itself."""
     order = np.argsort(forced)
     n, m = fired.size, forced.size
-    ids = np.empty(n + m, np.uint32)
-    mps = np.empty(n + m, np.float32)
     i = 0
     c = 0
     for j in range(m):
@@ -448,9 +450,11 @@ def merge_forced(fired, fired_mp, forced, forced_mp, extra):  # type: ignore[no-
             ids[c] = f
             mps[c] = forced_mp[k]
             c += 1
+            if blocked_until.size and np.int64(blocked_until[f]) >= b:
+                blocked_until[f] += np.uint32(1)
     while i < n:
         ids[c] = fired[i]
         mps[c] = fired_mp[i]
         c += 1
         i += 1
-    return ids[:c], mps[:c]
+    return c
